@@ -1,0 +1,23 @@
+//! The configuration API of mesh.
+//!
+//! - [`networking`] and [`security`]: the CRD types, with Istio's schemas, served in
+//!   our groups (`networking.mesh.dev/v1alpha1`, `security.mesh.dev/v1alpha1`) and
+//!   accepted under Istio's own groups and versions.
+//! - [`manifest`]: multi-document YAML to typed objects, with errors that name the
+//!   file, document, object and field.
+//! - [`model`]: the mesh model (services, endpoints, policies) and the pure index that
+//!   builds it from a set of objects.
+//!
+//! No sockets and no runtime live here: this crate is shared by the control plane,
+//! the CLI and the proxy.
+
+pub mod analysis;
+pub mod crds;
+pub mod duration;
+pub mod manifest;
+pub mod model;
+pub mod networking;
+pub mod object;
+pub mod security;
+pub mod selector;
+pub mod string_match;

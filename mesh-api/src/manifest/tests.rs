@@ -1,0 +1,155 @@
+use super::*;
+use crate::object::Kind;
+
+const GOOD: &str = r#"
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata:
+  name: reviews
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v1}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reviews-v1}
+spec: {replicas: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  selector: {app: reviews}
+  ports: [{name: http, port: 9080}]
+"#;
+
+#[test]
+fn istio_and_core_documents_parse_and_other_kinds_are_skipped() {
+    let parsed = parse_file("good.yaml", GOOD);
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    let refs: Vec<String> = parsed
+        .objects
+        .iter()
+        .map(|o| o.object.object_ref().to_string())
+        .collect();
+    assert_eq!(
+        refs,
+        ["VirtualService default/reviews", "Service bookinfo/reviews"]
+    );
+    assert_eq!(parsed.objects[0].location.line, 2);
+    assert_eq!(parsed.objects[1].location.document, 3);
+    assert_eq!(parsed.skipped.len(), 1);
+    assert_eq!(parsed.skipped[0].kind, "Deployment");
+    // The default namespace is filled in, as kubectl does.
+    assert_eq!(
+        parsed.objects[0].object.metadata().namespace.as_deref(),
+        Some("default")
+    );
+}
+
+#[test]
+fn unknown_field_is_reported_with_file_document_object_field_and_line() {
+    let text = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\napiVersion: networking.mesh.dev/v1alpha1\nkind: VirtualService\nmetadata: {name: reviews, namespace: bookinfo}\nspec:\n  hosts: [reviews]\n  http:\n  - rout:\n    - destination: {host: reviews}\n";
+    let parsed = parse_file("dir/vs.yaml", text);
+    assert_eq!(parsed.objects.len(), 1);
+    let [err] = parsed.errors.as_slice() else {
+        panic!("{:?}", parsed.errors)
+    };
+    assert_eq!(err.location.file, "dir/vs.yaml");
+    assert_eq!(err.location.document, 2);
+    assert_eq!(err.location.line, 11, "{err}");
+    assert_eq!(
+        err.object.as_ref().map(|o| o.kind),
+        Some(Kind::VirtualService)
+    );
+    assert_eq!(err.field.as_deref(), Some("spec.http[0].rout"));
+    assert!(err.message.contains("unknown field `rout`"), "{err}");
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with(
+            "dir/vs.yaml:11 (document 2): VirtualService bookinfo/reviews: spec.http[0].rout: "
+        ),
+        "{shown}"
+    );
+}
+
+#[test]
+fn wrong_type_names_the_field_path() {
+    let text = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  http:\n  - route:\n    - destination: {host: a}\n      weight: heavy\n";
+    let parsed = parse_file("f.yaml", text);
+    let err = &parsed.errors[0];
+    assert_eq!(
+        err.field.as_deref(),
+        Some("spec.http[0].route[0].weight"),
+        "{err}"
+    );
+    assert_eq!(err.location.line, 8);
+}
+
+#[test]
+fn invalid_enum_value_is_an_error() {
+    let text = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: r}\nspec:\n  host: r\n  trafficPolicy:\n    loadBalancer: {simple: FASTEST}\n";
+    let parsed = parse_file("f.yaml", text);
+    let err = &parsed.errors[0];
+    assert!(
+        err.field
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("spec.trafficPolicy.loadBalancer"),
+        "{err}"
+    );
+    assert!(err.message.contains("FASTEST"), "{err}");
+}
+
+#[test]
+fn broken_yaml_fails_only_its_document() {
+    let text = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\nkind: [unclosed\n---\napiVersion: v1\nkind: Service\nmetadata: {name: b}\n";
+    let parsed = parse_file("f.yaml", text);
+    assert_eq!(parsed.objects.len(), 2);
+    let [err] = parsed.errors.as_slice() else {
+        panic!("{:?}", parsed.errors)
+    };
+    assert_eq!(err.location.document, 2);
+    assert!(err.object.is_none());
+    assert!(err.message.starts_with("invalid YAML"), "{err}");
+}
+
+#[test]
+fn missing_name_and_bad_api_version_are_errors() {
+    let parsed = parse_file("f.yaml", "apiVersion: v1\nkind: Service\nmetadata: {}\n");
+    assert_eq!(parsed.errors[0].field.as_deref(), Some("metadata.name"));
+    let parsed = parse_file(
+        "f.yaml",
+        "apiVersion: networking.istio.io/v1alpha2\nkind: VirtualService\nmetadata: {name: a}\n",
+    );
+    assert_eq!(parsed.errors[0].field.as_deref(), Some("apiVersion"));
+    assert!(
+        parsed.errors[0].message.contains("networking.istio.io/v1"),
+        "{}",
+        parsed.errors[0]
+    );
+    let parsed = parse_file("f.yaml", "- a\n- b\n");
+    assert!(parsed.errors[0].message.contains("not a mapping"));
+}
+
+#[test]
+fn status_is_ignored_and_missing_spec_is_empty() {
+    let text = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: deny-all, namespace: x}\nstatus: {validationMessages: []}\n";
+    let parsed = parse_file("f.yaml", text);
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    assert_eq!(parsed.objects.len(), 1);
+}
+
+#[test]
+fn unknown_top_level_field_is_an_error() {
+    let text =
+        "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspecc: {}\n";
+    let parsed = parse_file("f.yaml", text);
+    assert!(
+        parsed.errors[0].message.contains("unknown field `specc`"),
+        "{}",
+        parsed.errors[0]
+    );
+}

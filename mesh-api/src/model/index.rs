@@ -1,0 +1,253 @@
+//! Builds the [`MeshModel`] from a set of objects: services from `v1 Service`s and
+//! ServiceEntries, workloads from WorkloadEntries, then the policies of each.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::endpoints::{inline_endpoint, selects, workload_endpoint};
+use super::hostname::{resolve_short_name, service_aliases, service_fqdn};
+use super::policies;
+use super::{
+    MeshModel, MeshSettings, Protocol, Resolution, Service, ServiceOrigin, ServicePolicies,
+    ServicePort, TargetPort, Workload, WorkloadPolicies,
+};
+use crate::networking::{
+    ServiceEntry, ServiceEntryLocation, ServiceEntryResolution, WorkloadEntry,
+};
+use crate::object::{MeshObject, ObjectRef};
+
+pub(super) fn build(
+    objects: impl IntoIterator<Item = Arc<MeshObject>>,
+    settings: MeshSettings,
+) -> MeshModel {
+    let mut model = MeshModel {
+        settings,
+        ..MeshModel::default()
+    };
+    for object in objects {
+        let r = object.object_ref();
+        model.namespaces.insert(r.namespace.clone());
+        model.objects.insert(r, object);
+    }
+    for (r, object) in &model.objects {
+        if let MeshObject::WorkloadEntry(we) = object.as_ref() {
+            model.workloads.insert(r.clone(), workload(r, we));
+        }
+    }
+    let kube_services: Vec<Service> = model
+        .objects
+        .iter()
+        .filter_map(|(r, o)| match o.as_ref() {
+            MeshObject::Service(svc) => Some(kubernetes_service(r, svc, &model.workloads)),
+            _ => None,
+        })
+        .collect();
+    for service in kube_services {
+        for alias in service_aliases(&service.name, &service.namespace)
+            .into_iter()
+            .skip(1)
+        {
+            model.aliases.insert(alias, service.hostname.clone());
+        }
+        model.services.insert(service.hostname.clone(), service);
+    }
+    let entry_services: Vec<Service> = model
+        .objects
+        .iter()
+        .filter_map(|(r, o)| match o.as_ref() {
+            MeshObject::ServiceEntry(se) => Some(service_entry_services(r, se, &model.workloads)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    for service in entry_services {
+        // A Kubernetes service keeps its host; a ServiceEntry cannot take it over.
+        model
+            .aliases
+            .entry(service.hostname.clone())
+            .or_insert_with(|| service.hostname.clone());
+        model
+            .services
+            .entry(service.hostname.clone())
+            .or_insert(service);
+    }
+    link_workloads_to_services(&mut model);
+    policies::attach(&mut model);
+    model
+}
+
+fn workload(r: &ObjectRef, we: &WorkloadEntry) -> Workload {
+    let spec = &we.spec;
+    Workload {
+        name: r.name.clone(),
+        namespace: r.namespace.clone(),
+        address: spec.address.clone().unwrap_or_default(),
+        labels: spec.labels.clone(),
+        service_account: spec
+            .service_account
+            .clone()
+            .unwrap_or_else(|| "default".to_string()),
+        ports: spec
+            .ports
+            .iter()
+            .filter_map(|(name, port)| Some((name.clone(), u16::try_from(*port).ok()?)))
+            .collect(),
+        network: spec.network.clone(),
+        locality: spec.locality.clone(),
+        services: Vec::new(),
+        policies: WorkloadPolicies::default(),
+    }
+}
+
+fn kubernetes_service(
+    r: &ObjectRef,
+    svc: &core::Service,
+    workloads: &BTreeMap<ObjectRef, Workload>,
+) -> Service {
+    let spec = svc.spec.clone().unwrap_or_default();
+    let ports: Vec<ServicePort> = spec
+        .ports
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
+        .filter_map(|p| {
+            let port = u16::try_from(p.port).ok()?;
+            let target_port = match &p.target_port {
+                Some(IntOrString::Int(n)) => TargetPort::Number(u16::try_from(*n).ok()?),
+                Some(IntOrString::String(name)) => TargetPort::Name(name.clone()),
+                None => TargetPort::Number(port),
+            };
+            let protocol = Protocol::for_port(p.name.as_deref(), p.app_protocol.as_deref());
+            Some(ServicePort {
+                name: p.name.clone(),
+                port,
+                target_port,
+                protocol,
+                protocol_explicit: protocol != Protocol::Unknown,
+            })
+        })
+        .collect();
+    // Kubernetes gives a Service without a selector no endpoints of its own.
+    let endpoints = match spec.selector.as_ref().filter(|s| !s.is_empty()) {
+        Some(selector) => workloads
+            .iter()
+            .filter(|(w, wl)| w.namespace == r.namespace && selects(selector, &wl.labels))
+            .filter_map(|(w, wl)| workload_endpoint(w, wl, &ports))
+            .collect(),
+        None => Vec::new(),
+    };
+    let addresses = spec
+        .cluster_ips
+        .filter(|ips| !ips.is_empty())
+        .or_else(|| spec.cluster_ip.map(|ip| vec![ip]))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|ip| !ip.is_empty() && ip != "None")
+        .collect();
+    Service {
+        hostname: service_fqdn(&r.name, &r.namespace),
+        name: r.name.clone(),
+        namespace: r.namespace.clone(),
+        origin: ServiceOrigin::Kubernetes,
+        addresses,
+        ports,
+        endpoints,
+        resolution: Resolution::Static,
+        mesh_internal: true,
+        export_to: export_to(svc.metadata.annotations.as_ref()),
+        policies: ServicePolicies::default(),
+    }
+}
+
+/// Istio's `networking.istio.io/exportTo` annotation on Services.
+fn export_to(annotations: Option<&BTreeMap<String, String>>) -> Vec<String> {
+    annotations
+        .and_then(|a| a.get("networking.istio.io/exportTo"))
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// One service per host of the entry, as Istio does.
+fn service_entry_services(
+    r: &ObjectRef,
+    se: &ServiceEntry,
+    workloads: &BTreeMap<ObjectRef, Workload>,
+) -> Vec<Service> {
+    let spec = &se.spec;
+    let ports: Vec<ServicePort> = spec
+        .ports
+        .iter()
+        .filter_map(|p| {
+            let port = u16::try_from(p.number?).ok()?;
+            let protocol = p
+                .protocol
+                .as_deref()
+                .and_then(Protocol::parse)
+                .unwrap_or(Protocol::Unknown);
+            let target = p
+                .target_port
+                .and_then(|t| u16::try_from(t).ok())
+                .filter(|t| *t != 0);
+            Some(ServicePort {
+                name: p.name.clone(),
+                port,
+                target_port: TargetPort::Number(target.unwrap_or(port)),
+                protocol,
+                protocol_explicit: protocol != Protocol::Unknown,
+            })
+        })
+        .collect();
+    let endpoints: Vec<_> = match &spec.workload_selector {
+        Some(selector) => workloads
+            .iter()
+            .filter(|(w, wl)| w.namespace == r.namespace && selects(&selector.labels, &wl.labels))
+            .filter_map(|(w, wl)| workload_endpoint(w, wl, &ports))
+            .collect(),
+        None => spec
+            .endpoints
+            .iter()
+            .filter_map(|ep| inline_endpoint(ep, &ports))
+            .collect(),
+    };
+    let resolution = match spec.resolution {
+        Some(ServiceEntryResolution::Dns)
+        | Some(ServiceEntryResolution::DnsRoundRobin)
+        | Some(ServiceEntryResolution::DynamicDns) => Resolution::Dns,
+        Some(ServiceEntryResolution::Static) => Resolution::Static,
+        Some(ServiceEntryResolution::None) | None => Resolution::Passthrough,
+    };
+    spec.hosts
+        .iter()
+        .map(|host| Service {
+            hostname: resolve_short_name(host, &r.namespace),
+            name: r.name.clone(),
+            namespace: r.namespace.clone(),
+            origin: ServiceOrigin::ServiceEntry(r.clone()),
+            addresses: spec.addresses.clone(),
+            ports: ports.clone(),
+            endpoints: endpoints.clone(),
+            resolution,
+            mesh_internal: spec.location == Some(ServiceEntryLocation::MeshInternal),
+            export_to: spec.export_to.clone(),
+            policies: ServicePolicies::default(),
+        })
+        .collect()
+}
+
+fn link_workloads_to_services(model: &mut MeshModel) {
+    for service in model.services.values() {
+        for workload in service.endpoints.iter().filter_map(|e| e.workload.as_ref()) {
+            if let Some(w) = model.workloads.get_mut(workload) {
+                w.services.push(service.hostname.clone());
+            }
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! One configuration object of any kind the mesh reads, and how an object is named.
+
+use std::fmt;
+
+use k8s_openapi::api::core::v1::Service;
+use kube::core::ObjectMeta;
+
+use crate::networking::{
+    DestinationRule, Gateway, ServiceEntry, Sidecar, VirtualService, WorkloadEntry,
+};
+use crate::security::{AuthorizationPolicy, PeerAuthentication, RequestAuthentication};
+
+/// Namespace given to objects whose manifest names none, as `kubectl apply` does.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// Every kind of object the mesh reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Service,
+    VirtualService,
+    DestinationRule,
+    ServiceEntry,
+    Gateway,
+    Sidecar,
+    WorkloadEntry,
+    PeerAuthentication,
+    AuthorizationPolicy,
+    RequestAuthentication,
+}
+
+/// The API group a kind belongs to, which decides the versions it is accepted under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ApiGroup {
+    Core,
+    Networking,
+    Security,
+}
+
+/// A configuration object, typed.
+#[derive(Debug, Clone)]
+pub enum MeshObject {
+    Service(Box<Service>),
+    VirtualService(Box<VirtualService>),
+    DestinationRule(Box<DestinationRule>),
+    ServiceEntry(Box<ServiceEntry>),
+    Gateway(Box<Gateway>),
+    Sidecar(Box<Sidecar>),
+    WorkloadEntry(Box<WorkloadEntry>),
+    PeerAuthentication(Box<PeerAuthentication>),
+    AuthorizationPolicy(Box<AuthorizationPolicy>),
+    RequestAuthentication(Box<RequestAuthentication>),
+}
+
+/// Names one object: its kind, namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectRef {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl Kind {
+    /// Every kind, in the order objects are listed to users.
+    pub const ALL: [Kind; 10] = [
+        Kind::Service,
+        Kind::VirtualService,
+        Kind::DestinationRule,
+        Kind::ServiceEntry,
+        Kind::Gateway,
+        Kind::Sidecar,
+        Kind::WorkloadEntry,
+        Kind::PeerAuthentication,
+        Kind::AuthorizationPolicy,
+        Kind::RequestAuthentication,
+    ];
+
+    /// The `kind:` string of manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Service => "Service",
+            Kind::VirtualService => "VirtualService",
+            Kind::DestinationRule => "DestinationRule",
+            Kind::ServiceEntry => "ServiceEntry",
+            Kind::Gateway => "Gateway",
+            Kind::Sidecar => "Sidecar",
+            Kind::WorkloadEntry => "WorkloadEntry",
+            Kind::PeerAuthentication => "PeerAuthentication",
+            Kind::AuthorizationPolicy => "AuthorizationPolicy",
+            Kind::RequestAuthentication => "RequestAuthentication",
+        }
+    }
+
+    fn group(self) -> ApiGroup {
+        match self {
+            Kind::Service => ApiGroup::Core,
+            Kind::PeerAuthentication | Kind::AuthorizationPolicy | Kind::RequestAuthentication => {
+                ApiGroup::Security
+            }
+            _ => ApiGroup::Networking,
+        }
+    }
+
+    /// Resolves a manifest's `apiVersion` and `kind`.
+    ///
+    /// Our own groups and Istio's groups and versions are all accepted, so that an
+    /// Istio user's YAML works unchanged.
+    pub fn from_type_meta(api_version: &str, kind: &str) -> Result<Kind, TypeMetaError> {
+        let Some(found) = Kind::ALL.into_iter().find(|k| k.as_str() == kind) else {
+            return Err(TypeMetaError::UnknownKind {
+                api_version: api_version.to_string(),
+                kind: kind.to_string(),
+            });
+        };
+        if found.group().api_versions().contains(&api_version) {
+            Ok(found)
+        } else {
+            Err(TypeMetaError::UnsupportedVersion {
+                kind: found,
+                api_version: api_version.to_string(),
+            })
+        }
+    }
+
+    /// The `apiVersion`s under which this kind is accepted; the first is the one we serve.
+    pub fn api_versions(self) -> &'static [&'static str] {
+        self.group().api_versions()
+    }
+}
+
+impl ApiGroup {
+    fn api_versions(self) -> &'static [&'static str] {
+        match self {
+            ApiGroup::Core => &["v1"],
+            ApiGroup::Networking => &[
+                "networking.mesh.dev/v1alpha1",
+                "networking.istio.io/v1",
+                "networking.istio.io/v1beta1",
+                "networking.istio.io/v1alpha3",
+            ],
+            ApiGroup::Security => &[
+                "security.mesh.dev/v1alpha1",
+                "security.istio.io/v1",
+                "security.istio.io/v1beta1",
+            ],
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a manifest's `apiVersion`/`kind` pair is not one the mesh reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TypeMetaError {
+    #[error(
+        "kind {kind:?} (apiVersion {api_version:?}) is not a kind mesh reads; supported kinds: \
+         Service, VirtualService, DestinationRule, ServiceEntry, Gateway, Sidecar, WorkloadEntry, \
+         PeerAuthentication, AuthorizationPolicy, RequestAuthentication"
+    )]
+    UnknownKind { api_version: String, kind: String },
+    #[error("{kind} is not served under apiVersion {api_version:?}; use one of: {}", kind.api_versions().join(", "))]
+    UnsupportedVersion { kind: Kind, api_version: String },
+}
+
+impl MeshObject {
+    pub fn kind(&self) -> Kind {
+        match self {
+            MeshObject::Service(_) => Kind::Service,
+            MeshObject::VirtualService(_) => Kind::VirtualService,
+            MeshObject::DestinationRule(_) => Kind::DestinationRule,
+            MeshObject::ServiceEntry(_) => Kind::ServiceEntry,
+            MeshObject::Gateway(_) => Kind::Gateway,
+            MeshObject::Sidecar(_) => Kind::Sidecar,
+            MeshObject::WorkloadEntry(_) => Kind::WorkloadEntry,
+            MeshObject::PeerAuthentication(_) => Kind::PeerAuthentication,
+            MeshObject::AuthorizationPolicy(_) => Kind::AuthorizationPolicy,
+            MeshObject::RequestAuthentication(_) => Kind::RequestAuthentication,
+        }
+    }
+
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            MeshObject::Service(o) => &o.metadata,
+            MeshObject::VirtualService(o) => &o.metadata,
+            MeshObject::DestinationRule(o) => &o.metadata,
+            MeshObject::ServiceEntry(o) => &o.metadata,
+            MeshObject::Gateway(o) => &o.metadata,
+            MeshObject::Sidecar(o) => &o.metadata,
+            MeshObject::WorkloadEntry(o) => &o.metadata,
+            MeshObject::PeerAuthentication(o) => &o.metadata,
+            MeshObject::AuthorizationPolicy(o) => &o.metadata,
+            MeshObject::RequestAuthentication(o) => &o.metadata,
+        }
+    }
+
+    /// The object's reference; the manifest parser guarantees name and namespace are set.
+    pub fn object_ref(&self) -> ObjectRef {
+        let meta = self.metadata();
+        ObjectRef {
+            kind: self.kind(),
+            namespace: meta
+                .namespace
+                .clone()
+                .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()),
+            name: meta.name.clone().unwrap_or_default(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectRef {
+    /// `Kind namespace/name`, the form every message to users takes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn istio_groups_and_versions_resolve_to_our_kinds() {
+        for v in [
+            "networking.istio.io/v1",
+            "networking.istio.io/v1beta1",
+            "networking.istio.io/v1alpha3",
+        ] {
+            assert_eq!(
+                Kind::from_type_meta(v, "VirtualService"),
+                Ok(Kind::VirtualService)
+            );
+        }
+        assert_eq!(
+            Kind::from_type_meta("security.istio.io/v1beta1", "AuthorizationPolicy"),
+            Ok(Kind::AuthorizationPolicy)
+        );
+        assert_eq!(Kind::from_type_meta("v1", "Service"), Ok(Kind::Service));
+    }
+
+    #[test]
+    fn kind_in_the_wrong_group_is_rejected_with_the_versions_to_use() {
+        let err = Kind::from_type_meta("security.istio.io/v1", "VirtualService").unwrap_err();
+        assert!(
+            err.to_string().contains("networking.mesh.dev/v1alpha1"),
+            "{err}"
+        );
+        let err = Kind::from_type_meta("networking.istio.io/v1", "EnvoyFilter").unwrap_err();
+        assert!(matches!(err, TypeMetaError::UnknownKind { .. }));
+    }
+}

@@ -1,0 +1,6 @@
+//! The mesh control plane (the istiod role): config sources, the mesh model, and (in
+//! later parts) the xDS server and the CA.
+
+pub mod args;
+pub mod config_store;
+pub mod file_source;

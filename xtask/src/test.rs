@@ -1,0 +1,179 @@
+//! `cargo xtask test`: every check CI runs, cheapest first, stopping at the first failure.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+
+use crate::command::{ToolEnv, run};
+use crate::progress::{Step, format_duration};
+use crate::workspace::Workspace;
+use crate::{charts, crds, tools};
+
+#[derive(Debug, Args)]
+pub(crate) struct TestArgs {
+    /// Run only these steps (repeat or comma-separate); tools are still installed
+    /// first when a chosen step needs them, unless --skip-tools.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "STEP")]
+    only: Vec<Check>,
+
+    /// Do not install or verify tools; use what is in target/tools/bin.
+    #[arg(long)]
+    skip_tools: bool,
+}
+
+/// The steps, in the order they run: static checks before compiling, and `cargo test`
+/// last so that its summary closes the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Check {
+    /// `cargo xtask tools`: install pinned Envoy, Helm, kubectl, kubernetes-validate.
+    Tools,
+    /// `cargo fmt --all --check`.
+    Fmt,
+    /// `cargo xtask crds --check`: CRD manifests match the mesh-api types.
+    Crds,
+    /// `helm lint --strict` on every chart under charts/.
+    HelmLint,
+    /// `helm template` output of every chart validated with kubernetes-validate --strict.
+    ChartValidate,
+    /// `cargo clippy --workspace --all-targets -- -D warnings`.
+    Clippy,
+    /// `cargo test --workspace`.
+    Test,
+}
+
+impl Check {
+    const ALL: [Check; 7] = [
+        Check::Tools,
+        Check::Fmt,
+        Check::Crds,
+        Check::HelmLint,
+        Check::ChartValidate,
+        Check::Clippy,
+        Check::Test,
+    ];
+
+    /// The name `--only` takes, also shown in progress lines.
+    fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default()
+    }
+
+    fn needs_tools(self) -> bool {
+        matches!(self, Check::HelmLint | Check::ChartValidate | Check::Test)
+    }
+}
+
+pub(crate) fn run_all(ws: &Workspace, args: &TestArgs) -> Result<()> {
+    let started = Instant::now();
+    let steps = plan(&args.only, args.skip_tools);
+    let env = ToolEnv::new(ws);
+    for &check in &steps {
+        let name = check.name();
+        let step = Step::start(&name);
+        step.finish(run_check(ws, &env, check)).with_context(|| {
+            format!("step {name} failed; run it alone with `cargo xtask test --only {name}`")
+        })?;
+    }
+    println!(
+        "==> all {} steps passed in {}",
+        steps.len(),
+        format_duration(started.elapsed())
+    );
+    Ok(())
+}
+
+/// Which steps run, in order.
+fn plan(only: &[Check], skip_tools: bool) -> Vec<Check> {
+    let chosen = |c: Check| only.is_empty() || only.contains(&c);
+    let tools_needed =
+        only.is_empty() || only.iter().any(|c| *c == Check::Tools || c.needs_tools());
+    Check::ALL
+        .into_iter()
+        .filter(|&c| match c {
+            Check::Tools => tools_needed && !skip_tools,
+            other => chosen(other),
+        })
+        .collect()
+}
+
+fn run_check(ws: &Workspace, env: &ToolEnv, check: Check) -> Result<()> {
+    match check {
+        Check::Tools => tools::install(ws, false),
+        Check::Fmt => {
+            let mut cargo = cargo(ws, env, &["fmt", "--all", "--check"]);
+            run(&mut cargo).context(
+                "code is not formatted: run `cargo fmt --all` \
+                 (if cargo fmt is missing: `rustup component add rustfmt`)",
+            )
+        }
+        Check::Crds => crds::check(ws),
+        Check::HelmLint => charts::lint(ws, env),
+        Check::ChartValidate => charts::validate(ws, env),
+        Check::Clippy => {
+            let mut cargo = cargo(ws, env, &["clippy", "--workspace", "--all-targets"]);
+            locked(ws, &mut cargo);
+            cargo.args(["--", "-D", "warnings"]);
+            run(&mut cargo).context(
+                "clippy found problems: fix the warnings above \
+                 (if cargo clippy is missing: `rustup component add clippy`)",
+            )
+        }
+        Check::Test => {
+            // --no-fail-fast: one run shows every failing test binary, not just the first.
+            let mut cargo = cargo(ws, env, &["test", "--workspace", "--no-fail-fast"]);
+            locked(ws, &mut cargo);
+            run(&mut cargo).context("tests failed: see the failures above")
+        }
+    }
+}
+
+fn cargo(ws: &Workspace, env: &ToolEnv, args: &[&str]) -> std::process::Command {
+    let mut cargo = env.cargo();
+    cargo.current_dir(ws.root()).args(args);
+    cargo
+}
+
+/// `--locked` once Cargo.lock is committed: CI must build what the lock file says.
+fn locked(ws: &Workspace, cargo: &mut std::process::Command) {
+    if ws.root().join("Cargo.lock").is_file() {
+        cargo.arg("--locked");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn everything_runs_by_default_tools_first_cargo_test_last() {
+        let steps = plan(&[], false);
+        assert_eq!(steps, Check::ALL.to_vec());
+    }
+
+    #[test]
+    fn only_a_chart_step_still_installs_tools_first() {
+        assert_eq!(
+            plan(&[Check::HelmLint], false),
+            vec![Check::Tools, Check::HelmLint]
+        );
+    }
+
+    #[test]
+    fn skip_tools_and_tool_free_steps_install_nothing() {
+        assert_eq!(plan(&[Check::HelmLint], true), vec![Check::HelmLint]);
+        assert_eq!(
+            plan(&[Check::Fmt, Check::Crds], false),
+            vec![Check::Fmt, Check::Crds]
+        );
+    }
+
+    #[test]
+    fn only_keeps_the_fixed_order() {
+        assert_eq!(
+            plan(&[Check::Clippy, Check::Fmt], true),
+            vec![Check::Fmt, Check::Clippy]
+        );
+    }
+}
