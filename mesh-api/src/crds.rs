@@ -61,7 +61,11 @@ fn match_istio_spec_requirement(crd: &mut CustomResourceDefinition) {
         return;
     }
     for version in &mut crd.spec.versions {
-        if let Some(root) = version.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {
+        if let Some(root) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
             if let Some(required) = root.required.as_mut() {
                 required.retain(|r| r != "spec");
             }
@@ -79,15 +83,50 @@ mod tests {
     #[test]
     fn nine_namespaced_crds_in_our_groups_with_istios_names() {
         let expected = [
-            ("networking.mesh.dev", "VirtualService", "virtualservices", Some("vs")),
-            ("networking.mesh.dev", "DestinationRule", "destinationrules", Some("dr")),
-            ("networking.mesh.dev", "ServiceEntry", "serviceentries", Some("se")),
+            (
+                "networking.mesh.dev",
+                "VirtualService",
+                "virtualservices",
+                Some("vs"),
+            ),
+            (
+                "networking.mesh.dev",
+                "DestinationRule",
+                "destinationrules",
+                Some("dr"),
+            ),
+            (
+                "networking.mesh.dev",
+                "ServiceEntry",
+                "serviceentries",
+                Some("se"),
+            ),
             ("networking.mesh.dev", "Gateway", "gateways", Some("gw")),
             ("networking.mesh.dev", "Sidecar", "sidecars", None),
-            ("networking.mesh.dev", "WorkloadEntry", "workloadentries", Some("we")),
-            ("security.mesh.dev", "PeerAuthentication", "peerauthentications", Some("pa")),
-            ("security.mesh.dev", "AuthorizationPolicy", "authorizationpolicies", Some("ap")),
-            ("security.mesh.dev", "RequestAuthentication", "requestauthentications", Some("ra")),
+            (
+                "networking.mesh.dev",
+                "WorkloadEntry",
+                "workloadentries",
+                Some("we"),
+            ),
+            (
+                "security.mesh.dev",
+                "PeerAuthentication",
+                "peerauthentications",
+                Some("pa"),
+            ),
+            (
+                "security.mesh.dev",
+                "AuthorizationPolicy",
+                "authorizationpolicies",
+                Some("ap"),
+            ),
+            (
+                "security.mesh.dev",
+                "RequestAuthentication",
+                "requestauthentications",
+                Some("ra"),
+            ),
         ];
         let crds = all();
         assert_eq!(crds.len(), expected.len());
@@ -96,19 +135,42 @@ mod tests {
             assert_eq!(spec.group, group);
             assert_eq!(spec.names.kind, kind);
             assert_eq!(spec.names.plural, plural);
-            assert_eq!(spec.names.singular.as_deref(), Some(kind.to_lowercase().as_str()));
-            assert_eq!(spec.names.short_names.as_deref(), short.map(|s| vec![s.to_string()]).as_deref());
+            assert_eq!(
+                spec.names.singular.as_deref(),
+                Some(kind.to_lowercase().as_str())
+            );
+            assert_eq!(
+                spec.names.short_names.as_deref(),
+                short.map(|s| vec![s.to_string()]).as_deref()
+            );
             assert_eq!(spec.scope, "Namespaced");
-            assert_eq!(crd.metadata.name.as_deref(), Some(format!("{plural}.{group}").as_str()));
+            assert_eq!(
+                crd.metadata.name.as_deref(),
+                Some(format!("{plural}.{group}").as_str())
+            );
             let [version] = spec.versions.as_slice() else {
                 panic!("{kind}: expected exactly one version");
             };
             assert_eq!(version.name, "v1alpha1");
             assert!(version.served && version.storage);
-            assert!(version.subresources.as_ref().is_some_and(|s| s.status.is_some()), "{kind}");
-            let root = version.schema.as_ref().and_then(|s| s.open_api_v3_schema.as_ref());
-            let properties = root.and_then(|r| r.properties.as_ref()).expect("root properties");
-            assert!(properties.contains_key("spec") && properties.contains_key("status"), "{kind}");
+            assert!(
+                version
+                    .subresources
+                    .as_ref()
+                    .is_some_and(|s| s.status.is_some()),
+                "{kind}"
+            );
+            let root = version
+                .schema
+                .as_ref()
+                .and_then(|s| s.open_api_v3_schema.as_ref());
+            let properties = root
+                .and_then(|r| r.properties.as_ref())
+                .expect("root properties");
+            assert!(
+                properties.contains_key("spec") && properties.contains_key("status"),
+                "{kind}"
+            );
         }
     }
 }

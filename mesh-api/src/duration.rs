@@ -127,7 +127,10 @@ fn parse_components(mut rest: &str) -> Result<u128, String> {
             .unwrap_or(after_number.len());
         let (unit, next) = after_number.split_at(unit_len);
         if unit.is_empty() {
-            return Err(format!("the number {:?} has no unit", &rest[..rest.len() - next.len()]));
+            return Err(format!(
+                "the number {:?} has no unit",
+                &rest[..rest.len() - next.len()]
+            ));
         }
         let Some(&(_, unit_nanos)) = UNITS.iter().find(|(name, _)| *name == unit) else {
             return Err(format!("unknown unit {unit:?}"));
@@ -270,7 +273,10 @@ mod tests {
     fn from_std_writes_protobuf_json_seconds() {
         assert_eq!(Duration::from_std(Std::from_millis(1500)).as_str(), "1.5s");
         assert_eq!(Duration::from_std(Std::from_secs(30)).as_str(), "30s");
-        assert_eq!(Duration::from_std(Std::from_micros(1)).as_str(), "0.000001s");
+        assert_eq!(
+            Duration::from_std(Std::from_micros(1)).as_str(),
+            "0.000001s"
+        );
         let d = Duration::from_std(Std::from_millis(1500));
         assert_eq!(d.as_str().parse::<Duration>().unwrap(), d);
     }

@@ -28,26 +28,24 @@ pub use destination::{
     RouteDestination,
 };
 pub use destination_rule::{
-    ClientTlsSettings, DestinationRule, DestinationRuleSpec, OutlierDetection,
-    PortTrafficPolicy, ProxyProtocol, ProxyProtocolVersion, RetryBudget, Subset, TlsMode,
-    TrafficPolicy, TunnelSettings,
+    ClientTlsSettings, DestinationRule, DestinationRuleSpec, OutlierDetection, PortTrafficPolicy,
+    ProxyProtocol, ProxyProtocolVersion, RetryBudget, Subset, TlsMode, TrafficPolicy,
+    TunnelSettings,
 };
 pub use gateway::{
     Gateway, GatewaySpec, Port, Server, ServerTlsMode, ServerTlsSettings, TlsCertificate,
     TlsProtocol,
 };
 pub use http_policy::{
-    Abort, CorsPolicy, Delay, HttpFaultInjection, HttpMirrorPolicy, HttpRetry,
-    UnmatchedPreflights,
+    Abort, CorsPolicy, Delay, HttpFaultInjection, HttpMirrorPolicy, HttpRetry, UnmatchedPreflights,
 };
 pub use http_rewrite::{
-    HttpBody, HttpDirectResponse, HttpRedirect, HttpRewrite, RedirectPortSelection,
-    RegexRewrite,
+    HttpBody, HttpDirectResponse, HttpRedirect, HttpRewrite, RedirectPortSelection, RegexRewrite,
 };
 pub use load_balancer::{
-    ConsistentHashLb, CookieAttribute, Distribute, Failover, HttpCookie,
-    LoadBalancerSettings, LocalityLoadBalancerSetting, MagLev, RingHash, SimpleLb,
-    WarmupConfiguration, ZoneAwareLbSetting,
+    ConsistentHashLb, CookieAttribute, Distribute, Failover, HttpCookie, LoadBalancerSettings,
+    LocalityLoadBalancerSetting, MagLev, RingHash, SimpleLb, WarmupConfiguration,
+    ZoneAwareLbSetting,
 };
 pub use service_entry::{
     ServiceEntry, ServiceEntryLocation, ServiceEntryResolution, ServiceEntrySpec, ServicePort,

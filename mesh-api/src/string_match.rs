@@ -154,9 +154,18 @@ mod tests {
 
     #[test]
     fn reads_each_kind_of_match() {
-        assert_eq!(parse(json!({"exact": "/a"})), Ok(StringMatch::Exact("/a".into())));
-        assert_eq!(parse(json!({"prefix": "/a"})), Ok(StringMatch::Prefix("/a".into())));
-        assert_eq!(parse(json!({"regex": "^/a.*"})), Ok(StringMatch::Regex("^/a.*".into())));
+        assert_eq!(
+            parse(json!({"exact": "/a"})),
+            Ok(StringMatch::Exact("/a".into()))
+        );
+        assert_eq!(
+            parse(json!({"prefix": "/a"})),
+            Ok(StringMatch::Prefix("/a".into()))
+        );
+        assert_eq!(
+            parse(json!({"regex": "^/a.*"})),
+            Ok(StringMatch::Regex("^/a.*".into()))
+        );
         assert_eq!(parse(json!({})), Ok(StringMatch::Present));
     }
 
@@ -165,7 +174,10 @@ mod tests {
         let m: StringMatch = serde_yaml::from_str("prefix: /foo").unwrap();
         assert_eq!(m, StringMatch::Prefix("/foo".into()));
         assert_eq!(serde_yaml::to_string(&m).unwrap(), "prefix: /foo\n");
-        assert_eq!(serde_json::to_value(&StringMatch::Present).unwrap(), json!({}));
+        assert_eq!(
+            serde_json::to_value(&StringMatch::Present).unwrap(),
+            json!({})
+        );
     }
 
     #[test]

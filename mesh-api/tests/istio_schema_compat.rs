@@ -21,7 +21,8 @@ struct Comparison<'a> {
 impl Comparison<'_> {
     fn mismatch(&mut self, path: &str, what: impl std::fmt::Display) {
         let path = if path.is_empty() { "<root>" } else { path };
-        self.mismatches.push(format!("{} {path}: {what}", self.kind));
+        self.mismatches
+            .push(format!("{} {path}: {what}", self.kind));
     }
 
     fn compare(&mut self, istio: &Value, ours: &Value, path: &str) {
@@ -37,7 +38,11 @@ impl Comparison<'_> {
             (None, None) => {}
             (i, o) => self.mismatch(path, format!("list items: Istio {i:?}, ours {o:?}")),
         }
-        let map_values = |s: &Value| s.get("additionalProperties").filter(|a| a.is_object()).cloned();
+        let map_values = |s: &Value| {
+            s.get("additionalProperties")
+                .filter(|a| a.is_object())
+                .cloned()
+        };
         match (map_values(istio), map_values(ours)) {
             (Some(i), Some(o)) => self.compare(&i, &o, &format!("{path}{{}}")),
             (None, None) => {}
@@ -54,16 +59,30 @@ impl Comparison<'_> {
             return;
         }
         if istio.get("type") != ours.get("type") {
-            self.mismatch(path, format!("type: Istio {:?}, ours {:?}", istio.get("type"), ours.get("type")));
+            self.mismatch(
+                path,
+                format!(
+                    "type: Istio {:?}, ours {:?}",
+                    istio.get("type"),
+                    ours.get("type")
+                ),
+            );
             return;
         }
         if istio["type"] == "integer" {
             self.compare_integer_range(istio, ours, path);
         }
-        if let Some(format) = istio.get("format").filter(|f| *f == "byte" || *f == "date-time" || *f == "double") {
-            if ours.get("format") != Some(format) {
-                self.mismatch(path, format!("format: Istio {format}, ours {:?}", ours.get("format")));
-            }
+        // Integer formats are checked as ranges above; these must be equal.
+        let format = istio
+            .get("format")
+            .filter(|f| ["byte", "date-time", "double"].iter().any(|x| *f == x));
+        if let Some(format) = format
+            && ours.get("format") != Some(format)
+        {
+            self.mismatch(
+                path,
+                format!("format: Istio {format}, ours {:?}", ours.get("format")),
+            );
         }
     }
 
@@ -73,8 +92,14 @@ impl Comparison<'_> {
             Some("int32") => (i128::from(i32::MIN), i128::from(i32::MAX)),
             Some("int64") => (i128::from(i64::MIN), i128::from(i64::MAX)),
             _ => (
-                istio.get("minimum").and_then(Value::as_f64).map_or(i128::from(i64::MIN), |m| m as i128),
-                istio.get("maximum").and_then(Value::as_f64).map_or(i128::from(u64::MAX), |m| m as i128),
+                istio
+                    .get("minimum")
+                    .and_then(Value::as_f64)
+                    .map_or(i128::from(i64::MIN), |m| m as i128),
+                istio
+                    .get("maximum")
+                    .and_then(Value::as_f64)
+                    .map_or(i128::from(u64::MAX), |m| m as i128),
             ),
         };
         let our_range = match ours.get("format").and_then(Value::as_str) {
@@ -88,25 +113,37 @@ impl Comparison<'_> {
             }
         };
         if our_range.0 > istio_range.0 || our_range.1 < istio_range.1 {
-            self.mismatch(path, format!("integer range: Istio {istio_range:?}, ours {our_range:?}"));
+            self.mismatch(
+                path,
+                format!("integer range: Istio {istio_range:?}, ours {our_range:?}"),
+            );
         }
     }
 
     fn compare_enum(&mut self, istio: &Value, ours: &Value, path: &str) {
         let values = |s: &Value| -> Option<BTreeSet<String>> {
-            s.get("enum")
-                .and_then(Value::as_array)
-                .map(|v| v.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            s.get("enum").and_then(Value::as_array).map(|v| {
+                v.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
         };
         if values(istio) != values(ours) {
-            self.mismatch(path, format!("enum: Istio {:?}, ours {:?}", values(istio), values(ours)));
+            self.mismatch(
+                path,
+                format!("enum: Istio {:?}, ours {:?}", values(istio), values(ours)),
+            );
         }
     }
 
     fn compare_flag(&mut self, istio: &Value, ours: &Value, path: &str, flag: &str) {
         let set = |s: &Value| s.get(flag) == Some(&Value::Bool(true));
         if set(istio) != set(ours) {
-            self.mismatch(path, format!("{flag}: Istio {}, ours {}", set(istio), set(ours)));
+            self.mismatch(
+                path,
+                format!("{flag}: Istio {}, ours {}", set(istio), set(ours)),
+            );
         }
     }
 
@@ -114,11 +151,19 @@ impl Comparison<'_> {
         let names = |s: &Value| -> BTreeSet<String> {
             s.get("required")
                 .and_then(Value::as_array)
-                .map(|v| v.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .map(|v| {
+                    v.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         if names(istio) != names(ours) {
-            self.mismatch(path, format!("required: Istio {:?}, ours {:?}", names(istio), names(ours)));
+            self.mismatch(
+                path,
+                format!("required: Istio {:?}, ours {:?}", names(istio), names(ours)),
+            );
         }
     }
 
@@ -129,26 +174,49 @@ impl Comparison<'_> {
         }
         for keyword in ["oneOf", "allOf"] {
             if istio.get(keyword) != ours.get(keyword) {
-                self.mismatch(path, format!("{keyword}: Istio {:?}, ours {:?}", istio.get(keyword), ours.get(keyword)));
+                self.mismatch(
+                    path,
+                    format!(
+                        "{keyword}: Istio {:?}, ours {:?}",
+                        istio.get(keyword),
+                        ours.get(keyword)
+                    ),
+                );
             }
         }
     }
 
     fn compare_properties(&mut self, istio: &Value, ours: &Value, path: &str) {
         let empty = serde_json::Map::new();
-        let istio_props = istio.get("properties").and_then(Value::as_object).unwrap_or(&empty);
-        let our_props = ours.get("properties").and_then(Value::as_object).unwrap_or(&empty);
+        let istio_props = istio
+            .get("properties")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        let our_props = ours
+            .get("properties")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
         for (name, istio_prop) in istio_props {
-            let child = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+            let child = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
             match (our_props.get(name), is_unsupported(self.kind, &child)) {
-                (Some(_), true) => self.mismatch(&child, "listed in UNSUPPORTED_FIELDS but modelled"),
+                (Some(_), true) => {
+                    self.mismatch(&child, "listed in UNSUPPORTED_FIELDS but modelled")
+                }
                 (Some(our_prop), false) => self.compare(istio_prop, our_prop, &child),
                 (None, true) => {}
                 (None, false) => self.mismatch(&child, "missing (Istio accepts it)"),
             }
         }
         for name in our_props.keys().filter(|n| !istio_props.contains_key(*n)) {
-            let child = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+            let child = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
             self.mismatch(&child, "not in Istio's schema (invented)");
         }
     }
@@ -158,11 +226,19 @@ impl Comparison<'_> {
 fn our_crds_accept_every_field_istio_accepts_and_nothing_else() {
     let mut all = Vec::new();
     for kind in KINDS {
-        let mut comparison = Comparison { kind, mismatches: Vec::new() };
+        let mut comparison = Comparison {
+            kind,
+            mismatches: Vec::new(),
+        };
         comparison.compare(&istio_root(kind), &our_root(kind), "");
         all.extend(comparison.mismatches);
     }
-    assert!(all.is_empty(), "{} schema mismatches:\n{}", all.len(), all.join("\n"));
+    assert!(
+        all.is_empty(),
+        "{} schema mismatches:\n{}",
+        all.len(),
+        all.join("\n")
+    );
 }
 
 #[test]
@@ -184,7 +260,10 @@ fn istio_versions_of_each_kind_share_one_schema() {
 #[test]
 fn every_unsupported_field_exists_in_istios_schema() {
     for field in UNSUPPORTED_FIELDS {
-        assert!(KINDS.contains(&field.kind), "{field:?}: not one of our kinds");
+        assert!(
+            KINDS.contains(&field.kind),
+            "{field:?}: not one of our kinds"
+        );
         let mut schema = istio_root(field.kind);
         for segment in field.path.split('.') {
             let (name, list) = match segment.strip_suffix("[]") {
@@ -195,7 +274,10 @@ fn every_unsupported_field_exists_in_istios_schema() {
             assert!(!schema.is_null(), "{field:?}: Istio has no {name:?}");
             if list {
                 schema = schema["items"].clone();
-                assert!(!schema.is_null(), "{field:?}: {name:?} is not a list in Istio");
+                assert!(
+                    !schema.is_null(),
+                    "{field:?}: {name:?} is not a list in Istio"
+                );
             }
         }
         assert!(!field.reason.is_empty(), "{field:?}: give a reason");
@@ -204,8 +286,12 @@ fn every_unsupported_field_exists_in_istios_schema() {
 
 #[test]
 fn unsupported_fields_doc_lists_exactly_the_table() {
-    let doc_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/reference/unsupported-fields.md");
-    let doc = std::fs::read_to_string(doc_path).expect("docs/reference/unsupported-fields.md exists");
+    let doc_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/reference/unsupported-fields.md"
+    );
+    let doc =
+        std::fs::read_to_string(doc_path).expect("docs/reference/unsupported-fields.md exists");
     // Table rows: `| Kind | `path` | reason |`, after the header and separator rows.
     let documented: BTreeSet<(String, String)> = doc
         .lines()
@@ -219,7 +305,10 @@ fn unsupported_fields_doc_lists_exactly_the_table() {
         .iter()
         .map(|f| (f.kind.to_string(), f.path.to_string()))
         .collect();
-    assert_eq!(documented, table, "docs/reference/unsupported-fields.md and crds::UNSUPPORTED_FIELDS disagree");
+    assert_eq!(
+        documented, table,
+        "docs/reference/unsupported-fields.md and crds::UNSUPPORTED_FIELDS disagree"
+    );
     if table.is_empty() {
         assert!(doc.contains("None"), "say that no field is unsupported");
     }

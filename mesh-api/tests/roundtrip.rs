@@ -28,7 +28,13 @@ fn sample(kind: &str, schema: &Value, path: &str, name: &str, choice: usize) -> 
     }
     match schema["type"].as_str() {
         Some("object") => sample_object(kind, schema, path, choice),
-        Some("array") => json!([sample(kind, &schema["items"], &format!("{path}[]"), name, choice)]),
+        Some("array") => json!([sample(
+            kind,
+            &schema["items"],
+            &format!("{path}[]"),
+            name,
+            choice
+        )]),
         Some("string") => sample_string(schema, path, name),
         Some("integer") => {
             let min = schema["minimum"].as_f64().unwrap_or(f64::MIN);
@@ -49,19 +55,31 @@ fn sample_object(kind: &str, schema: &Value, path: &str, choice: usize) -> Value
         .into_iter()
         .flat_map(|group| {
             let pick = choice.min(group.len() - 1);
-            group.into_iter().enumerate().filter(move |(i, _)| *i != pick).map(|(_, n)| n)
+            group
+                .into_iter()
+                .enumerate()
+                .filter(move |(i, _)| *i != pick)
+                .map(|(_, n)| n)
         })
         .collect();
     let mut object = serde_json::Map::new();
     for (name, property) in schema["properties"].as_object().into_iter().flatten() {
-        let child = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+        let child = if path.is_empty() {
+            name.clone()
+        } else {
+            format!("{path}.{name}")
+        };
         if !excluded.contains(name) && !is_unsupported(kind, &child) {
             object.insert(name.clone(), sample(kind, property, &child, name, choice));
         }
     }
     if let Some(values) = schema.get("additionalProperties").filter(|v| v.is_object()) {
         // portLevelMtls is keyed by port number.
-        let key = if path.ends_with("portLevelMtls") { "8080" } else { "key-1" };
+        let key = if path.ends_with("portLevelMtls") {
+            "8080"
+        } else {
+            "key-1"
+        };
         let value = sample(kind, values, &format!("{path}{{}}"), key, choice);
         object.insert(key.to_string(), value);
     }
@@ -70,7 +88,10 @@ fn sample_object(kind: &str, schema: &Value, path: &str, choice: usize) -> Value
 
 fn sample_string(schema: &Value, path: &str, name: &str) -> Value {
     if let Some(values) = schema["enum"].as_array() {
-        let first = values.iter().find(|v| *v != "UNSPECIFIED").unwrap_or(&values[0]);
+        let first = values
+            .iter()
+            .find(|v| *v != "UNSPECIFIED")
+            .unwrap_or(&values[0]);
         return first.clone();
     }
     let cel = schema["x-kubernetes-validations"].to_string();
@@ -87,7 +108,10 @@ fn sample_string(schema: &Value, path: &str, name: &str) -> Value {
 }
 
 fn api_version(kind: &str) -> &'static str {
-    if matches!(kind, "PeerAuthentication" | "AuthorizationPolicy" | "RequestAuthentication") {
+    if matches!(
+        kind,
+        "PeerAuthentication" | "AuthorizationPolicy" | "RequestAuthentication"
+    ) {
         "security.mesh.dev/v1alpha1"
     } else {
         "networking.mesh.dev/v1alpha1"
@@ -103,7 +127,8 @@ fn through<K: DeserializeOwned + Serialize>(doc: &Value) -> Result<Value, String
     let yaml = serde_yaml::to_string(doc).map_err(|e| e.to_string())?;
     let from_yaml: K = serde_yaml::from_str(&yaml).map_err(|e| format!("YAML: {e}"))?;
     let written = serde_yaml::to_string(&from_yaml).map_err(|e| e.to_string())?;
-    let reread: K = serde_yaml::from_str(&written).map_err(|e| format!("our YAML: {e}\n{written}"))?;
+    let reread: K =
+        serde_yaml::from_str(&written).map_err(|e| format!("our YAML: {e}\n{written}"))?;
     for (how, object) in [("YAML", &from_yaml), ("our YAML written back", &reread)] {
         let other = spec_of(object).map_err(|e| e.to_string())?;
         if other != spec {
@@ -134,7 +159,9 @@ fn normalize(value: Value) -> Value {
     match value {
         Value::Number(n) => json!(n.as_f64()),
         Value::Array(items) => Value::Array(items.into_iter().map(normalize).collect()),
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, normalize(v))).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, normalize(v))).collect())
+        }
         other => other,
     }
 }
@@ -153,7 +180,10 @@ fn maximal_documents_from_istios_schemas_round_trip_unchanged() {
                 "spec": spec,
             });
             let back = round_trip(&doc).unwrap_or_else(|e| panic!("{kind} (choice {choice}): {e}"));
-            assert_eq!(back, doc["spec"], "{kind} (choice {choice}) lost or changed fields");
+            assert_eq!(
+                back, doc["spec"],
+                "{kind} (choice {choice}) lost or changed fields"
+            );
         }
     }
 }
@@ -162,7 +192,10 @@ fn maximal_documents_from_istios_schemas_round_trip_unchanged() {
 fn bookinfo_samples_round_trip_unchanged() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/fixtures");
     let mut kinds_seen = BTreeSet::new();
-    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
@@ -170,7 +203,11 @@ fn bookinfo_samples_round_trip_unchanged() {
             let doc: Value = serde::Deserialize::deserialize(document).unwrap();
             let at = format!("{} document {}", file.display(), index + 1);
             let back = round_trip(&doc).unwrap_or_else(|e| panic!("{at}: {e}"));
-            assert_eq!(normalize(back), normalize(doc["spec"].clone()), "{at} changed");
+            assert_eq!(
+                normalize(back),
+                normalize(doc["spec"].clone()),
+                "{at} changed"
+            );
             kinds_seen.insert(doc["kind"].as_str().unwrap().to_string());
         }
     }
@@ -180,7 +217,8 @@ fn bookinfo_samples_round_trip_unchanged() {
 
 /// The error reading `yaml` as `K`: the field path and the message.
 fn read_error<K: DeserializeOwned>(yaml: &str) -> (String, String) {
-    let result: Result<K, _> = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(yaml));
+    let result: Result<K, _> =
+        serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(yaml));
     match result {
         Ok(_) => panic!("accepted:\n{yaml}"),
         Err(e) => (e.path().to_string(), e.into_inner().to_string()),
@@ -195,7 +233,10 @@ fn unknown_field_is_an_error_that_names_it() {
     let (path, message) = read_error::<VirtualService>(&yaml);
     assert_eq!(path, "spec.http[0].rout");
     assert!(message.contains("unknown field `rout`"), "{message}");
-    assert!(message.contains("`route`"), "the message lists the valid fields: {message}");
+    assert!(
+        message.contains("`route`"),
+        "the message lists the valid fields: {message}"
+    );
 }
 
 #[test]
@@ -209,10 +250,15 @@ fn invalid_enum_value_is_an_error() {
 
 #[test]
 fn invalid_duration_is_an_error() {
-    let yaml = format!("{VS_HEAD}  http:\n  - timeout: 10 seconds\n    route:\n    - destination: {{host: r}}\n");
+    let yaml = format!(
+        "{VS_HEAD}  http:\n  - timeout: 10 seconds\n    route:\n    - destination: {{host: r}}\n"
+    );
     let (path, message) = read_error::<VirtualService>(&yaml);
     assert_eq!(path, "spec.http[0].timeout");
-    assert!(message.contains("invalid duration \"10 seconds\""), "{message}");
+    assert!(
+        message.contains("invalid duration \"10 seconds\""),
+        "{message}"
+    );
 }
 
 #[test]
@@ -238,5 +284,8 @@ fn exclusive_fields_set_together_are_an_error() {
     );
     let (path, message) = read_error::<VirtualService>(&yaml);
     assert_eq!(path, "spec.http[0].fault.delay");
-    assert!(message.contains("only one of `fixedDelay`, `exponentialDelay`"), "{message}");
+    assert!(
+        message.contains("only one of `fixedDelay`, `exponentialDelay`"),
+        "{message}"
+    );
 }

@@ -79,7 +79,7 @@ pub mod codes {
     pub const DUPLICATE_OBJECT: MessageType = MessageType {
         code: "MSH0001",
         name: "DuplicateObject",
-        level: Level::Error,
+        level: Level::Warning,
     };
     pub const ROUTE_WEIGHTS_DO_NOT_ADD_UP: MessageType = MessageType {
         code: "MSH0002",

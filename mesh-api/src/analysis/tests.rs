@@ -192,7 +192,7 @@ fn authorization_policy_selecting_nothing_is_reported() {
 }
 
 #[test]
-fn schema_errors_and_duplicates_are_errors() {
+fn schema_errors_are_errors_and_duplicates_warnings() {
     let analysis = run(&format!(
         "{VS_HEAD}  http:\n  - route: [{{destination: {{host: reviews}}, weight: x}}]\n---\n{SERVICES}"
     ));
@@ -206,4 +206,7 @@ fn schema_errors_and_duplicates_are_errors() {
         3,
         "{found:?}"
     );
+    let duplicate = analysis.messages.iter().find(|m| m.code == "MSH0001").unwrap();
+    assert_eq!(duplicate.level, Level::Warning);
+    assert_eq!(duplicate.reference.as_deref(), Some("extra.yaml:10"));
 }

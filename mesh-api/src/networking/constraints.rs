@@ -16,7 +16,11 @@ where
 
 /// Checks one of Istio's `oneOf` groups: at most one of `fields` (name, is set) is set.
 pub(crate) fn at_most_one(fields: &[(&str, bool)]) -> Result<(), String> {
-    let set: Vec<&str> = fields.iter().filter(|(_, is_set)| *is_set).map(|(name, _)| *name).collect();
+    let set: Vec<&str> = fields
+        .iter()
+        .filter(|(_, is_set)| *is_set)
+        .map(|(name, _)| *name)
+        .collect();
     if set.len() <= 1 {
         return Ok(());
     }

@@ -127,7 +127,10 @@ mod tests {
     fn lone_destination_takes_all_traffic_and_unset_weights_are_zero() {
         assert_eq!(effective_weights([None].into_iter()), vec![100]);
         assert_eq!(effective_weights([Some(0)].into_iter()), vec![100]);
-        assert_eq!(effective_weights([Some(80), None, Some(-1)].into_iter()), vec![80, 0, 0]);
+        assert_eq!(
+            effective_weights([Some(80), None, Some(-1)].into_iter()),
+            vec![80, 0, 0]
+        );
     }
 
     #[test]

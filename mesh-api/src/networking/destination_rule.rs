@@ -137,7 +137,10 @@ pub struct OutlierDetection {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consecutive_gateway_errors: Option<u32>,
     /// 5xx responses before ejection; default 5, 0 disables.
-    #[serde(rename = "consecutive5xxErrors", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "consecutive5xxErrors",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub consecutive_5xx_errors: Option<u32>,
     /// Time between ejection sweeps; default 10s.
     #[serde(skip_serializing_if = "Option::is_none")]

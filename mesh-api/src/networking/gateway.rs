@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::constraints::required;
 
 /// Servers (port, hosts, TLS) exposed by the gateway workloads picked by `selector`.
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema,
+)]
 #[kube(
     group = "networking.mesh.dev",
     version = "v1alpha1",

@@ -230,18 +230,22 @@ mod tests {
 
     #[test]
     fn fault_alternatives_are_exclusive() {
-        let err = serde_json::from_value::<Delay>(
-            json!({"fixedDelay": "1s", "exponentialDelay": "2s"}),
+        let err =
+            serde_json::from_value::<Delay>(json!({"fixedDelay": "1s", "exponentialDelay": "2s"}))
+                .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("found `fixedDelay` and `exponentialDelay`"),
+            "{err}"
+        );
+        let err = serde_json::from_value::<Abort>(
+            json!({"httpStatus": 503, "grpcStatus": "UNAVAILABLE"}),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("found `fixedDelay` and `exponentialDelay`"), "{err}");
-        let err = serde_json::from_value::<Abort>(json!({"httpStatus": 503, "grpcStatus": "UNAVAILABLE"}))
-            .unwrap_err();
         assert!(err.to_string().contains("only one of"), "{err}");
-        let abort: Abort = serde_json::from_value(
-            json!({"httpStatus": 503, "percentage": {"value": 10.0}}),
-        )
-        .unwrap();
+        let abort: Abort =
+            serde_json::from_value(json!({"httpStatus": 503, "percentage": {"value": 10.0}}))
+                .unwrap();
         assert_eq!(abort.http_status, Some(503));
     }
 }

@@ -131,7 +131,10 @@ impl HttpRedirect {
     }
 
     fn check(&self) -> Result<(), String> {
-        at_most_one(&[("port", self.port.is_some()), ("derivePort", self.derive_port.is_some())])
+        at_most_one(&[
+            ("port", self.port.is_some()),
+            ("derivePort", self.derive_port.is_some()),
+        ])
     }
 }
 
@@ -147,7 +150,10 @@ impl HttpBody {
     }
 
     fn check(&self) -> Result<(), String> {
-        at_most_one(&[("string", self.string.is_some()), ("bytes", self.bytes.is_some())])?;
+        at_most_one(&[
+            ("string", self.string.is_some()),
+            ("bytes", self.bytes.is_some()),
+        ])?;
         match &self.bytes {
             Some(encoded) => decode_base64(encoded).map(|_| ()),
             None => Ok(()),
@@ -196,7 +202,10 @@ mod tests {
             json!({"port": 8080, "derivePort": "FROM_REQUEST_PORT"}),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("only one of `port`, `derivePort`"), "{err}");
+        assert!(
+            err.to_string().contains("only one of `port`, `derivePort`"),
+            "{err}"
+        );
         let ok: HttpRedirect = serde_json::from_value(json!({"uri": "/v2"})).unwrap();
         assert_eq!(ok.redirect_code_or_default(), 301);
     }

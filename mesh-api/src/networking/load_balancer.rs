@@ -255,7 +255,9 @@ impl LoadBalancerSettings {
             return None;
         }
         Some(match self.simple {
-            None | Some(SimpleLb::Unspecified) | Some(SimpleLb::LeastConn) => SimpleLb::ISTIO_DEFAULT,
+            None | Some(SimpleLb::Unspecified) | Some(SimpleLb::LeastConn) => {
+                SimpleLb::ISTIO_DEFAULT
+            }
             Some(other) => other,
         })
     }
@@ -274,9 +276,15 @@ impl ConsistentHashLb {
             ("httpHeaderName", self.http_header_name.is_some()),
             ("httpCookie", self.http_cookie.is_some()),
             ("useSourceIp", self.use_source_ip.is_some()),
-            ("httpQueryParameterName", self.http_query_parameter_name.is_some()),
+            (
+                "httpQueryParameterName",
+                self.http_query_parameter_name.is_some(),
+            ),
         ])?;
-        at_most_one(&[("ringHash", self.ring_hash.is_some()), ("maglev", self.maglev.is_some())])
+        at_most_one(&[
+            ("ringHash", self.ring_hash.is_some()),
+            ("maglev", self.maglev.is_some()),
+        ])
     }
 }
 
@@ -288,8 +296,12 @@ mod tests {
 
     #[test]
     fn default_algorithm_is_least_request() {
-        assert_eq!(LoadBalancerSettings::default().simple_or_default(), Some(SimpleLb::LeastRequest));
-        let lb: LoadBalancerSettings = serde_json::from_value(json!({"simple": "ROUND_ROBIN"})).unwrap();
+        assert_eq!(
+            LoadBalancerSettings::default().simple_or_default(),
+            Some(SimpleLb::LeastRequest)
+        );
+        let lb: LoadBalancerSettings =
+            serde_json::from_value(json!({"simple": "ROUND_ROBIN"})).unwrap();
         assert_eq!(lb.simple_or_default(), Some(SimpleLb::RoundRobin));
         let lb: LoadBalancerSettings =
             serde_json::from_value(json!({"consistentHash": {"useSourceIp": true}})).unwrap();
@@ -302,16 +314,25 @@ mod tests {
             json!({"simple": "RANDOM", "consistentHash": {"useSourceIp": true}}),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("found `simple` and `consistentHash`"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("found `simple` and `consistentHash`"),
+            "{err}"
+        );
         let err = serde_json::from_value::<ConsistentHashLb>(
             json!({"httpHeaderName": "x-user", "useSourceIp": true}),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("found `httpHeaderName` and `useSourceIp`"), "{err}");
-        let err = serde_json::from_value::<ConsistentHashLb>(
-            json!({"ringHash": {}, "maglev": {}}),
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("found `ringHash` and `maglev`"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("found `httpHeaderName` and `useSourceIp`"),
+            "{err}"
+        );
+        let err = serde_json::from_value::<ConsistentHashLb>(json!({"ringHash": {}, "maglev": {}}))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("found `ringHash` and `maglev`"),
+            "{err}"
+        );
     }
 }

@@ -10,7 +10,9 @@ use crate::selector::NetworkingWorkloadSelector;
 
 /// A service in the registry: its hosts, addresses and ports, and where its endpoints
 /// come from (DNS, inline `endpoints` or workloads picked by `workloadSelector`).
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema,
+)]
 #[kube(
     group = "networking.mesh.dev",
     version = "v1alpha1",

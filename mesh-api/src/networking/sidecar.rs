@@ -12,7 +12,9 @@ use crate::selector::NetworkingWorkloadSelector;
 
 /// Inbound listeners, reachable outbound hosts and outbound policy of the proxies of
 /// the selected workloads (all in the namespace when `workloadSelector` is unset).
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema,
+)]
 #[kube(
     group = "networking.mesh.dev",
     version = "v1alpha1",

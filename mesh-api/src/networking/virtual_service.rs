@@ -268,4 +268,3 @@ impl TcpRoute {
         effective_weights(self.route.iter().map(|r| r.weight))
     }
 }
-

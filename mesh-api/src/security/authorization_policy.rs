@@ -8,7 +8,9 @@ use crate::networking::constraints::required;
 use crate::selector::{PolicyTargetReference, WorkloadSelector};
 
 /// Access control: requests matching any of `rules` get `action` (ALLOW by default).
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema,
+)]
 #[kube(
     group = "security.mesh.dev",
     version = "v1alpha1",

@@ -12,7 +12,9 @@ use crate::selector::WorkloadSelector;
 
 /// The mutual TLS mode of the selected workloads (the namespace's, or the mesh's in the
 /// root namespace, when `selector` is unset), optionally per port.
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema,
+)]
 #[kube(
     group = "security.mesh.dev",
     version = "v1alpha1",
@@ -80,7 +82,10 @@ fn deserialize_port_map<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<BTreeMap<u32, PeerAuthenticationMtls>, D::Error> {
     let by_key = BTreeMap::<PortKey, PeerAuthenticationMtls>::deserialize(deserializer)?;
-    Ok(by_key.into_iter().map(|(PortKey(port), mtls)| (port, mtls)).collect())
+    Ok(by_key
+        .into_iter()
+        .map(|(PortKey(port), mtls)| (port, mtls))
+        .collect())
 }
 
 /// A port number used as a map key.
@@ -145,9 +150,15 @@ mod tests {
 
     #[test]
     fn port_level_mtls_rejects_non_ports() {
-        for yaml in ["portLevelMtls: {http: {mode: STRICT}}", "portLevelMtls: {70000: {}}"] {
+        for yaml in [
+            "portLevelMtls: {http: {mode: STRICT}}",
+            "portLevelMtls: {70000: {}}",
+        ] {
             let err = serde_yaml::from_str::<PeerAuthenticationSpec>(yaml).unwrap_err();
-            assert!(err.to_string().contains("is not a port number"), "{yaml}: {err}");
+            assert!(
+                err.to_string().contains("is not a port number"),
+                "{yaml}: {err}"
+            );
         }
     }
 }

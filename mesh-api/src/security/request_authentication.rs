@@ -10,7 +10,9 @@ use crate::selector::{PolicyTargetReference, WorkloadSelector};
 
 /// JWT validation: a request carrying a token that fails every rule is rejected; a
 /// request without a token is accepted (use an AuthorizationPolicy to require one).
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema,
+)]
 #[kube(
     group = "security.mesh.dev",
     version = "v1alpha1",
@@ -119,6 +121,8 @@ impl JwtRule {
 
     /// The JWKS URL, in either spelling.
     pub fn effective_jwks_uri(&self) -> Option<&str> {
-        self.jwks_uri.as_deref().or(self.jwks_uri_snake_case.as_deref())
+        self.jwks_uri
+            .as_deref()
+            .or(self.jwks_uri_snake_case.as_deref())
     }
 }

@@ -28,7 +28,9 @@ pub(crate) fn istio_crd(kind: &str) -> Value {
         .map(|doc| Value::deserialize(doc).expect("Istio's CRD file is valid YAML"))
         .find(|crd| {
             crd["spec"]["names"]["kind"] == kind
-                && crd["spec"]["group"].as_str().is_some_and(|g| g.ends_with(".istio.io"))
+                && crd["spec"]["group"]
+                    .as_str()
+                    .is_some_and(|g| g.ends_with(".istio.io"))
         })
         .unwrap_or_else(|| panic!("{kind} is not in Istio's CRD file"))
 }
@@ -36,7 +38,10 @@ pub(crate) fn istio_crd(kind: &str) -> Value {
 /// The root schema (`openAPIV3Schema`) of Istio's `v1` version of `kind`.
 pub(crate) fn istio_root(kind: &str) -> Value {
     let crd = istio_crd(kind);
-    let versions = crd["spec"]["versions"].as_array().expect("versions").clone();
+    let versions = crd["spec"]["versions"]
+        .as_array()
+        .expect("versions")
+        .clone();
     let v1 = versions
         .iter()
         .find(|v| v["name"] == "v1")
