@@ -186,7 +186,14 @@ fn parse_document(
             ),
         ));
     }
-    let mut object = deserialize_object(kind, doc.text).map_err(|e| {
+    // Like the API server, a field set to null is a field not set (Helm renders empty
+    // lists as null). Such documents are read from the pruned value, which costs the
+    // line of a later error: it then points at the document.
+    let source = match prune_nulls(value) {
+        Some(pruned) => Source::Value(pruned),
+        None => Source::Text(doc.text),
+    };
+    let mut object = deserialize_object(kind, &source).map_err(|e| {
         let mut err = error(Some(object_ref.clone()), e.field, e.message);
         if let Some(line) = e.line {
             err.location.line = doc.first_line + line - 1;
@@ -232,7 +239,37 @@ struct FieldError {
     message: String,
 }
 
-fn deserialize_object(kind: Kind, text: &str) -> Result<MeshObject, FieldError> {
+/// What a document is deserialized from.
+enum Source<'a> {
+    /// The document's text: errors carry lines.
+    Text(&'a str),
+    /// A pruned copy of the document.
+    Value(serde_yaml::Value),
+}
+
+/// The document without null-valued mapping entries, or `None` when it has none.
+fn prune_nulls(mut value: serde_yaml::Value) -> Option<serde_yaml::Value> {
+    fn prune(value: &mut serde_yaml::Value) -> bool {
+        match value {
+            serde_yaml::Value::Mapping(map) => {
+                let before = map.len();
+                map.retain(|_, v| !v.is_null());
+                let mut pruned = map.len() != before;
+                for (_, v) in map.iter_mut() {
+                    pruned |= prune(v);
+                }
+                pruned
+            }
+            serde_yaml::Value::Sequence(items) => {
+                items.iter_mut().fold(false, |acc, v| prune(v) || acc)
+            }
+            _ => false,
+        }
+    }
+    prune(&mut value).then_some(value)
+}
+
+fn deserialize_object(kind: Kind, text: &Source<'_>) -> Result<MeshObject, FieldError> {
     use crate::networking as net;
     use crate::security as sec;
     Ok(match kind {
@@ -310,7 +347,7 @@ fn with_metadata<K: kube::Resource>(mut resource: K, metadata: ObjectMeta) -> K 
 }
 
 fn custom_resource<S: DeserializeOwned + Default>(
-    text: &str,
+    text: &Source<'_>,
 ) -> Result<(ObjectMeta, S), FieldError> {
     let envelope: Envelope<S> = deserialize(text)?;
     // Like the API server, an object without a spec is an object with an empty spec
@@ -318,8 +355,14 @@ fn custom_resource<S: DeserializeOwned + Default>(
     Ok((envelope.metadata, envelope.spec.unwrap_or_default()))
 }
 
-fn deserialize<T: DeserializeOwned>(text: &str) -> Result<T, FieldError> {
-    serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)).map_err(|e| {
+fn deserialize<T: DeserializeOwned>(source: &Source<'_>) -> Result<T, FieldError> {
+    let result = match source {
+        Source::Text(text) => {
+            serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
+        }
+        Source::Value(value) => serde_path_to_error::deserialize(value.clone()),
+    };
+    result.map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let line = inner.location().map(|l| l.line());

@@ -139,11 +139,11 @@ impl HttpRedirect {
 }
 
 impl HttpBody {
-    /// The body's bytes: the text's UTF-8 bytes, or the decoded base64; empty when unset.
+    /// The body's bytes: the text's UTF-8 bytes or the decoded base64; empty when unset.
     pub fn to_bytes(&self) -> Vec<u8> {
         match (&self.string, &self.bytes) {
             (Some(text), _) => text.as_bytes().to_vec(),
-            // `check` has already proved the base64 valid.
+            // Reading checked the base64; a body built in code with bad base64 is empty.
             (None, Some(encoded)) => decode_base64(encoded).unwrap_or_default(),
             (None, None) => Vec::new(),
         }
