@@ -261,7 +261,12 @@ fn prune_nulls(mut value: serde_yaml::Value) -> Option<serde_yaml::Value> {
                 pruned
             }
             serde_yaml::Value::Sequence(items) => {
-                items.iter_mut().fold(false, |acc, v| prune(v) || acc)
+                // Every item is pruned: no short-circuit.
+                let mut pruned = false;
+                for item in items {
+                    pruned |= prune(item);
+                }
+                pruned
             }
             _ => false,
         }

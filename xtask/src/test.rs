@@ -1,5 +1,6 @@
 //! `cargo xtask test`: every check CI runs, cheapest first, stopping at the first failure.
 
+use std::io::IsTerminal;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -76,9 +77,10 @@ pub(crate) fn run_all(ws: &Workspace, args: &TestArgs) -> Result<()> {
             format!("step {name} failed; run it alone with `cargo xtask test --only {name}`")
         })?;
     }
+    let names: Vec<String> = steps.iter().map(|c| c.name()).collect();
     println!(
-        "==> all {} steps passed in {}",
-        steps.len(),
+        "==> passed: {} ({})",
+        names.join(", "),
         format_duration(started.elapsed())
     );
     Ok(())
@@ -103,6 +105,10 @@ fn run_check(ws: &Workspace, env: &ToolEnv, check: Check) -> Result<()> {
         Check::Tools => tools::install(ws, false),
         Check::Fmt => {
             let mut cargo = cargo(ws, env, &["fmt", "--all", "--check"]);
+            // rustfmt colours its diff even into a pipe; keep CI logs plain.
+            if !std::io::stdout().is_terminal() {
+                cargo.args(["--", "--color", "never"]);
+            }
             run(&mut cargo).context(
                 "code is not formatted: run `cargo fmt --all` \
                  (if cargo fmt is missing: `rustup component add rustfmt`)",

@@ -206,7 +206,11 @@ fn schema_errors_are_errors_and_duplicates_warnings() {
         3,
         "{found:?}"
     );
-    let duplicate = analysis.messages.iter().find(|m| m.code == "MSH0001").unwrap();
+    let duplicate = analysis
+        .messages
+        .iter()
+        .find(|m| m.code == "MSH0001")
+        .unwrap();
     assert_eq!(duplicate.level, Level::Warning);
     assert_eq!(duplicate.reference.as_deref(), Some("extra.yaml:10"));
 }

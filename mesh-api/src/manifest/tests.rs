@@ -161,5 +161,9 @@ fn null_fields_are_unset_fields_as_the_api_server_treats_them() {
     assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
     let text = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  gateways: null\n  http:\n  - route: [{destination: {host: r}, weight: x}]\n";
     let err = &parse_file("helm.yaml", text).errors[0];
-    assert_eq!(err.field.as_deref(), Some("spec.http[0].route[0].weight"), "{err}");
+    assert_eq!(
+        err.field.as_deref(),
+        Some("spec.http[0].route[0].weight"),
+        "{err}"
+    );
 }
