@@ -114,21 +114,23 @@ pub fn analyze_files(files: &[(String, String)], settings: MeshSettings) -> Anal
         locations: &locations,
     };
     analysis.messages.extend(analyze_model(&cx));
-    analysis.messages.sort_by(|a, b| {
+    analysis.messages.sort_by_cached_key(|m| {
         (
-            std::cmp::Reverse(a.level),
-            &a.reference,
-            &a.origin,
-            &a.field,
+            std::cmp::Reverse(m.level),
+            reference_order(m.reference.as_deref()),
+            m.origin.clone(),
+            m.field.clone(),
         )
-            .cmp(&(
-                std::cmp::Reverse(b.level),
-                &b.reference,
-                &b.origin,
-                &b.field,
-            ))
     });
     analysis
+}
+
+/// `file:line` ordered by file, then line as a number (line 9 before line 12).
+fn reference_order(reference: Option<&str>) -> (String, usize) {
+    match reference.and_then(|r| r.rsplit_once(':')) {
+        Some((file, line)) => (file.to_string(), line.parse().unwrap_or(0)),
+        None => (reference.unwrap_or_default().to_string(), 0),
+    }
 }
 
 impl Analysis {

@@ -214,3 +214,9 @@ fn schema_errors_are_errors_and_duplicates_warnings() {
     assert_eq!(duplicate.level, Level::Warning);
     assert_eq!(duplicate.reference.as_deref(), Some("extra.yaml:10"));
 }
+
+#[test]
+fn messages_are_ordered_by_file_then_numeric_line() {
+    assert!(reference_order(Some("a.yaml:9")) < reference_order(Some("a.yaml:12")));
+    assert!(reference_order(Some("a.yaml:12")) < reference_order(Some("b.yaml:1")));
+}
