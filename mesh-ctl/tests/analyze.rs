@@ -22,7 +22,8 @@ fn stdout(out: &Output) -> String {
 }
 
 fn json_messages(path: &Path) -> (i32, Vec<serde_json::Value>) {
-    let out = meshctl(&["analyze", "-f", path.to_str().unwrap(), "-o", "json"]);
+    let path = path.to_str().expect("test paths are UTF-8");
+    let out = meshctl(&["analyze", "-f", path, "-o", "json"]);
     let messages: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("json output: {e}: {}", stdout(&out)));
     (out.status.code().unwrap_or(-1), messages)
