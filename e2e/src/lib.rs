@@ -1,5 +1,26 @@
 //! End-to-end tests of mesh.
 //!
-//! Planned here: the local cluster (Linux network namespaces as pods on a bridge, each
-//! with the proxy's redirect rules) and the kind suite for GitHub Actions, both driven
-//! by the same scenarios. Nothing runs yet: the local cluster needs the data plane.
+//! The conformance harness (`tests/envoy_conformance.rs`): the real `mesh-control`
+//! binary on a temporary config directory, real Envoy processes bootstrapped by
+//! `meshctl bootstrap envoy`, and in-process echo servers that say which workload
+//! answered. Every process is killed when its guard drops, also when a test panics.
+//!
+//! Planned here too: the local cluster (network namespaces as pods, with the proxy's
+//! redirect rules) and the kind suite, driven by the same scenarios.
+
+pub mod control_plane;
+pub mod echo;
+pub mod envoy;
+pub mod http;
+pub mod mesh;
+pub mod poll;
+pub mod tolerance;
+pub mod tools;
+
+pub use control_plane::ControlPlane;
+pub use echo::EchoServer;
+pub use envoy::EnvoyProcess;
+pub use http::{HttpClient, Reply};
+pub use mesh::{Backend, Mesh};
+pub use poll::eventually;
+pub use tolerance::assert_binomial;

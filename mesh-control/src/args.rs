@@ -1,5 +1,6 @@
 //! Command-line flags of `mesh-control`, each with an environment-variable fallback.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -25,6 +26,31 @@ pub struct Args {
     /// Quiet time after a change in the config directory before it is re-read (e.g. 100ms, 1s).
     #[arg(long, env = "MESH_CONFIG_DEBOUNCE", default_value = "100ms", value_parser = parse_duration)]
     pub config_debounce: Duration,
+
+    /// Address of the xDS server (ADS, State of the World and Delta) that proxies connect to.
+    #[arg(
+        long,
+        env = "MESH_XDS_ADDRESS",
+        default_value = "0.0.0.0:15010",
+        value_name = "HOST:PORT"
+    )]
+    pub xds_address: SocketAddr,
+
+    /// Address of the debug endpoint (/debug/syncz, /debug/config_dump, /debug/config,
+    /// /healthz/ready, /version). Keep it on localhost unless it is firewalled: it shows
+    /// every proxy's config.
+    #[arg(
+        long,
+        env = "MESH_DEBUG_ADDRESS",
+        default_value = "127.0.0.1:15014",
+        value_name = "HOST:PORT"
+    )]
+    pub debug_address: SocketAddr,
+
+    /// Quiet time after a config change before it is pushed to proxies (e.g. 100ms, 1s);
+    /// changes within it are pushed together, and none waits more than ten times it.
+    #[arg(long, env = "MESH_PUSH_DEBOUNCE", default_value = "100ms", value_parser = parse_duration)]
+    pub push_debounce: Duration,
 
     /// Log filter, in tracing's EnvFilter syntax (e.g. `info`, `mesh_control=debug`).
     #[arg(long, env = "MESH_LOG", default_value = "info")]

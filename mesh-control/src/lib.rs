@@ -3,4 +3,6 @@
 
 pub mod args;
 pub mod config_store;
+pub mod debug;
 pub mod file_source;
+pub mod xds;

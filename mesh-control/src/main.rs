@@ -3,8 +3,12 @@ use std::io::IsTerminal;
 use clap::Parser;
 use mesh_api::model::MeshSettings;
 use mesh_control::args::Args;
+use mesh_control::debug::DebugState;
 use mesh_control::file_source::FileSource;
+use mesh_control::xds::server::AdsServer;
+use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -32,19 +36,70 @@ async fn main() -> anyhow::Result<()> {
         },
         debounce: args.config_debounce,
     };
-    let mut config = source.start()?;
+    let config = source.start()?;
+
+    let ads = AdsServer::start(config.clone(), args.push_debounce);
+    let debug = DebugState {
+        config: config.clone(),
+        registry: ads.registry().clone(),
+    };
+    let xds_listener = bind(args.xds_address, "--xds-address").await?;
+    let debug_listener = bind(args.debug_address, "--debug-address").await?;
+    tracing::info!(xds = %args.xds_address, debug = %args.debug_address, "serving");
+
+    // One shutdown signal, fanned out to both servers.
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let wait = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await.is_ok();
+    };
+    let mut xds_task = tokio::spawn(ads.serve(xds_listener, wait(shutdown.clone())));
+    let mut debug_task = tokio::spawn(mesh_control::debug::serve(
+        debug_listener,
+        debug,
+        wait(shutdown.clone()),
+    ));
+
+    let mut config = config;
     let mut terminate = signal(SignalKind::terminate())?;
-    loop {
+    let outcome = loop {
         tokio::select! {
             changed = config.changed() => {
                 if changed.is_err() {
-                    anyhow::bail!("the config source stopped; see the errors above");
+                    break Err(anyhow::anyhow!("the config source stopped; see the errors above"));
                 }
             }
-            _ = tokio::signal::ctrl_c() => break,
-            _ = terminate.recv() => break,
+            served = &mut xds_task => break Err(anyhow::anyhow!("the xDS server stopped: {}", describe(served))),
+            served = &mut debug_task => break Err(anyhow::anyhow!("the debug endpoint stopped: {}", describe(served))),
+            _ = tokio::signal::ctrl_c() => break Ok(()),
+            _ = terminate.recv() => break Ok(()),
         }
-    }
+    };
     tracing::info!("shutting down");
-    Ok(())
+    shutdown_tx.send_replace(true);
+    // Streams are closed by the xDS server; do not wait forever for slow peers.
+    let grace = std::time::Duration::from_secs(5);
+    let _ = tokio::time::timeout(grace, async {
+        if !xds_task.is_finished() {
+            let _ = (&mut xds_task).await;
+        }
+        if !debug_task.is_finished() {
+            let _ = (&mut debug_task).await;
+        }
+    })
+    .await;
+    outcome
+}
+
+async fn bind(address: std::net::SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address).await.map_err(|e| {
+        anyhow::anyhow!("cannot listen on {address} ({flag}): {e}; pick a free address with {flag}")
+    })
+}
+
+fn describe<E: std::fmt::Display>(joined: Result<Result<(), E>, tokio::task::JoinError>) -> String {
+    match joined {
+        Ok(Ok(())) => "it returned".to_string(),
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    }
 }

@@ -5,7 +5,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod analyze;
+mod bootstrap;
+mod debug_client;
 mod output;
+mod proxy_config;
+mod proxy_status;
 
 /// Command-line tool of mesh, a service mesh compatible with Istio's configuration.
 #[derive(Debug, Parser)]
@@ -19,6 +23,14 @@ struct Cli {
 enum Command {
     /// Validate mesh configuration offline and find config that is valid but wrong.
     Analyze(analyze::AnalyzeArgs),
+    /// Print proxy bootstraps (`meshctl bootstrap envoy`).
+    Bootstrap(bootstrap::BootstrapArgs),
+    /// Show the sync state (SYNCED, NOT SENT, STALE, NACKED) of every connected proxy.
+    #[command(name = "proxy-status", visible_alias = "ps")]
+    ProxyStatus(proxy_status::ProxyStatusArgs),
+    /// Show the listeners, routes, clusters or endpoints sent to one proxy.
+    #[command(name = "proxy-config", visible_alias = "pc")]
+    ProxyConfig(proxy_config::ProxyConfigArgs),
     /// Print meshctl's version.
     Version,
 }
@@ -27,6 +39,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(&args),
+        Command::Bootstrap(args) => bootstrap::run(&args),
+        Command::ProxyStatus(args) => proxy_status::run(&args),
+        Command::ProxyConfig(args) => proxy_config::run(&args),
         Command::Version => {
             println!("meshctl {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -1,0 +1,176 @@
+//! The real `mesh-control` binary on a temporary config directory.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::http::{Call, HttpClient};
+use crate::{eventually, tools};
+
+/// A running `mesh-control`; killed when dropped. When a test panics, the tail of its
+/// log is printed.
+#[derive(Debug)]
+pub struct ControlPlane {
+    child: Child,
+    config: tempfile::TempDir,
+    log: PathBuf,
+    xds: SocketAddr,
+    debug: SocketAddr,
+    http: HttpClient,
+}
+
+impl ControlPlane {
+    /// Starts `mesh-control` on `ip` (xDS on 15010, debug on 15014) with `config_dir`,
+    /// which the caller may already have filled, and waits until its debug endpoint answers.
+    pub async fn start(ip: &str, config: tempfile::TempDir) -> ControlPlane {
+        let xds: SocketAddr = parse_addr(ip, 15010);
+        let debug: SocketAddr = parse_addr(ip, 15014);
+        let log = config.path().join(".mesh-control.log");
+        let out = fs::File::create(&log).expect("create the control plane log");
+        let err = out.try_clone().expect("clone the log file");
+        let child = Command::new(tools::mesh_control())
+            .arg("--config-dir")
+            .arg(config.path())
+            .args(["--xds-address", &xds.to_string()])
+            .args(["--debug-address", &debug.to_string()])
+            .args(["--log", "info"])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start mesh-control");
+        let mut cp = ControlPlane {
+            child,
+            config,
+            log,
+            xds,
+            debug,
+            http: HttpClient::new(),
+        };
+        let (http, child) = (cp.http.clone(), &mut cp.child);
+        eventually(
+            "the control plane's debug endpoint",
+            Duration::from_secs(20),
+            || {
+                let exited = child.try_wait().ok().flatten();
+                let http = http.clone();
+                async move {
+                    if let Some(status) = exited {
+                        return Ok(Err(format!("mesh-control exited ({status})")));
+                    }
+                    http.send(debug, &Call::get("localhost", "/debug/syncz"))
+                        .await
+                        .map(|_| Ok(()))
+                }
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", log_tail(&cp.log, 60)));
+        cp
+    }
+
+    pub fn xds_addr(&self) -> SocketAddr {
+        self.xds
+    }
+
+    pub fn debug_addr(&self) -> SocketAddr {
+        self.debug
+    }
+
+    pub fn config_dir(&self) -> &Path {
+        self.config.path()
+    }
+
+    /// Writes (or replaces) a config file atomically, so the watcher never reads half of it.
+    pub fn apply(&self, file: &str, yaml: &str) {
+        write_config(self.config.path(), file, yaml);
+    }
+
+    /// Deletes a config file, which removes its objects.
+    pub fn delete(&self, file: &str) {
+        fs::remove_file(self.config.path().join(file)).expect("delete the config file");
+    }
+
+    /// `GET /debug/syncz`, parsed.
+    pub async fn syncz(&self) -> Result<Value, String> {
+        self.debug_json("/debug/syncz").await
+    }
+
+    /// A debug endpoint's JSON.
+    pub async fn debug_json(&self, path: &str) -> Result<Value, String> {
+        let reply = self
+            .http
+            .send(self.debug, &Call::get("localhost", path))
+            .await?;
+        if reply.status != 200 {
+            return Err(format!("{path}: {} {}", reply.status, reply.body));
+        }
+        serde_json::from_str(&reply.body).map_err(|e| format!("{path}: not JSON: {e}"))
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- mesh-control log (tail) ---\n{}",
+                log_tail(&self.log, 60)
+            );
+        }
+    }
+}
+
+/// Writes `file` under `dir` through a hidden temporary file (hidden files are not
+/// read), with the YAML's common indentation removed (see [`dedent`]).
+pub fn write_config(dir: &Path, file: &str, yaml: &str) {
+    let tmp = dir.join(format!(".{file}.tmp"));
+    fs::write(&tmp, dedent(yaml)).expect("write the config file");
+    fs::rename(&tmp, dir.join(file)).expect("move the config file in place");
+}
+
+/// Removes the indentation common to all non-blank lines, so that YAML can be written
+/// indented inside a test's code.
+pub fn dedent(text: &str) -> String {
+    let indent = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines().skip_while(|l| l.trim().is_empty()) {
+        out.push_str(line.get(indent..).unwrap_or("").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The last `lines` lines of a log file.
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn parse_addr(ip: &str, port: u16) -> SocketAddr {
+    format!("{ip}:{port}")
+        .parse()
+        .unwrap_or_else(|e| panic!("bad address {ip}:{port}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedent_removes_the_common_indentation_only() {
+        let yaml = "\n    kind: Service\n    spec:\n      ports: []\n\n";
+        assert_eq!(dedent(yaml), "kind: Service\nspec:\n  ports: []\n\n");
+    }
+}

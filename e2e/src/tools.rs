@@ -1,0 +1,88 @@
+//! Finding the binaries under test: Envoy from `cargo xtask tools`, and `mesh-control`
+//! and `meshctl` built from this workspace.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Envoy installed by `cargo xtask tools`: `$MESH_TOOLS_DIR/envoy`, falling back to
+/// `<workspace>/target/tools/bin/envoy`. `None` when it is not installed.
+pub fn envoy() -> Option<PathBuf> {
+    let dir = std::env::var_os("MESH_TOOLS_DIR")
+        .map_or_else(|| workspace_root().join("target/tools/bin"), PathBuf::from);
+    let envoy = dir.join("envoy");
+    envoy.is_file().then_some(envoy)
+}
+
+/// The workspace's root directory.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// The built `mesh-control` binary.
+pub fn mesh_control() -> PathBuf {
+    built_binary("mesh-control")
+}
+
+/// The built `meshctl` binary.
+pub fn meshctl() -> PathBuf {
+    built_binary("meshctl")
+}
+
+/// `target/<profile>/<name>`, built once per test process. Cargo builds only the
+/// binaries of a test's own package, so this runs `cargo build` for the others (a no-op
+/// when they are fresh); that way a test never runs a stale binary.
+fn built_binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let profile_dir = profile_dir();
+    let built = BUILT.get_or_init(|| build_binaries(&profile_dir));
+    let path = profile_dir.join(name);
+    if let Err(e) = built {
+        assert!(
+            path.is_file(),
+            "{name} is not built and building it failed: {e}"
+        );
+        eprintln!(
+            "warning: could not rebuild {name} ({e}); using {}",
+            path.display()
+        );
+    }
+    path
+}
+
+/// `target/debug` (or the profile this test was built with), from the test's own path
+/// `target/<profile>/deps/<test>-<hash>`.
+fn profile_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()))
+        .unwrap_or_else(|| workspace_root().join("target/debug"))
+}
+
+fn build_binaries(profile_dir: &Path) -> Result<(), String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root()).args([
+        "build",
+        "--quiet",
+        "-p",
+        "mesh-control",
+        "-p",
+        "mesh-ctl",
+        "--bins",
+    ]);
+    if profile_dir.file_name().is_some_and(|p| p == "release") {
+        cmd.arg("--release");
+    }
+    let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`cargo build -p mesh-control -p mesh-ctl` failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}

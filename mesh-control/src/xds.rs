@@ -1,0 +1,6 @@
+//! xDS: translating the mesh model into Envoy resources and serving them over ADS.
+
+pub mod node;
+pub mod resources;
+pub mod server;
+pub mod translate;

@@ -1,0 +1,172 @@
+//! The ADS server: Envoy's Aggregated Discovery Service over gRPC, both State of the
+//! World and Delta, for clusters, endpoints, listeners and routes.
+//!
+//! Each stream runs on a task of its own ([`connection`]) around a protocol state
+//! machine without I/O ([`sotw`], [`delta`]). Config changes are debounced into
+//! pushes ([`push`]); every connection translates a push for its proxy and sends
+//! only the types (SotW) or resources (Delta) that changed. The [`registry`] shows
+//! each proxy's sync state to the debug endpoint.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
+    AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
+};
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
+};
+use mesh_api::model::MeshModel;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::node::ProxyNode;
+use super::resources::ProxyResources;
+use crate::file_source::ConfigSnapshot;
+
+mod connection;
+mod delta;
+mod push;
+pub mod registry;
+pub mod snapshot;
+mod sotw;
+pub mod xds_type;
+
+pub use registry::{AdsProtocolKind, ProxyConnection, Registry, SyncState, SyncStatus, TypeStatus};
+pub use snapshot::{EncodedResource, ProxySnapshot, ResourceInterner};
+pub use xds_type::XdsType;
+
+/// Turns the model into one proxy's resources; [`super::translate::translate`] in
+/// production, a stand-in in tests and benchmarks.
+pub type Translator = Arc<dyn Fn(&MeshModel, &ProxyNode) -> ProxyResources + Send + Sync>;
+
+/// The ADS service. Cheap to clone: clones share connections and state.
+#[derive(Clone, Debug)]
+pub struct AdsServer {
+    shared: Arc<Shared>,
+}
+
+/// What every connection shares.
+pub(crate) struct Shared {
+    /// Debounced config: every change here is a push.
+    pushes: watch::Receiver<Arc<ConfigSnapshot>>,
+    registry: Arc<Registry>,
+    translator: Translator,
+    /// Bounds how many proxies are translated at once.
+    translations: Semaphore,
+    /// Shares equal encoded resources between proxies.
+    interner: ResourceInterner,
+    /// Set to true to end every stream.
+    stop: watch::Sender<bool>,
+}
+
+impl AdsServer {
+    /// Starts debouncing `config` into pushes, with the real translator. Must be
+    /// called inside a Tokio runtime.
+    pub fn start(
+        config: watch::Receiver<Arc<ConfigSnapshot>>,
+        push_debounce: Duration,
+    ) -> AdsServer {
+        AdsServer::with_translator(config, push_debounce, Arc::new(super::translate::translate))
+    }
+
+    /// As [`AdsServer::start`], with another translator.
+    pub fn with_translator(
+        config: watch::Receiver<Arc<ConfigSnapshot>>,
+        push_debounce: Duration,
+        translator: Translator,
+    ) -> AdsServer {
+        let (pushes_tx, pushes) = watch::channel(config.borrow().clone());
+        let (stop, stop_rx) = watch::channel(false);
+        tokio::spawn(push::debounce(config, pushes_tx, push_debounce, stop_rx));
+        let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
+        AdsServer {
+            shared: Arc::new(Shared {
+                pushes,
+                registry: Arc::default(),
+                translator,
+                translations: Semaphore::new(parallelism),
+                interner: ResourceInterner::default(),
+                stop,
+            }),
+        }
+    }
+
+    /// The connected proxies and their sync state.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.shared.registry
+    }
+
+    /// The tonic service, to add to a server of one's own.
+    pub fn service(&self) -> AggregatedDiscoveryServiceServer<AdsServer> {
+        AggregatedDiscoveryServiceServer::new(self.clone())
+    }
+
+    /// Ends every stream and stops pushing; proxies reconnect elsewhere.
+    pub fn stop(&self) {
+        self.shared.stop.send_replace(true);
+    }
+
+    /// Serves ADS on `listener` until `shutdown` completes, then closes every stream.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), tonic::transport::Error> {
+        let this = self.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Streams never end by themselves; without this the graceful shutdown
+            // of the gRPC server would wait for proxies forever.
+            this.stop();
+        };
+        tonic::transport::Server::builder()
+            // Detects proxies that vanished without closing their connection.
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            .add_service(self.service())
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                shutdown,
+            )
+            .await
+    }
+}
+
+#[tonic::async_trait]
+impl AggregatedDiscoveryService for AdsServer {
+    type StreamAggregatedResourcesStream = ReceiverStream<Result<DiscoveryResponse, Status>>;
+    type DeltaAggregatedResourcesStream = ReceiverStream<Result<DeltaDiscoveryResponse, Status>>;
+
+    async fn stream_aggregated_resources(
+        &self,
+        request: Request<Streaming<DiscoveryRequest>>,
+    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
+        connection::accept::<sotw::SotwConnection>(self.shared.clone(), request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn delta_aggregated_resources(
+        &self,
+        request: Request<Streaming<DeltaDiscoveryRequest>>,
+    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
+        connection::accept::<delta::DeltaConnection>(self.shared.clone(), request.into_inner())
+            .await
+            .map(Response::new)
+    }
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("config_version", &self.pushes.borrow().version)
+            .field("connections", &self.registry.connections().len())
+            .field("interned_resources", &self.interner.len())
+            .finish_non_exhaustive()
+    }
+}

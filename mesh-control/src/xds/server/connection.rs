@@ -1,0 +1,236 @@
+//! One ADS stream, whichever the protocol: read the node from the first request,
+//! register the proxy, then answer requests and pushes in order until the stream ends.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use envoy_types::pb::envoy::config::core::v3::{ControlPlane, Node};
+use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Status, Streaming};
+
+use super::Shared;
+use super::push::proxy_snapshot;
+use super::registry::{AdsProtocolKind, SyncStatus};
+use super::snapshot::ProxySnapshot;
+use crate::xds::node::ProxyNode;
+
+/// Responses queued per connection before the connection waits for the proxy.
+const RESPONSE_QUEUE: usize = 8;
+
+/// The protocol-specific part of a connection: a state machine without I/O.
+pub(crate) trait AdsProtocol: Send + Sized + 'static {
+    type Request: Send + 'static;
+    type Response: Send + 'static;
+    const KIND: AdsProtocolKind;
+
+    fn node(request: &Self::Request) -> Option<&Node>;
+    fn new(proxy: Arc<ProxyNode>, snapshot: Arc<ProxySnapshot>) -> Self;
+    /// Handles a request: a subscription, an ACK or a NACK.
+    fn on_request(&mut self, request: Self::Request) -> Vec<Self::Response>;
+    /// Takes the proxy's resources for a new config and says what to push.
+    fn on_snapshot(&mut self, snapshot: Arc<ProxySnapshot>) -> Vec<Self::Response>;
+    fn status(&self) -> &SyncStatus;
+}
+
+/// Reads the first request, checks the node and starts the connection's task.
+pub(crate) async fn accept<P: AdsProtocol>(
+    shared: Arc<Shared>,
+    mut requests: Streaming<P::Request>,
+) -> Result<ReceiverStream<Result<P::Response, Status>>, Status> {
+    let Some(first) = requests.message().await? else {
+        return Err(Status::cancelled(
+            "the ADS stream ended before its first request",
+        ));
+    };
+    let node = Arc::new(proxy_node(P::node(&first))?);
+    let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
+    tokio::spawn(run::<P>(shared, node, first, requests, tx));
+    Ok(ReceiverStream::new(rx))
+}
+
+/// Parses the xDS node of the first request into the proxy's identity.
+pub(crate) fn proxy_node(node: Option<&Node>) -> Result<ProxyNode, Status> {
+    let Some(node) = node.filter(|n| !n.id.is_empty()) else {
+        return Err(Status::invalid_argument(
+            "the first request of an ADS stream must carry the node id and metadata; \
+             generate the proxy's bootstrap with `meshctl bootstrap envoy`",
+        ));
+    };
+    let metadata = node
+        .metadata
+        .as_ref()
+        .map_or(serde_json::Value::Null, struct_to_json);
+    ProxyNode::parse(&node.id, &metadata).map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
+/// A nonce no other response of this control plane has used.
+pub(crate) fn next_nonce() -> String {
+    static NONCES: AtomicU64 = AtomicU64::new(1);
+    NONCES.fetch_add(1, Ordering::Relaxed).to_string()
+}
+
+/// Identifies this control plane in responses (Envoy shows it in its config dump).
+pub(crate) fn control_plane() -> Option<ControlPlane> {
+    Some(ControlPlane {
+        identifier: format!("mesh-control {}", env!("CARGO_PKG_VERSION")),
+    })
+}
+
+async fn run<P: AdsProtocol>(
+    shared: Arc<Shared>,
+    node: Arc<ProxyNode>,
+    first: P::Request,
+    mut requests: Streaming<P::Request>,
+    tx: mpsc::Sender<Result<P::Response, Status>>,
+) {
+    static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
+    let id = format!(
+        "{}-{}",
+        node.short_name(),
+        CONNECTIONS.fetch_add(1, Ordering::Relaxed)
+    );
+    let registration = shared.registry.register(id.clone(), node.clone(), P::KIND);
+    tracing::info!(proxy = %node, connection = %id, protocol = ?P::KIND, "proxy connected");
+    let mut pushes = shared.pushes.clone();
+    let mut stop = shared.stop.subscribe();
+    let config = pushes.borrow_and_update().clone();
+    let snapshot = match proxy_snapshot(&shared, &config, &node).await {
+        Ok(snapshot) => snapshot,
+        Err(error) => {
+            // Better no config than an empty one that would tear down the proxy's.
+            tracing::error!(proxy = %node, connection = %id, %error, "cannot translate config for proxy; closing its stream");
+            let _ = tx.send(Err(Status::internal(error))).await;
+            return;
+        }
+    };
+    let mut state = P::new(node.clone(), snapshot);
+    let mut responses = state.on_request(first);
+    let reason: Cow<'static, str> = loop {
+        if !send_all(&tx, responses).await {
+            break "the proxy went away".into();
+        }
+        registration.connection.set_status(state.status());
+        responses = tokio::select! {
+            request = requests.message() => match request {
+                Ok(Some(request)) => state.on_request(request),
+                Ok(None) => break "the proxy closed the stream".into(),
+                Err(status) => break format!("stream error: {}", status.message()).into(),
+            },
+            changed = pushes.changed() => {
+                if changed.is_err() {
+                    // The pusher also ends on shutdown; say which it was.
+                    break if *stop.borrow() {
+                        "the control plane is shutting down".into()
+                    } else {
+                        "the config source stopped".into()
+                    };
+                }
+                let config = pushes.borrow_and_update().clone();
+                match proxy_snapshot(&shared, &config, &node).await {
+                    Ok(snapshot) => state.on_snapshot(snapshot),
+                    Err(error) => {
+                        tracing::error!(proxy = %node, connection = %id, %error, "cannot translate config for proxy; it keeps its current config");
+                        Vec::new()
+                    }
+                }
+            }
+            () = stopped(&mut stop) => break "the control plane is shutting down".into(),
+        };
+    };
+    tracing::info!(proxy = %node, connection = %id, %reason, "proxy disconnected");
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not Send: drop it here, not across an await.
+    let _ = stop.wait_for(|stop| *stop).await.is_ok();
+}
+
+async fn send_all<R>(tx: &mpsc::Sender<Result<R, Status>>, responses: Vec<R>) -> bool {
+    for response in responses {
+        if tx.send(Ok(response)).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+fn struct_to_json(s: &Struct) -> serde_json::Value {
+    serde_json::Value::Object(
+        s.fields
+            .iter()
+            .map(|(k, v)| (k.clone(), value_to_json(v)))
+            .collect(),
+    )
+}
+
+fn value_to_json(v: &Value) -> serde_json::Value {
+    use serde_json::Value as Json;
+    match &v.kind {
+        None | Some(Kind::NullValue(_)) => Json::Null,
+        Some(Kind::NumberValue(n)) => {
+            serde_json::Number::from_f64(*n).map_or(Json::Null, Json::Number)
+        }
+        Some(Kind::StringValue(s)) => Json::String(s.clone()),
+        Some(Kind::BoolValue(b)) => Json::Bool(*b),
+        Some(Kind::StructValue(s)) => struct_to_json(s),
+        Some(Kind::ListValue(l)) => Json::Array(l.values.iter().map(value_to_json).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn string(s: &str) -> Value {
+        Value {
+            kind: Some(Kind::StringValue(s.into())),
+        }
+    }
+
+    #[test]
+    fn reads_istio_metadata_from_the_node_struct() {
+        let labels = Struct {
+            fields: [("app".to_string(), string("reviews"))].into(),
+        };
+        let node = Node {
+            id: "sidecar~10.0.0.1~reviews-1.shop~shop.svc.cluster.local".into(),
+            metadata: Some(Struct {
+                fields: [
+                    (
+                        "LABELS".to_string(),
+                        Value {
+                            kind: Some(Kind::StructValue(labels)),
+                        },
+                    ),
+                    ("SERVICE_ACCOUNT".to_string(), string("reviews")),
+                ]
+                .into(),
+            }),
+            ..Default::default()
+        };
+        let proxy = proxy_node(Some(&node)).unwrap();
+        assert_eq!(proxy.labels["app"], "reviews");
+        assert_eq!(proxy.service_account.as_deref(), Some("reviews"));
+    }
+
+    #[test]
+    fn missing_or_malformed_nodes_are_invalid_arguments_saying_what_to_do() {
+        let err = proxy_node(None).unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+        let bad = Node {
+            id: "envoy-1".into(),
+            ..Default::default()
+        };
+        let err = proxy_node(Some(&bad)).unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+        assert!(
+            err.message().contains("meshctl bootstrap envoy"),
+            "{}",
+            err.message()
+        );
+    }
+}

@@ -1,0 +1,222 @@
+//! Delta (incremental) ADS: responses carry only the resources that changed since
+//! the proxy last got them, and the names of those that went away. Versions are per
+//! resource (a hash of its bytes), so a proxy that reconnects with
+//! `initial_resource_versions` gets only what changed meanwhile.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::config::core::v3::Node;
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource,
+};
+
+use super::connection::{AdsProtocol, control_plane, next_nonce};
+use super::registry::{AdsProtocolKind, Reply, SyncStatus};
+use super::snapshot::{ProxySnapshot, Resources, content_hash, type_version};
+use super::xds_type::{PerType, XdsType};
+use crate::xds::node::ProxyNode;
+
+/// A Delta stream's state.
+#[derive(Debug)]
+pub(crate) struct DeltaConnection {
+    proxy: Arc<ProxyNode>,
+    snapshot: Arc<ProxySnapshot>,
+    types: PerType<DeltaType>,
+    status: SyncStatus,
+}
+
+#[derive(Debug, Default)]
+struct DeltaType {
+    /// Whether the proxy asked for the type at all.
+    subscribed: bool,
+    wildcard: bool,
+    names: BTreeSet<String>,
+    /// What the proxy holds as far as the server knows: name → version.
+    known: BTreeMap<String, String>,
+}
+
+impl AdsProtocol for DeltaConnection {
+    type Request = DeltaDiscoveryRequest;
+    type Response = DeltaDiscoveryResponse;
+    const KIND: AdsProtocolKind = AdsProtocolKind::Delta;
+
+    fn node(request: &DeltaDiscoveryRequest) -> Option<&Node> {
+        request.node.as_ref()
+    }
+
+    fn new(proxy: Arc<ProxyNode>, snapshot: Arc<ProxySnapshot>) -> DeltaConnection {
+        let status = SyncStatus {
+            config_version: snapshot.config_version,
+            ..Default::default()
+        };
+        DeltaConnection {
+            proxy,
+            snapshot,
+            types: PerType::default(),
+            status,
+        }
+    }
+
+    fn on_request(&mut self, request: DeltaDiscoveryRequest) -> Vec<DeltaDiscoveryResponse> {
+        let Some(ty) = XdsType::from_type_url(&request.type_url) else {
+            tracing::debug!(proxy = %self.proxy, type_url = %request.type_url, "ignoring a request for a type this control plane does not serve");
+            return Vec::new();
+        };
+        if !request.response_nonce.is_empty() {
+            let reply = self.status.types[ty]
+                .on_reply(&request.response_nonce, request.error_detail.as_ref());
+            match reply {
+                Reply::Ack => {}
+                // Unlike SotW, subscription changes below still count: they are
+                // deltas and would be lost otherwise.
+                Reply::Stale => {
+                    tracing::debug!(proxy = %self.proxy, r#type = ty.short_name(), nonce = %request.response_nonce, "stale nonce")
+                }
+                Reply::Nack(error) => tracing::warn!(
+                    proxy = %self.proxy,
+                    r#type = ty.short_name(),
+                    resources = ?self.status.types[ty].resources.keys().collect::<Vec<_>>(),
+                    rejected_version = ?self.status.types[ty].sent_version,
+                    %error,
+                    "proxy rejected config (NACK)"
+                ),
+            }
+        }
+        let state = &mut self.types[ty];
+        let initial = !state.subscribed;
+        if initial {
+            state.subscribed = true;
+            state.wildcard =
+                request.resource_names_subscribe.is_empty() && ty.wildcard_when_unnamed();
+            state.known = request.initial_resource_versions.into_iter().collect();
+        }
+        let mut requested = Vec::new();
+        for name in request.resource_names_subscribe {
+            if name == "*" {
+                state.wildcard = true;
+            } else if state.names.insert(name.clone()) {
+                requested.push(name);
+            }
+        }
+        for name in &request.resource_names_unsubscribe {
+            if name == "*" {
+                state.wildcard = false;
+            } else {
+                state.names.remove(name);
+            }
+        }
+        // The proxy forgets what it unsubscribed from; so does the server.
+        let (wildcard, names) = (state.wildcard, &state.names);
+        state
+            .known
+            .retain(|name, _| wildcard || names.contains(name));
+        let always = initial && state.wildcard;
+        self.response(ty, &BTreeSet::new(), &requested, always)
+            .into_iter()
+            .collect()
+    }
+
+    fn on_snapshot(&mut self, snapshot: Arc<ProxySnapshot>) -> Vec<DeltaDiscoveryResponse> {
+        self.status.config_version = snapshot.config_version;
+        self.snapshot = snapshot;
+        let mut responses = Vec::new();
+        let mut changed_clusters = BTreeSet::new();
+        for ty in XdsType::PUSH_ORDER {
+            if !self.types[ty].subscribed {
+                continue;
+            }
+            // A changed cluster warms with fresh endpoints: resend its
+            // ClusterLoadAssignment even when that did not change.
+            let force = match ty {
+                XdsType::Endpoint => &changed_clusters,
+                _ => &BTreeSet::new(),
+            };
+            let Some(response) = self.response(ty, force, &[], false) else {
+                continue;
+            };
+            if ty == XdsType::Cluster {
+                changed_clusters = response.resources.iter().map(|r| r.name.clone()).collect();
+            }
+            responses.push(response);
+        }
+        responses
+    }
+
+    fn status(&self) -> &SyncStatus {
+        &self.status
+    }
+}
+
+impl DeltaConnection {
+    /// The changes of `ty` the proxy does not have yet, plus `force`d names, and
+    /// `requested` names that do not exist (so that the proxy stops waiting for
+    /// them). `None` when there is nothing to say, unless `always`.
+    fn response(
+        &mut self,
+        ty: XdsType,
+        force: &BTreeSet<String>,
+        requested: &[String],
+        always: bool,
+    ) -> Option<DeltaDiscoveryResponse> {
+        let state = &mut self.types[ty];
+        let all = self.snapshot.resources(ty);
+        let wanted: Arc<Resources> = if state.wildcard {
+            all.clone()
+        } else {
+            Arc::new(
+                state
+                    .names
+                    .iter()
+                    .filter_map(|name| Some((name.clone(), all.get(name)?.clone())))
+                    .collect(),
+            )
+        };
+        let resources: Vec<Resource> = wanted
+            .values()
+            .filter(|r| state.known.get(&r.name) != Some(&r.version) || force.contains(&r.name))
+            .map(|r| Resource {
+                name: r.name.clone(),
+                version: r.version.clone(),
+                resource: Some(r.to_any(ty)),
+                ..Default::default()
+            })
+            .collect();
+        let mut removed: Vec<String> = state
+            .known
+            .keys()
+            .filter(|name| !wanted.contains_key(*name))
+            .cloned()
+            .collect();
+        removed.extend(
+            requested
+                .iter()
+                .filter(|name| !wanted.contains_key(*name) && !state.known.contains_key(*name))
+                .cloned(),
+        );
+        if resources.is_empty() && removed.is_empty() && !always {
+            return None;
+        }
+        for r in &resources {
+            state.known.insert(r.name.clone(), r.version.clone());
+        }
+        for name in &removed {
+            state.known.remove(name);
+        }
+        let version = type_version(
+            self.snapshot.config_version,
+            content_hash(wanted.values().map(|r| &**r)),
+        );
+        let nonce = next_nonce();
+        self.status.types[ty].record_sent(version.clone(), nonce.clone(), wanted);
+        Some(DeltaDiscoveryResponse {
+            system_version_info: version,
+            resources,
+            type_url: ty.type_url().to_string(),
+            removed_resources: removed,
+            nonce,
+            control_plane: control_plane(),
+            ..Default::default()
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! The SotW state machine, without a stream.
+
+use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+use envoy_types::pb::google::rpc;
+
+use super::*;
+use crate::xds::resources::ProxyResources;
+use crate::xds::server::registry::SyncState;
+
+fn proxy() -> Arc<ProxyNode> {
+    let id = ProxyNode::sidecar_id("10.0.0.1", "web-1", "shop");
+    Arc::new(ProxyNode::parse(&id, &serde_json::Value::Null).unwrap())
+}
+
+/// Clusters `a`, `b` and their endpoints, with `endpoint_weight` in `a`'s.
+fn snapshot(version: u64, cluster_timeout: i64, endpoint_weight: u32) -> Arc<ProxySnapshot> {
+    let cluster = |name: &str| Cluster {
+        name: name.into(),
+        connect_timeout: Some(envoy_types::pb::google::protobuf::Duration {
+            seconds: cluster_timeout,
+            nanos: 0,
+        }),
+        ..Default::default()
+    };
+    let cla = |name: &str, weight: u32| ClusterLoadAssignment {
+        cluster_name: name.into(),
+        policy: None,
+        endpoints: vec![
+            envoy_types::pb::envoy::config::endpoint::v3::LocalityLbEndpoints {
+                load_balancing_weight: Some(envoy_types::pb::google::protobuf::UInt32Value {
+                    value: weight,
+                }),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    let resources = ProxyResources {
+        clusters: vec![cluster("a"), cluster("b")],
+        endpoints: vec![cla("a", endpoint_weight), cla("b", 1)],
+        ..Default::default()
+    };
+    Arc::new(ProxySnapshot::encode(
+        version,
+        &resources,
+        &crate::xds::server::ResourceInterner::default(),
+    ))
+}
+
+fn request(ty: XdsType, names: &[&str], nonce: &str) -> DiscoveryRequest {
+    DiscoveryRequest {
+        type_url: ty.type_url().into(),
+        resource_names: names.iter().map(|n| n.to_string()).collect(),
+        response_nonce: nonce.into(),
+        ..Default::default()
+    }
+}
+
+fn types(responses: &[DiscoveryResponse]) -> Vec<&'static str> {
+    responses
+        .iter()
+        .map(|r| XdsType::from_type_url(&r.type_url).map_or("?", XdsType::short_name))
+        .collect()
+}
+
+#[test]
+fn acks_need_no_answer_and_stale_nonces_are_ignored() {
+    let mut c = SotwConnection::new(proxy(), snapshot(1, 1, 1));
+    let cds = c.on_request(request(XdsType::Cluster, &[], ""));
+    assert_eq!(cds.len(), 1);
+    assert_eq!(
+        cds[0].resources.len(),
+        2,
+        "an empty CDS request is a wildcard"
+    );
+    let eds = c.on_request(request(XdsType::Endpoint, &["a"], ""));
+    assert_eq!(
+        eds[0].resources.len(),
+        1,
+        "EDS gets only the names asked for"
+    );
+
+    assert!(
+        c.on_request(request(XdsType::Cluster, &[], &cds[0].nonce))
+            .is_empty()
+    );
+    assert_eq!(c.status().get(XdsType::Cluster).state(), SyncState::Synced);
+
+    // Envoy asking for `b` as well, answering an older response: ignored.
+    assert!(
+        c.on_request(request(XdsType::Endpoint, &["a", "b"], "old"))
+            .is_empty()
+    );
+    // The same, answering the latest: an ACK with new names, which need an answer.
+    let eds2 = c.on_request(request(XdsType::Endpoint, &["a", "b"], &eds[0].nonce));
+    assert_eq!(eds2[0].resources.len(), 2);
+}
+
+#[test]
+fn a_nack_keeps_the_acked_version_and_records_the_error() {
+    let mut c = SotwConnection::new(proxy(), snapshot(1, 1, 1));
+    let first = c.on_request(request(XdsType::Cluster, &[], ""));
+    c.on_request(request(XdsType::Cluster, &[], &first[0].nonce));
+    let pushed = c.on_snapshot(snapshot(2, 2, 1));
+    assert_eq!(types(&pushed), ["CDS"]);
+    let mut nack = request(XdsType::Cluster, &[], &pushed[0].nonce);
+    nack.version_info = first[0].version_info.clone();
+    nack.error_detail = Some(rpc::Status {
+        code: 13,
+        message: "cluster a: bad timeout".into(),
+        details: vec![],
+    });
+    assert!(c.on_request(nack).is_empty(), "a NACK is not answered");
+    let status = c.status().get(XdsType::Cluster);
+    assert_eq!(status.state(), SyncState::Nacked);
+    assert_eq!(status.acked_version.as_ref(), Some(&first[0].version_info));
+    assert_eq!(
+        status.nack.as_ref().map(|n| n.error.as_str()),
+        Some("cluster a: bad timeout")
+    );
+}
+
+#[test]
+fn pushes_send_only_changed_types_and_endpoints_after_clusters() {
+    let mut c = SotwConnection::new(proxy(), snapshot(1, 1, 1));
+    c.on_request(request(XdsType::Cluster, &[], ""));
+    c.on_request(request(XdsType::Endpoint, &["a", "b"], ""));
+
+    assert!(
+        c.on_snapshot(snapshot(2, 1, 1)).is_empty(),
+        "nothing changed"
+    );
+    assert_eq!(types(&c.on_snapshot(snapshot(3, 1, 5))), ["EDS"]);
+    assert_eq!(
+        types(&c.on_snapshot(snapshot(4, 2, 5))),
+        ["CDS", "EDS"],
+        "changed clusters are followed by their endpoints"
+    );
+    assert_eq!(c.status().config_version, 4);
+}
+
+#[test]
+fn a_first_request_carrying_a_nonce_of_another_stream_is_answered() {
+    let mut c = SotwConnection::new(proxy(), snapshot(1, 1, 1));
+    let cds = c.on_request(request(XdsType::Cluster, &[], "nonce-of-a-previous-stream"));
+    assert_eq!(types(&cds), ["CDS"]);
+}
