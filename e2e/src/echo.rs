@@ -4,8 +4,8 @@
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -40,6 +40,7 @@ struct EchoState {
     fail_next: AtomicU32,
     delay_ms: AtomicU64,
     requests: AtomicU64,
+    last_host: Mutex<Option<String>>,
 }
 
 impl EchoServer {
@@ -78,6 +79,15 @@ impl EchoServer {
     /// Requests received so far, failed ones included.
     pub fn requests(&self) -> u64 {
         self.state.requests.load(Ordering::SeqCst)
+    }
+
+    /// The Host of the last request received (for copies whose answers nobody sees,
+    /// such as mirrored requests).
+    pub fn last_host(&self) -> Option<String> {
+        self.state
+            .last_host
+            .lock()
+            .map_or(None, |host| host.clone())
     }
 }
 
@@ -141,6 +151,9 @@ async fn answer(
         .map(str::to_string)
         .or_else(|| req.uri().authority().map(|a| a.to_string()))
         .unwrap_or_default();
+    if let Ok(mut last) = state.last_host.lock() {
+        *last = Some(host.clone());
+    }
     let mut body = format!(
         "workload={workload}\nmethod={}\npath={path}\nhost={host}\n",
         req.method()

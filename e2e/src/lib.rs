@@ -14,6 +14,7 @@ pub mod envoy;
 pub mod http;
 pub mod mesh;
 pub mod poll;
+pub mod tcp_echo;
 pub mod tolerance;
 pub mod tools;
 
@@ -23,4 +24,5 @@ pub use envoy::EnvoyProcess;
 pub use http::{HttpClient, Reply};
 pub use mesh::{Backend, Mesh};
 pub use poll::eventually;
+pub use tcp_echo::TcpEchoServer;
 pub use tolerance::assert_binomial;

@@ -112,6 +112,19 @@ impl Mesh {
         })
     }
 
+    /// Address `host` of this mesh's subnet: `127.A.B.<host>` (2 is the client).
+    pub fn ip(&self, host: u8) -> String {
+        format!("{}.{host}", self.prefix)
+    }
+
+    /// A fresh workload address of this mesh's subnet, for workloads a test starts
+    /// itself (a TCP echo server, a ServiceEntry endpoint).
+    pub fn allocate_ip(&mut self) -> String {
+        let ip = self.ip(self.next_host);
+        self.next_host += 1;
+        ip
+    }
+
     pub fn control_plane(&self) -> &ControlPlane {
         &self.cp
     }

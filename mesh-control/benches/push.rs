@@ -198,8 +198,7 @@ async fn wait_until(
         let connections = registry.connections();
         let synced = connections
             .iter()
-            .map(|c| c.status())
-            .filter(|s| s.config_version == version && done(s))
+            .filter(|c| c.inspect(|s| s.config_version == version && done(s)))
             .count();
         if synced == proxies {
             return start.elapsed();
@@ -208,7 +207,8 @@ async fn wait_until(
             start.elapsed() < TIMEOUT,
             "only {synced} of {proxies} proxies in sync after {TIMEOUT:?}"
         );
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        // Polling costs the server CPU; 5 ms is well below the times measured.
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

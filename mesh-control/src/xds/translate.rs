@@ -28,6 +28,7 @@ mod route_match;
 mod routes;
 mod scope;
 mod tcp_routes;
+mod tls;
 mod traffic_policy;
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ use super::Shared;
 use super::push::proxy_snapshot;
 use super::registry::{AdsProtocolKind, SyncStatus};
 use super::snapshot::ProxySnapshot;
+use super::xds_type::XdsType;
+use crate::file_source::ConfigSnapshot;
 use crate::xds::node::ProxyNode;
 
 /// Responses queued per connection before the connection waits for the proxy.
@@ -27,6 +29,7 @@ pub(crate) trait AdsProtocol: Send + Sized + 'static {
     const KIND: AdsProtocolKind;
 
     fn node(request: &Self::Request) -> Option<&Node>;
+    fn type_url(response: &Self::Response) -> &str;
     fn new(proxy: Arc<ProxyNode>, snapshot: Arc<ProxySnapshot>) -> Self;
     /// Handles a request: a subscription, an ACK or a NACK.
     fn on_request(&mut self, request: Self::Request) -> Vec<Self::Response>;
@@ -129,18 +132,37 @@ async fn run<P: AdsProtocol>(
                     };
                 }
                 let config = pushes.borrow_and_update().clone();
-                match proxy_snapshot(&shared, &config, &node).await {
-                    Ok(snapshot) => state.on_snapshot(snapshot),
-                    Err(error) => {
-                        tracing::error!(proxy = %node, connection = %id, %error, "cannot translate config for proxy; it keeps its current config");
-                        Vec::new()
-                    }
-                }
+                push(&shared, &mut state, &config, &node, &id).await
             }
             () = stopped(&mut stop) => break "the control plane is shutting down".into(),
         };
     };
     tracing::info!(proxy = %node, connection = %id, %reason, "proxy disconnected");
+}
+
+/// Translates a pushed config for the proxy and says what to send.
+async fn push<P: AdsProtocol>(
+    shared: &Arc<Shared>,
+    state: &mut P,
+    config: &Arc<ConfigSnapshot>,
+    node: &Arc<ProxyNode>,
+    id: &str,
+) -> Vec<P::Response> {
+    match proxy_snapshot(shared, config, node).await {
+        Ok(snapshot) => {
+            let responses = state.on_snapshot(snapshot);
+            let types: Vec<&str> = responses
+                .iter()
+                .map(|r| XdsType::from_type_url(P::type_url(r)).map_or("?", XdsType::short_name))
+                .collect();
+            tracing::debug!(proxy = %node, connection = %id, config_version = config.version, ?types, "push");
+            responses
+        }
+        Err(error) => {
+            tracing::error!(proxy = %node, connection = %id, %error, "cannot translate config for proxy; it keeps its current config");
+            Vec::new()
+        }
+    }
 }
 
 /// Resolves once `stop` turns true (or its sender is gone).

@@ -45,6 +45,10 @@ impl AdsProtocol for DeltaConnection {
         request.node.as_ref()
     }
 
+    fn type_url(response: &DeltaDiscoveryResponse) -> &str {
+        &response.type_url
+    }
+
     fn new(proxy: Arc<ProxyNode>, snapshot: Arc<ProxySnapshot>) -> DeltaConnection {
         let status = SyncStatus {
             config_version: snapshot.config_version,

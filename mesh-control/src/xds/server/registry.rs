@@ -151,6 +151,12 @@ impl ProxyConnection {
         lock(&self.status).clone()
     }
 
+    /// Reads the status in place, without copying it: for callers that poll many
+    /// connections often.
+    pub fn inspect<R>(&self, f: impl FnOnce(&SyncStatus) -> R) -> R {
+        f(&lock(&self.status))
+    }
+
     pub(crate) fn set_status(&self, status: &SyncStatus) {
         *lock(&self.status) = status.clone();
     }

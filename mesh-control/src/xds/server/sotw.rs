@@ -48,6 +48,10 @@ impl AdsProtocol for SotwConnection {
         request.node.as_ref()
     }
 
+    fn type_url(response: &DiscoveryResponse) -> &str {
+        &response.type_url
+    }
+
     fn new(proxy: Arc<ProxyNode>, snapshot: Arc<ProxySnapshot>) -> SotwConnection {
         let status = SyncStatus {
             config_version: snapshot.config_version,

@@ -55,25 +55,37 @@ fn cluster_kind_of(scope: &ProxyScope<'_>, service: &Service) -> ClusterKind {
     }
 }
 
-/// The cluster names of `service` on `port` with each one's subset labels: the
-/// service's own (no labels) first, then one per subset of the DestinationRule.
+/// One cluster of a service port: the whole service or one subset.
+#[derive(Debug, Clone)]
+pub(crate) struct SubsetCluster {
+    pub(crate) name: String,
+    /// The subset's name, empty for the whole service.
+    pub(crate) subset: String,
+    /// Labels an endpoint must carry to be in the cluster.
+    pub(crate) labels: BTreeMap<String, String>,
+}
+
+/// The clusters of `service` on `port`: the service's own (no labels) first, then
+/// one per subset of the DestinationRule.
 pub(crate) fn subset_clusters(
     service: &Service,
     port: u16,
     rule: Option<&DestinationRule>,
-) -> Vec<(String, BTreeMap<String, String>)> {
-    let mut out = vec![(
-        outbound_cluster_name(port, "", &service.hostname),
-        BTreeMap::new(),
-    )];
+) -> Vec<SubsetCluster> {
+    let mut out = vec![SubsetCluster {
+        name: outbound_cluster_name(port, "", &service.hostname),
+        subset: String::new(),
+        labels: BTreeMap::new(),
+    }];
     for subset in rule.map(|r| r.spec.subsets.as_slice()).unwrap_or_default() {
         let Some(name) = subset.name.as_deref().filter(|n| !n.is_empty()) else {
             continue;
         };
-        out.push((
-            outbound_cluster_name(port, name, &service.hostname),
-            subset.labels.clone(),
-        ));
+        out.push(SubsetCluster {
+            name: outbound_cluster_name(port, name, &service.hostname),
+            subset: name.to_string(),
+            labels: subset.labels.clone(),
+        });
     }
     out
 }
@@ -92,11 +104,11 @@ pub(crate) fn outbound_clusters(scope: &ProxyScope<'_>) -> Vec<Cluster> {
             if !scope.egress_allows(service, port.port) {
                 continue;
             }
-            for (name, labels) in subset_clusters(service, port.port, rule) {
-                let subset = name.split('|').nth(2).unwrap_or_default();
-                let mut c = base_cluster(&name, kind, service, port.port, &labels);
-                ClusterPolicy::new(rule, subset, port.port)
-                    .apply(&mut c, upstream_http(port.protocol));
+            for sc in subset_clusters(service, port.port, rule) {
+                let mut c = base_cluster(&sc.name, kind, service, port.port, &sc.labels);
+                let policy = ClusterPolicy::new(rule, &sc.subset, port.port);
+                policy.apply(&mut c, upstream_http(port.protocol));
+                policy.apply_tls(&mut c, &service.hostname);
                 out.push(c);
             }
         }
@@ -121,7 +133,6 @@ fn base_cluster(
 ) -> Cluster {
     let mut c = Cluster {
         name: name.to_string(),
-        alt_stat_name: String::new(),
         ..Default::default()
     };
     let discovery = match kind {

@@ -18,7 +18,8 @@ use super::scope::ProxyScope;
 pub(crate) fn cluster_load_assignments(scope: &ProxyScope<'_>) -> Vec<ClusterLoadAssignment> {
     let mut out = Vec::new();
     for service in scope.services() {
-        if cluster_kind(service) != ClusterKind::Eds {
+        // Wildcard hosts get no EDS cluster (see `outbound_clusters`).
+        if cluster_kind(service) != ClusterKind::Eds || service.hostname.contains('*') {
             continue;
         }
         let rule = scope.destination_rule(service).map(|(_, dr)| dr);
@@ -26,8 +27,10 @@ pub(crate) fn cluster_load_assignments(scope: &ProxyScope<'_>) -> Vec<ClusterLoa
             if !scope.egress_allows(service, port.port) {
                 continue;
             }
-            for (name, labels) in subset_clusters(service, port.port, rule) {
-                out.push(load_assignment(&name, service, port.port, &labels, true));
+            for sc in subset_clusters(service, port.port, rule) {
+                out.push(load_assignment(
+                    &sc.name, service, port.port, &sc.labels, true,
+                ));
             }
         }
     }

@@ -105,7 +105,7 @@ fn http_route(
     out.response_headers_to_remove = response.to_remove;
 
     if let Some(redirect) = &rule.redirect {
-        out.action = Some(route::Action::Redirect(redirect_action(redirect, m)));
+        out.action = Some(route::Action::Redirect(redirect_action(redirect, m, port)));
     } else if let Some(direct) = &rule.direct_response {
         out.action = Some(route::Action::DirectResponse(DirectResponseAction {
             status: direct.status.unwrap_or(200),
@@ -272,7 +272,7 @@ fn mirrors(
         .collect()
 }
 
-fn redirect_action(r: &HttpRedirect, m: Option<&HttpMatchRequest>) -> RedirectAction {
+fn redirect_action(r: &HttpRedirect, m: Option<&HttpMatchRequest>, port: u16) -> RedirectAction {
     use redirect_action::RedirectResponseCode as Code;
     let response_code = match r.redirect_code_or_default() {
         302 => Code::Found,
@@ -291,14 +291,13 @@ fn redirect_action(r: &HttpRedirect, m: Option<&HttpMatchRequest>) -> RedirectAc
             redirect_action::SchemeRewriteSpecifier::SchemeRedirect(scheme.clone()),
         );
     }
-    if let Some(port) = r.port {
-        out.port_redirect = port;
-    } else if r.derive_port == Some(RedirectPortSelection::FromProtocolDefault) {
-        out.port_redirect = if r.scheme.as_deref() == Some("https") {
-            443
-        } else {
-            80
-        };
+    // As Istio: Envoy cannot read the request's port, but the route config is the
+    // listener port's, so FROM_REQUEST_PORT is that port; FROM_PROTOCOL_DEFAULT sets
+    // none, and Envoy leaves the scheme's default.
+    if let Some(p) = r.port {
+        out.port_redirect = p;
+    } else if r.derive_port == Some(RedirectPortSelection::FromRequestPort) {
+        out.port_redirect = u32::from(port);
     }
     if let Some(uri) = &r.uri {
         out.path_rewrite_specifier = Some(redirect_action::PathRewriteSpecifier::PathRedirect(

@@ -16,12 +16,13 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
 use envoy_types::pb::envoy::r#type::v3::Percent;
 use envoy_types::pb::google::protobuf::UInt64Value;
 use mesh_api::networking::{
-    ConnectionPoolSettings, DestinationRule, LoadBalancerSettings, OutlierDetection, SimpleLb,
-    TrafficPolicy,
+    ClientTlsSettings, ConnectionPoolSettings, DestinationRule, LoadBalancerSettings,
+    OutlierDetection, SimpleLb, TrafficPolicy,
 };
 
 use super::names::HTTP_PROTOCOL_OPTIONS;
 use super::proto::{any, duration, seconds, u32_value};
+use super::tls::upstream_tls;
 
 /// Istio's connect timeout when the DestinationRule sets none.
 const DEFAULT_CONNECT_TIMEOUT_SECS: i64 = 10;
@@ -36,6 +37,7 @@ pub(crate) struct ClusterPolicy<'a> {
     pub(crate) load_balancer: Option<&'a LoadBalancerSettings>,
     pub(crate) connection_pool: Option<&'a ConnectionPoolSettings>,
     pub(crate) outlier_detection: Option<&'a OutlierDetection>,
+    pub(crate) tls: Option<&'a ClientTlsSettings>,
 }
 
 impl<'a> ClusterPolicy<'a> {
@@ -64,6 +66,7 @@ impl<'a> ClusterPolicy<'a> {
         self.load_balancer = tp.load_balancer.as_ref().or(self.load_balancer);
         self.connection_pool = tp.connection_pool.as_ref().or(self.connection_pool);
         self.outlier_detection = tp.outlier_detection.as_ref().or(self.outlier_detection);
+        self.tls = tp.tls.as_ref().or(self.tls);
         let port_level = tp
             .port_level_settings
             .iter()
@@ -72,6 +75,7 @@ impl<'a> ClusterPolicy<'a> {
             self.load_balancer = p.load_balancer.as_ref().or(self.load_balancer);
             self.connection_pool = p.connection_pool.as_ref().or(self.connection_pool);
             self.outlier_detection = p.outlier_detection.as_ref().or(self.outlier_detection);
+            self.tls = p.tls.as_ref().or(self.tls);
         }
     }
 
@@ -83,6 +87,11 @@ impl<'a> ClusterPolicy<'a> {
         if let Some(od) = self.outlier_detection {
             apply_outlier_detection(c, od);
         }
+    }
+
+    /// TLS origination towards `hostname` (SIMPLE, MUTUAL); plaintext otherwise.
+    pub(crate) fn apply_tls(&self, c: &mut Cluster, hostname: &str) {
+        c.transport_socket = self.tls.and_then(|tls| upstream_tls(tls, hostname));
     }
 
     fn apply_load_balancer(&self, c: &mut Cluster) {
