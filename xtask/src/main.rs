@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod charts;
 mod command;
 mod crds;
@@ -60,6 +61,13 @@ enum Task {
     /// (helm template | kubernetes-validate --strict), clippy -D warnings, cargo test.
     /// Child processes get target/tools/bin first on PATH and MESH_TOOLS_DIR set to it.
     Test(test::TestArgs),
+
+    /// Run performance benchmarks (criterion); figures are reported, never asserted.
+    ///
+    /// `control`: translate a mesh of 1,000 services / 10,000 endpoints for one proxy,
+    /// a full push to 1,000 simulated ADS clients until all ACK, and one endpoint change
+    /// reaching all of them. See docs/control-plane.md for the latest figures.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -90,6 +98,7 @@ fn run(task: Task) -> Result<()> {
             }
         }
         Task::Test(args) => test::run_all(&ws, &args),
+        Task::Bench(args) => bench::run_bench(&ws, &args),
     }
 }
 
