@@ -603,7 +603,7 @@ async fn config_envoy_rejects_shows_as_nacked_in_proxy_status() {
         spec:
           hosts: [web]
           http:
-          - match: [{headers: {x-pattern: {regex: "^(apple|banana|cherry){20}x$"}}}]
+          - match: [{headers: {x-pattern: {regex: "^(apple|banana|cherry|damson|elderberry){1000}x$"}}}]
             route: [{destination: {host: web}}]
           - match: [{uri: {exact: /marker}}]
             directResponse: {status: 418}

@@ -177,6 +177,38 @@ async fn bookinfo(mesh: &mut Mesh) {
     }
 }
 
+/// The client's WorkloadEntry and a `Sidecar` with `REGISTRY_ONLY` and one egress
+/// listener bound to the client's address (`captureMode: NONE`): `port` and `hosts`
+/// as given, in flow style.
+fn registry_only_client(mesh: &Mesh, port: &str, hosts: &str) -> String {
+    let client_ip = mesh.ip(2);
+    format!(
+        "
+        apiVersion: networking.istio.io/v1
+        kind: WorkloadEntry
+        metadata: {{name: client-0, namespace: e2e}}
+        spec: {{address: {client_ip}, labels: {{app: client}}, serviceAccount: client}}
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: Sidecar
+        metadata:
+          name: client
+          namespace: e2e
+        spec:
+          workloadSelector:
+            labels:
+              app: client
+          egress:
+          - port: {port}
+            bind: {client_ip}
+            captureMode: NONE
+            hosts: {hosts}
+          outboundTrafficPolicy:
+            mode: REGISTRY_ONLY
+        "
+    )
+}
+
 fn only(counts: &BTreeMap<String, u64>) -> Vec<&str> {
     counts.keys().map(String::as_str).collect()
 }
@@ -246,6 +278,54 @@ async fn jason_is_routed_to_reviews_v2_and_everyone_else_to_v1() {
         let counts = mesh.count_workloads(&call, 10).await;
         assert_eq!(only(&counts), ["reviews-v2"], "jason via Host {host}");
     }
+}
+
+/// Bookinfo running without rules; then `destination-rule-all.yaml` and
+/// `virtual-service-all-v1.yaml` are applied together, as the task does: the new subset
+/// clusters (CDS), their endpoints (EDS) and routes (RDS) all reach the running Envoy.
+async fn rules_applied_to_a_running_proxy_route_to_v1(test: &str, delta: bool) {
+    let mut mesh = mesh!(test);
+    bookinfo(&mut mesh).await;
+    mesh.start_client(delta).await;
+    let call = mesh.get("reviews", "/");
+    for v in ["v1", "v2", "v3"] {
+        mesh.wait_routed_to(&call, &format!("reviews-{v}")).await;
+    }
+    mesh.apply("destination-rule-all.yaml", DESTINATION_RULE_ALL);
+    mesh.apply("virtual-service-all-v1.yaml", VIRTUAL_SERVICE_ALL_V1);
+    mesh.wait_only(&call, &["reviews-v1"]).await;
+    let counts = mesh.count_workloads(&call, 60).await;
+    assert_eq!(only(&counts), ["reviews-v1"]);
+    let clusters = mesh
+        .client()
+        .admin("/clusters")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for subset in ["v1", "v2", "v3"] {
+        let cluster = format!("outbound|8080|{subset}|reviews.e2e.svc.cluster.local::127.");
+        assert!(
+            clusters.contains(&cluster),
+            "subset cluster {cluster} with its endpoint:\n{clusters}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_applied_to_a_running_proxy_route_to_v1_over_sotw() {
+    rules_applied_to_a_running_proxy_route_to_v1(
+        "rules_applied_to_a_running_proxy_route_to_v1_over_sotw",
+        false,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_applied_to_a_running_proxy_route_to_v1_over_delta_xds() {
+    rules_applied_to_a_running_proxy_route_to_v1(
+        "rules_applied_to_a_running_proxy_route_to_v1_over_delta_xds",
+        true,
+    )
+    .await;
 }
 
 // --- Traffic shifting ---
@@ -404,6 +484,7 @@ async fn jason_gets_a_delayed_then_an_aborted_ratings_and_others_are_unaffected(
     let before = mesh.echo("ratings-v1").requests();
     for reply in mesh.replies(&jason, 20).await {
         assert_eq!(reply.status, 500, "{}", reply.body);
+        assert_eq!(reply.body, "fault filter abort");
         assert_eq!(reply.workload(), None);
     }
     assert_eq!(
@@ -469,6 +550,16 @@ async fn route_timeout_gives_504_and_per_try_timeouts_retry_within_it() {
               attempts: 10
               perTryTimeout: 200ms
               retryOn: 5xx
+          - match:
+            - uri:
+                prefix: /reference-example
+            route:
+            - destination:
+                host: ratings
+                subset: v1
+            retries:
+              attempts: 3
+              perTryTimeout: 2s
           - route:
             - destination:
                 host: ratings
@@ -488,7 +579,7 @@ async fn route_timeout_gives_504_and_per_try_timeouts_retry_within_it() {
         "timeout 0.5s in front of a 2s backend: 504 after {:?}",
         reply.elapsed
     );
-    assert_eq!(reply.header("x-envoy-upstream-service-time"), None);
+    assert_eq!(reply.body, "upstream request timeout");
 
     // 4 tries of 100ms each fit in the route's 2s: every one reaches the backend.
     let before = echo.requests();
@@ -520,6 +611,14 @@ async fn route_timeout_gives_504_and_per_try_timeouts_retry_within_it() {
         (1..=2).contains(&tries),
         "300ms hold at most 2 tries of 200ms, not {tries}"
     );
+
+    // The retries example of Istio's reference: no retryOn, so Istio's default
+    // conditions (503 among them) with 3 attempts.
+    echo.fail_next(3);
+    let before = echo.requests();
+    let reply = mesh.reply(&mesh.get("ratings", "/reference-example")).await;
+    assert_eq!(reply.status, 200, "3 retries absorb 3 503s: {}", reply.body);
+    assert_eq!(echo.requests() - before, 4, "1 try + 3 retries");
 
     let unhurried = mesh.get("ratings", "/").header(DELAY_REQUEST_HEADER, "600");
     assert_eq!(
@@ -640,6 +739,101 @@ async fn circuit_breaker_overflows_concurrent_requests_with_503_uo() {
         },
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subset_connection_pool_overrides_the_port_level_circuit_breaker() {
+    let mut mesh = mesh!("subset_connection_pool_overrides_the_port_level_circuit_breaker");
+    bookinfo(&mut mesh).await;
+    mesh.apply(
+        "reviews.yaml",
+        "
+        apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata:
+          name: reviews
+          namespace: e2e
+        spec:
+          host: reviews
+          trafficPolicy:
+            portLevelSettings:
+            - port:
+                number: 8080
+              connectionPool:
+                tcp:
+                  maxConnections: 1
+                http:
+                  http1MaxPendingRequests: 1
+          subsets:
+          - name: v1
+            labels:
+              version: v1
+            trafficPolicy:
+              connectionPool:
+                tcp:
+                  maxConnections: 100
+                http:
+                  http1MaxPendingRequests: 100
+          - name: v2
+            labels:
+              version: v2
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata:
+          name: reviews
+          namespace: e2e
+        spec:
+          hosts:
+          - reviews
+          http:
+          - match:
+            - headers:
+                x-subset:
+                  exact: v2
+            route:
+            - destination:
+                host: reviews
+                subset: v2
+          - route:
+            - destination:
+                host: reviews
+                subset: v1
+        ",
+    );
+    mesh.start_client(false).await;
+    let v1 = mesh.get("reviews", "/");
+    let v2 = mesh.get("reviews", "/").header("x-subset", "v2");
+    mesh.wait_routed_to(&v1, "reviews-v1").await;
+    mesh.wait_routed_to(&v2, "reviews-v2").await;
+    for v in ["v1", "v2"] {
+        mesh.echo(&format!("reviews-{v}"))
+            .set_delay(Duration::from_millis(200));
+    }
+    let fortio = HttpClient::new();
+    let addr = mesh.outbound_addr("reviews");
+    let statuses = |replies: Vec<Reply>| replies.iter().map(|r| r.status).collect::<Vec<_>>();
+
+    let to_v2 = statuses(
+        fortio
+            .send_many(addr, &v2, 20, 20)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    assert!(
+        to_v2.iter().filter(|s| **s == 503).count() >= 5,
+        "subset v2 inherits the port-level limit of 1 connection: {to_v2:?}"
+    );
+    let to_v1 = statuses(
+        fortio
+            .send_many(addr, &v1, 20, 20)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    assert!(
+        to_v1.iter().all(|s| *s == 200),
+        "subset v1's own connection pool replaces the port-level one: {to_v1:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1105,6 +1299,62 @@ async fn request_corpus_reaches_the_backend_each_match_rule_names() {
     assert!(wrong.is_empty(), "misrouted:\n{}", wrong.join("\n"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uri_regex_over_envoys_default_re2_program_size_is_accepted_as_istio_accepts_it() {
+    let mut mesh =
+        mesh!("uri_regex_over_envoys_default_re2_program_size_is_accepted_as_istio_accepts_it");
+    bookinfo(&mut mesh).await;
+    mesh.apply("destination-rule-all.yaml", DESTINATION_RULE_ALL);
+    // An ordinary REST path with a UUID: its RE2 program is over Envoy's default limit
+    // of 100, far under the 32768 Istio's bootstrap sets
+    // (`re2.max_program_size.error_level`), so Istio's Envoy takes it.
+    mesh.apply(
+        "reviews-vs.yaml",
+        r#"
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata:
+          name: reviews
+          namespace: e2e
+        spec:
+          hosts:
+          - reviews
+          http:
+          - match:
+            - uri:
+                regex: "^/api/v[0-9]+/(users|orders|products|reviews|ratings|details)/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+            route:
+            - destination: {host: reviews, subset: v2}
+          - route:
+            - destination: {host: reviews, subset: v1}
+        "#,
+    );
+    mesh.start_client(false).await;
+    let by_id = mesh.get(
+        "reviews",
+        "/api/v1/reviews/123e4567-e89b-12d3-a456-426614174000",
+    );
+    eventually("the regex route to reach v2", CONFIG_DEADLINE, || async {
+        let status = mesh.meshctl(&["proxy-status"])?;
+        assert!(
+            !status.contains("NACKED"),
+            "Envoy rejected a regex Istio's Envoy accepts (Istio's bootstrap sets the \
+             runtime key re2.max_program_size.error_level to 32768):\n{status}"
+        );
+        let reply = mesh.send(&by_id).await?;
+        match reply.workload() {
+            Some("reviews-v2") => Ok(()),
+            other => Err(format!("{} from {other:?}", reply.status)),
+        }
+    })
+    .await;
+    assert_eq!(
+        mesh.answered_by(&mesh.get("reviews", "/api/v1/reviews/not-a-uuid"))
+            .await,
+        "reviews-v1"
+    );
+}
+
 // --- ServiceEntry ---
 
 /// A port on 127.0.0.1 that was free a moment ago.
@@ -1116,8 +1366,11 @@ fn free_local_port() -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn service_entries_with_static_and_dns_resolution_reach_their_endpoints() {
-    let mut mesh = mesh!("service_entries_with_static_and_dns_resolution_reach_their_endpoints");
+async fn service_entries_with_static_and_dns_resolution_reach_their_endpoints_under_registry_only()
+{
+    let mut mesh = mesh!(
+        "service_entries_with_static_and_dns_resolution_reach_their_endpoints_under_registry_only"
+    );
     let static_ip = mesh.allocate_ip();
     let static_addr: SocketAddr = format!("{static_ip}:8080").parse().expect("address");
     let _static_echo = EchoServer::start("static-backend", static_addr)
@@ -1168,8 +1421,28 @@ async fn service_entries_with_static_and_dns_resolution_reach_their_endpoints() 
               - address: localhost
                 ports:
                   http: {dns_port}
+            ---
+            apiVersion: networking.istio.io/v1
+            kind: VirtualService
+            metadata:
+              name: dns-ext
+              namespace: e2e
+            spec:
+              hosts:
+                - dns.example.com
+              http:
+              - timeout: 300ms
+                route:
+                  - destination:
+                      host: dns.example.com
+                    weight: 100
             "
         ),
+    );
+    // Istio's egress task: with REGISTRY_ONLY only hosts with a ServiceEntry are reached.
+    mesh.apply(
+        "client.yaml",
+        &registry_only_client(&mesh, "{number: 8080, protocol: HTTP, name: http}", "[./*]"),
     );
     mesh.start_client(false).await;
     mesh.wait_routed_to(&Call::get("static.example.com", "/"), "static-backend")
@@ -1187,6 +1460,24 @@ async fn service_entries_with_static_and_dns_resolution_reach_their_endpoints() 
         )),
         "the DNS cluster resolved localhost to 127.0.0.1:{dns_port}:\n{clusters}"
     );
+
+    let slow = Call::get("dns.example.com", "/delay/5").header(DELAY_REQUEST_HEADER, "1500");
+    let reply = mesh.reply(&slow).await;
+    assert_eq!(
+        reply.status, 504,
+        "the VirtualService's timeout applies to an external host"
+    );
+    assert!(
+        reply.elapsed >= Duration::from_millis(290) && reply.elapsed < Duration::from_millis(1400),
+        "timed out after {:?}",
+        reply.elapsed
+    );
+    let unknown = mesh.reply(&Call::get("unknown.example.com", "/")).await;
+    assert_eq!(
+        unknown.status, 502,
+        "REGISTRY_ONLY refuses a host without a ServiceEntry: {}",
+        unknown.body
+    );
 }
 
 // --- Sidecar egress scoping ---
@@ -1195,37 +1486,15 @@ async fn service_entries_with_static_and_dns_resolution_reach_their_endpoints() 
 async fn sidecar_egress_hosts_give_the_client_reviews_but_not_ratings() {
     let mut mesh = mesh!("sidecar_egress_hosts_give_the_client_reviews_but_not_ratings");
     bookinfo(&mut mesh).await;
-    let client_ip = mesh.ip(2);
+    // Istio's example: the client only reaches reviews in its own namespace. Under
+    // REGISTRY_ONLY a host outside the registry is refused (502) rather than passed
+    // through.
     mesh.apply(
         "client.yaml",
-        &format!(
-            "
-            apiVersion: networking.istio.io/v1
-            kind: WorkloadEntry
-            metadata: {{name: client-0, namespace: e2e}}
-            spec: {{address: {client_ip}, labels: {{app: client}}, serviceAccount: client}}
-            ---
-            apiVersion: networking.istio.io/v1
-            kind: Sidecar
-            metadata:
-              name: client
-              namespace: e2e
-            spec:
-              workloadSelector:
-                labels:
-                  app: client
-              egress:
-              - port:
-                  number: 8080
-                  protocol: HTTP
-                  name: http
-                bind: {client_ip}
-                captureMode: NONE
-                hosts:
-                - ./reviews.e2e.svc.cluster.local
-              outboundTrafficPolicy:
-                mode: REGISTRY_ONLY
-            "
+        &registry_only_client(
+            &mesh,
+            "{number: 8080, protocol: HTTP, name: http}",
+            "[./reviews.e2e.svc.cluster.local]",
         ),
     );
     mesh.start_client(true).await;
@@ -1253,6 +1522,69 @@ async fn sidecar_egress_hosts_give_the_client_reviews_but_not_ratings() {
         reply.body
     );
     assert_eq!(mesh.echo("ratings-v1").requests(), 0);
+}
+
+/// The client starts with every service of its namespace, then its Sidecar is narrowed
+/// to reviews: the clusters of the others are removed from the running Envoy (over
+/// Delta, `removed_resources`) and ratings is no longer routed.
+async fn narrowed_sidecar_removes_clusters(test: &str, delta: bool) {
+    let mut mesh = mesh!(test);
+    bookinfo(&mut mesh).await;
+    mesh.start_client(delta).await;
+    mesh.wait_routed_to(&mesh.get("ratings", "/"), "ratings-v1")
+        .await;
+    mesh.apply(
+        "client.yaml",
+        &registry_only_client(
+            &mesh,
+            "{number: 8080, protocol: HTTP, name: http}",
+            "[./reviews.e2e.svc.cluster.local]",
+        ),
+    );
+    let clusters = eventually(
+        "the clusters of ratings, details and productpage to go",
+        CONFIG_DEADLINE,
+        || async {
+            let clusters = mesh.client().admin("/clusters").await?;
+            let left: Vec<&str> = ["ratings", "details", "productpage"]
+                .into_iter()
+                .filter(|s| clusters.contains(&format!("|{s}.e2e.svc.cluster.local::")))
+                .collect();
+            if left.is_empty() {
+                Ok(clusters)
+            } else {
+                Err(format!("still there: {left:?}"))
+            }
+        },
+    )
+    .await;
+    assert!(
+        clusters.contains("outbound|8080||reviews.e2e.svc.cluster.local::127."),
+        "reviews stays, with its endpoints:\n{clusters}"
+    );
+    let before = mesh.echo("ratings-v1").requests();
+    mesh.wait_status(&mesh.get("ratings", "/"), 502).await;
+    assert_eq!(mesh.echo("ratings-v1").requests(), before);
+    let reviews = mesh.answered_by(&mesh.get("reviews", "/")).await;
+    assert!(reviews.starts_with("reviews-"), "answered by {reviews}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn narrowed_sidecar_removes_other_services_clusters_over_sotw() {
+    narrowed_sidecar_removes_clusters(
+        "narrowed_sidecar_removes_other_services_clusters_over_sotw",
+        false,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn narrowed_sidecar_removes_other_services_clusters_over_delta_xds() {
+    narrowed_sidecar_removes_clusters(
+        "narrowed_sidecar_removes_other_services_clusters_over_delta_xds",
+        true,
+    )
+    .await;
 }
 
 // --- Consistent hashing ---
@@ -1339,6 +1671,39 @@ async fn consistent_hash_by_cookie_and_by_source_ip_keeps_a_client_on_one_backen
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_load_balancer_spreads_requests_evenly() {
+    let mut mesh = mesh!("round_robin_load_balancer_spreads_requests_evenly");
+    bookinfo(&mut mesh).await;
+    mesh.apply(
+        "reviews-dr.yaml",
+        "
+        apiVersion: networking.istio.io/v1beta1
+        kind: DestinationRule
+        metadata:
+          name: reviews
+          namespace: e2e
+        spec:
+          host: reviews
+          trafficPolicy:
+            loadBalancer:
+              simple: ROUND_ROBIN
+        ",
+    );
+    mesh.start_client(false).await;
+    let call = mesh.get("reviews", "/");
+    for v in ["v1", "v2", "v3"] {
+        mesh.wait_routed_to(&call, &format!("reviews-{v}")).await;
+    }
+    // One Envoy worker takes the hosts in turn: 300 requests are 100 each, give or take
+    // the turn an EDS update may restart.
+    let counts = mesh.count_workloads(&call, 300).await;
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    for (workload, n) in &counts {
+        assert!((97..=103).contains(n), "{workload}: {n} of 300: {counts:?}");
+    }
+}
+
 // --- TCP traffic shifting ---
 
 const TCP_PORT: u16 = 9000;
@@ -1347,35 +1712,15 @@ const TCP_PORT: u16 = 9000;
 async fn tcp_traffic_shifts_80_20_between_tcp_echo_v1_and_v2_over_delta_xds() {
     let mut mesh = mesh!("tcp_traffic_shifts_80_20_between_tcp_echo_v1_and_v2_over_delta_xds");
     let client_ip = mesh.ip(2);
-    // The client reaches TCP port 9000 the way it reaches 8080: a bound egress listener.
+    // The client reaches TCP port 9000 the way it reaches 8080: a bound egress
+    // listener. REGISTRY_ONLY: a connection the listener does not route would
+    // otherwise pass through to its own address, the listener itself.
     mesh.apply(
         "client.yaml",
-        &format!(
-            "
-            apiVersion: networking.istio.io/v1
-            kind: WorkloadEntry
-            metadata: {{name: client-0, namespace: e2e}}
-            spec: {{address: {client_ip}, labels: {{app: client}}, serviceAccount: client}}
-            ---
-            apiVersion: networking.istio.io/v1
-            kind: Sidecar
-            metadata:
-              name: client
-              namespace: e2e
-            spec:
-              workloadSelector:
-                labels:
-                  app: client
-              egress:
-              - port: {{number: {TCP_PORT}, protocol: TCP, name: tcp}}
-                bind: {client_ip}
-                captureMode: NONE
-                hosts: [\"./*\"]
-              # A connection the listener does not route would otherwise pass through
-              # to its own address, the listener itself.
-              outboundTrafficPolicy:
-                mode: REGISTRY_ONLY
-            "
+        &registry_only_client(
+            &mesh,
+            &format!("{{number: {TCP_PORT}, protocol: TCP, name: tcp}}"),
+            "[./*]",
         ),
     );
     let vip = mesh.ip(250);

@@ -154,6 +154,21 @@ fn envoy_bootstrap(args: &EnvoyBootstrapArgs) -> anyhow::Result<Value> {
         "static_resources": {
             "clusters": [xds_cluster(&xds)],
         },
+        // Istio's bootstrap runtime: RE2 programs up to 32768 (Envoy's default limit of
+        // 100 rejects ordinary VirtualService regexes Istio accepts), and no global cap
+        // on downstream connections.
+        "layered_runtime": {
+            "layers": [{
+                "name": "global config",
+                "static_layer": {
+                    "re2.max_program_size.error_level": "32768",
+                    "overload.global_downstream_max_connections": "2147483647",
+                },
+            }, {
+                "name": "admin",
+                "admin_layer": {},
+            }],
+        },
     }))
 }
 

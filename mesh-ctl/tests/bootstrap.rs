@@ -67,6 +67,11 @@ fn bootstrap_carries_istio_node_id_and_metadata() {
         "xds-grpc"
     );
     assert_eq!(b["admin"]["address"]["socket_address"]["port_value"], 15000);
+    // Istio's RE2 limit, without which Envoy NACKs regexes Istio accepts.
+    assert_eq!(
+        b["layered_runtime"]["layers"][0]["static_layer"]["re2.max_program_size.error_level"],
+        "32768"
+    );
 
     let delta = bootstrap(&["--xds-delta", "--admin-port", "16000"]);
     assert_eq!(

@@ -76,7 +76,7 @@ pub(crate) fn outbound_listeners(scope: &ProxyScope<'_>) -> Vec<Listener> {
             .filter(|(s, _)| scope.egress_listener_allows(egress, s))
             .copied()
             .collect();
-        let mut l = port_listener(scope, port, &services);
+        let mut l = port_listener(scope, port, &services, Destination::Bound);
         l.name = format!("{bind}_{port}");
         l.address = Some(socket_address(&bind, port));
         l.bind_to_port = None;
@@ -85,7 +85,7 @@ pub(crate) fn outbound_listeners(scope: &ProxyScope<'_>) -> Vec<Listener> {
     out.extend(
         by_port
             .into_iter()
-            .map(|(port, services)| port_listener(scope, port, &services)),
+            .map(|(port, services)| port_listener(scope, port, &services, Destination::Captured)),
     );
     out
 }
@@ -135,12 +135,25 @@ fn virtual_outbound(scope: &ProxyScope<'_>) -> Listener {
     }
 }
 
+/// How connections reach a port listener, which decides what a chain can match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Destination {
+    /// Captured traffic handed over by `virtualOutbound`: the original destination is
+    /// the service's VIP, so chains match on it.
+    Captured,
+    /// An app dialling a bound Sidecar egress listener: the destination is the bind
+    /// address, never a VIP, so (as Istio does when `bind` is set) chains have no
+    /// destination match and the first service of the port takes the port.
+    Bound,
+}
+
 /// The listener of one port: an HTTP chain (routes from RDS `<port>`) and/or TCP and
 /// TLS chains matched on each service's VIP (and SNI), then a fallback.
 fn port_listener(
     scope: &ProxyScope<'_>,
     port: u16,
     services: &[(&Service, PortHandling)],
+    destination: Destination,
 ) -> Listener {
     let name = outbound_listener_name(port);
     let mut chains = FilterChains::default();
@@ -158,11 +171,14 @@ fn port_listener(
     }
     for (service, handling) in services {
         let cluster = outbound_cluster_name(port, "", &service.hostname);
-        let vips: Vec<_> = service
-            .addresses
-            .iter()
-            .filter_map(|a| cidr_range(a))
-            .collect();
+        let vips: Vec<_> = match destination {
+            Destination::Captured => service
+                .addresses
+                .iter()
+                .filter_map(|a| cidr_range(a))
+                .collect(),
+            Destination::Bound => Vec::new(),
+        };
         match handling {
             PortHandling::Http => {}
             PortHandling::Sniffed => {

@@ -107,3 +107,44 @@ spec:
         result.unwrap_or_else(|e| panic!("envoy rejected the config: {e}"));
     }
 }
+
+#[test]
+fn bound_tcp_listener_chains_do_not_match_on_the_service_vip() {
+    // The app dials the bind address, so a VIP match would never be met (Istio only
+    // adds destination CIDRs when `bind` is empty).
+    let sidecar = r#"
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: shop}
+spec:
+  egress:
+  - port: {number: 5432, protocol: TCP, name: tcp}
+    captureMode: NONE
+    bind: 127.0.0.2
+    hosts: ["./*"]
+"#;
+    let model = model_of(&[("features.yaml", FEATURES), ("sidecar.yaml", sidecar)]);
+    let r = translate(&model, &proxy("10.20.0.1", "client-0", "shop"));
+    let bound = find(&r.listeners, |l| &l.name, "127.0.0.2_5432");
+    let chain = find(
+        &bound.filter_chains,
+        |c| &c.name,
+        "outbound|5432||db.shop.svc.cluster.local",
+    );
+    let m = chain.filter_chain_match.clone().unwrap_or_default();
+    assert!(m.prefix_ranges.is_empty(), "{m:?}");
+    let captured = find(&r.listeners, |l| &l.name, "0.0.0.0_5432");
+    let chain = find(
+        &captured.filter_chains,
+        |c| &c.name,
+        "outbound|5432||db.shop.svc.cluster.local",
+    );
+    assert!(
+        !chain
+            .filter_chain_match
+            .clone()
+            .unwrap_or_default()
+            .prefix_ranges
+            .is_empty()
+    );
+}
