@@ -2,15 +2,27 @@
 //! (subscribe to CDS and LDS, then to the EDS and RDS names those carry, ACK every
 //! response) against the ADS server with the real translator, over loopback gRPC.
 //!
-//! - `full_push`: a service is added or removed; time until every proxy has ACKed
-//!   every type for the new config.
-//! - `endpoint_change`: one endpoint is added or removed; time until every proxy has
+//! - connect and sync: every proxy connects; time until all have ACKed every type;
+//! - full push: a service is added or removed; time until every proxy has ACKed
+//!   every type for the new config;
+//! - endpoint change: one endpoint is added or removed; time until every proxy has
 //!   ACKed the new endpoints.
 //!
 //! The push debounce is 0 here: the figures are the push itself; add
-//! `--push-debounce` for the end-to-end delay. `MESH_BENCH_PROXIES` and
-//! `MESH_BENCH_SERVICES` change the size (default 1,000 proxies, 100 services with 10
-//! endpoints each).
+//! `--push-debounce` for the end-to-end delay. Sizes: `MESH_BENCH_SERVICES` (a
+//! comma-separated list, default `100,1000`: 100 services / 1,000 endpoints, then
+//! 1,000 services / 10,000 endpoints), `MESH_BENCH_PROXIES` (default 1,000),
+//! `MESH_BENCH_ROUNDS` (pushes of each kind, default 3).
+//!
+//! The control plane runs in a process of its own (this bench, run again with
+//! `MESH_BENCH_ROLE=server`), so that its RSS is its own: model, translations,
+//! connections and their buffers, without the 1,000 clients. The parent drives it
+//! over stdin/stdout and runs the clients. `MESH_BENCH_SERVER_WRAPPER=heaptrack`
+//! runs it under a memory profiler.
+//!
+//! Not criterion: one push to 1,000 proxies takes long enough to time on its own,
+//! and criterion's minimum of ten samples per figure would take minutes at 1,000
+//! services.
 //!
 //! `cargo bench -p mesh-control --bench push`
 
@@ -18,7 +30,6 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
 use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster};
 use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::config::listener::v3::{Listener, filter};
@@ -33,6 +44,8 @@ use mesh_control::file_source::ConfigSnapshot;
 use mesh_control::xds::node::ProxyNode;
 use mesh_control::xds::server::{AdsServer, Registry, SyncState, SyncStatus, XdsType};
 use prost::Message;
+use std::io::{BufRead, BufReader, Write as _};
+use std::process::{Command, Stdio};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
@@ -40,7 +53,7 @@ use tonic::transport::Channel;
 const NAMESPACE: &str = "bench";
 /// ADS streams per HTTP/2 connection, below the server's concurrent-stream limit.
 const STREAMS_PER_CONNECTION: usize = 100;
-const TIMEOUT: Duration = Duration::from_secs(120);
+const TIMEOUT: Duration = Duration::from_secs(600);
 
 fn env_or(key: &str, default: usize) -> usize {
     std::env::var(key)
@@ -143,7 +156,9 @@ async fn proxy(channel: Channel, index: usize) {
             }
             XdsType::Listener => {
                 let names = rds_names(&response);
-                if names != rds {
+                // An experiment: without RDS, the largest response is gone.
+                let skip = std::env::var_os("MESH_BENCH_NO_RDS").is_some();
+                if names != rds && !skip {
                     rds = names;
                     let _ = tx.send(request(XdsType::Route, rds.clone(), None)).await;
                 }
@@ -221,47 +236,144 @@ fn all_synced(s: &SyncStatus) -> bool {
     })
 }
 
-fn rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = status
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-fn push(c: &mut Criterion) {
-    let proxies = env_or("MESH_BENCH_PROXIES", 1_000);
-    let services = env_or("MESH_BENCH_SERVICES", 100);
+/// `min / median / max` of a few timings.
+fn summary(mut times: Vec<Duration>) -> String {
+    times.sort();
+    match (times.first(), times.get(times.len() / 2), times.last()) {
+        (Some(min), Some(median), Some(max)) => {
+            format!("min {min:.2?} / median {median:.2?} / max {max:.2?}")
+        }
+        _ => "no rounds".to_string(),
+    }
+}
+
+/// The control plane's side: serves ADS, applies the pushes the parent asks for on
+/// stdin (`full`, `endpoint`) and answers each with `<seconds> <RSS MiB>` once every
+/// proxy is in sync.
+fn serve(services: usize, proxies: usize) {
     let rt = tokio::runtime::Runtime::new().expect("a Tokio runtime");
+    let rss_before = rss_mib();
+    let first = snapshot(1, services, false, false);
+    eprintln!("model: RSS +{:.0} MiB", rss_mib() - rss_before);
     {
-        let model = snapshot(1, services, false, false);
         let id = ProxyNode::sidecar_id("10.200.0.1", "client-1", NAMESPACE);
         let node = ProxyNode::parse(&id, &serde_json::Value::Null).expect("a node id");
         let start = Instant::now();
-        let resources = mesh_control::xds::translate::translate(&model.model, &node);
-        let translated = start.elapsed();
-        let start = Instant::now();
-        let encoded =
-            mesh_control::xds::server::ProxySnapshot::encode(1, &resources, &Default::default());
+        let resources = mesh_control::xds::translate::translate(&first.model, &node);
+        let kib = |sizes: &mut dyn Iterator<Item = usize>| sizes.sum::<usize>() / 1024;
         eprintln!(
-            "one proxy: translate {translated:?}, encode {:?} ({} clusters)",
+            "one proxy: translate {:.2?} ({} clusters); KiB encoded: CDS {}, EDS {}, LDS {}, RDS {}",
             start.elapsed(),
-            encoded.resources(XdsType::Cluster).len()
+            resources.clusters.len(),
+            kib(&mut resources.clusters.iter().map(Message::encoded_len)),
+            kib(&mut resources.endpoints.iter().map(Message::encoded_len)),
+            kib(&mut resources.listeners.iter().map(Message::encoded_len)),
+            kib(&mut resources.routes.iter().map(Message::encoded_len)),
         );
     }
-    let (config, registry, mut version) = rt.block_on(async {
-        let (config, config_rx) = watch::channel(snapshot(1, services, false, false));
+    let (config, config_rx) = watch::channel(first);
+    let (server, address) = rt.block_on(async {
         let server = AdsServer::start(config_rx, Duration::ZERO);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
         let address = listener.local_addr().expect("an address");
         tokio::spawn(server.clone().serve(listener, std::future::pending()));
-        let start = Instant::now();
+        (server, address)
+    });
+    let registry = server.registry().clone();
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "{address}");
+    let elapsed = rt.block_on(wait_until(&registry, proxies, 1, all_synced));
+    let _ = writeln!(out, "{} {}", elapsed.as_secs_f64(), rss_mib());
+    let (mut version, mut extra_service, mut extra_endpoint) = (1, false, false);
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        version += 1;
+        let elapsed = match line.trim() {
+            "full" => {
+                extra_service = !extra_service;
+                config.send_replace(snapshot(version, services, extra_service, extra_endpoint));
+                rt.block_on(wait_until(&registry, proxies, version, all_synced))
+            }
+            "endpoint" => {
+                extra_endpoint = !extra_endpoint;
+                config.send_replace(snapshot(version, services, extra_service, extra_endpoint));
+                rt.block_on(wait_until(&registry, proxies, version, |s| {
+                    s.get(XdsType::Endpoint).state() == SyncState::Synced
+                }))
+            }
+            _ => {
+                eprintln!("after the pushes: control plane RSS {:.0} MiB", rss_mib());
+                break;
+            }
+        };
+        let _ = writeln!(out, "{} {}", elapsed.as_secs_f64(), rss_mib());
+    }
+    server.stop();
+}
+
+/// The clients' side: starts the control plane process, connects the proxies and
+/// asks for the pushes.
+fn bench_size(services: usize, proxies: usize, rounds: usize) {
+    eprintln!(
+        "== {services} services, {} endpoints, {proxies} proxies",
+        services * 10
+    );
+    let exe = std::env::current_exe().expect("the bench's path");
+    // `MESH_BENCH_SERVER_WRAPPER=heaptrack` profiles the control plane's memory.
+    let mut command = match std::env::var("MESH_BENCH_SERVER_WRAPPER") {
+        Ok(wrapper) => {
+            let mut c = Command::new(wrapper);
+            c.arg(exe);
+            c
+        }
+        Err(_) => Command::new(exe),
+    };
+    let mut child = command
+        .env("MESH_BENCH_ROLE", "server")
+        .env("MESH_BENCH_SERVICES", services.to_string())
+        .env("MESH_BENCH_PROXIES", proxies.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the control plane process");
+    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        panic!("the control plane process has no stdin/stdout");
+    };
+    let mut lines = BufReader::new(stdout).lines();
+    let mut line = move || -> String {
+        lines
+            .next()
+            .and_then(Result::ok)
+            .expect("an answer from the control plane process")
+    };
+    let address = line();
+    // Every later answer is `<seconds> <RSS MiB>`.
+    let mut answer = move || -> (Duration, f64) {
+        let line = line();
+        let mut fields = line
+            .split_whitespace()
+            .map(|f| f.parse::<f64>().unwrap_or(f64::NAN));
+        let secs = fields.next().unwrap_or(f64::NAN);
+        (
+            Duration::from_secs_f64(if secs.is_finite() { secs } else { 0.0 }),
+            fields.next().unwrap_or(f64::NAN),
+        )
+    };
+    let rt = tokio::runtime::Runtime::new().expect("a Tokio runtime");
+    rt.block_on(async {
         for connection in 0..proxies.div_ceil(STREAMS_PER_CONNECTION) {
-            let channel = Channel::from_shared(format!("http://{address}"))
+            let channel = Channel::from_shared(format!("http://{}", address.trim()))
                 .expect("a URI")
                 .connect()
                 .await
@@ -271,52 +383,38 @@ fn push(c: &mut Criterion) {
                 tokio::spawn(proxy(channel.clone(), index));
             }
         }
-        let registry = server.registry().clone();
-        wait_until(&registry, proxies, 1, all_synced).await;
-        eprintln!(
-            "{proxies} proxies connected and synced in {:?} ({services} services, {} endpoints); RSS {:.0} MiB",
-            start.elapsed(),
-            services * 10,
-            rss_mib().unwrap_or(f64::NAN)
-        );
-        (config, registry, 1)
     });
-    let mut group = c.benchmark_group(format!("push_to_{proxies}_proxies"));
-    group.sample_size(10).warm_up_time(Duration::from_millis(1));
-    let mut extra_service = false;
-    group.bench_function("full_push", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                version += 1;
-                extra_service = !extra_service;
-                config.send_replace(snapshot(version, services, extra_service, false));
-                total += rt.block_on(wait_until(&registry, proxies, version, all_synced));
-            }
-            total
-        })
-    });
-    let mut extra_endpoint = false;
-    group.bench_function("endpoint_change", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                version += 1;
-                extra_endpoint = !extra_endpoint;
-                config.send_replace(snapshot(version, services, extra_service, extra_endpoint));
-                total += rt.block_on(wait_until(&registry, proxies, version, |s| {
-                    s.get(XdsType::Endpoint).state() == SyncState::Synced
-                }));
-            }
-            total
-        })
-    });
-    group.finish();
-    eprintln!(
-        "RSS after the pushes: {:.0} MiB",
-        rss_mib().unwrap_or(f64::NAN)
-    );
+    let (sync, rss) = answer();
+    eprintln!("connect and sync: {sync:.2?}; control plane RSS {rss:.0} MiB");
+    let mut push = |stdin: &mut std::process::ChildStdin, kind: &str| -> Vec<Duration> {
+        (0..rounds)
+            .map(|_| {
+                let _ = writeln!(stdin, "{kind}");
+                let _ = stdin.flush();
+                answer().0
+            })
+            .collect()
+    };
+    eprintln!("full push: {}", summary(push(&mut stdin, "full")));
+    eprintln!("endpoint change: {}", summary(push(&mut stdin, "endpoint")));
+    let _ = writeln!(stdin, "quit");
+    let _ = child.wait();
+    drop(rt);
 }
 
-criterion_group!(benches, push);
-criterion_main!(benches);
+fn main() {
+    let proxies = env_or("MESH_BENCH_PROXIES", 1_000);
+    let rounds = env_or("MESH_BENCH_ROUNDS", 3);
+    let sizes = std::env::var("MESH_BENCH_SERVICES").unwrap_or_else(|_| "100,1000".into());
+    let sizes: Vec<usize> = sizes
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    if std::env::var("MESH_BENCH_ROLE").as_deref() == Ok("server") {
+        serve(sizes.first().copied().unwrap_or(100), proxies);
+        return;
+    }
+    for services in sizes {
+        bench_size(services, proxies, rounds);
+    }
+}

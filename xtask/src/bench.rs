@@ -41,7 +41,7 @@ pub(crate) fn run_bench(ws: &Workspace, args: &BenchArgs) -> Result<()> {
                 cargo.args(["--", filter]);
             }
             step.finish(run(&mut cargo).context(
-                "the control-plane benchmarks failed; rerun with `cargo bench -p mesh-control` to see criterion's output",
+                "the control-plane benchmarks failed; rerun with `cargo bench -p mesh-control` to see their output",
             ))
         }
     }

@@ -3,8 +3,9 @@
 //!
 //! Each stream runs on a task of its own ([`connection`]) around a protocol state
 //! machine without I/O ([`sotw`], [`delta`]). Config changes are debounced into
-//! pushes ([`push`]); every connection translates a push for its proxy and sends
-//! only the types (SotW) or resources (Delta) that changed. The [`registry`] shows
+//! pushes ([`push`]); the outbound resources are translated once per proxy scope
+//! and shared, and every connection sends only the types (SotW; for EDS only the
+//! changed resources) or resources (Delta) that changed. The [`registry`] shows
 //! each proxy's sync state to the debug endpoint.
 
 use std::fmt;
@@ -37,12 +38,20 @@ mod sotw;
 pub mod xds_type;
 
 pub use registry::{AdsProtocolKind, ProxyConnection, Registry, SyncState, SyncStatus, TypeStatus};
-pub use snapshot::{EncodedResource, ProxySnapshot, ResourceInterner};
+pub use snapshot::{EncodedResource, ProxySnapshot, ResourceInterner, ResourceMap, Resources};
 pub use xds_type::XdsType;
 
-/// Turns the model into one proxy's resources; [`super::translate::translate`] in
-/// production, a stand-in in tests and benchmarks.
+/// Turns the model into one proxy's resources: a stand-in for the real translator
+/// in tests.
 pub type Translator = Arc<dyn Fn(&MeshModel, &ProxyNode) -> ProxyResources + Send + Sync>;
+
+/// How the server translates.
+pub(crate) enum Translation {
+    /// The real translator, outbound once per scope and inbound per proxy.
+    Scoped,
+    /// A stand-in, once per proxy.
+    PerProxy(Translator),
+}
 
 /// The ADS service. Cheap to clone: clones share connections and state.
 #[derive(Clone, Debug)]
@@ -55,9 +64,14 @@ pub(crate) struct Shared {
     /// Debounced config: every change here is a push.
     pushes: watch::Receiver<Arc<ConfigSnapshot>>,
     registry: Arc<Registry>,
-    translator: Translator,
+    translation: Translation,
+    /// Each scope's outbound resources for the latest push.
+    scopes: push::ScopeCache,
     /// Bounds how many proxies are translated at once.
     translations: Semaphore,
+    /// Bounds how many proxies have a large push on the wire, unanswered: the
+    /// responses' copies and gRPC buffers are the control plane's largest memory.
+    push_slots: Arc<Semaphore>,
     /// Shares equal encoded resources between proxies.
     interner: ResourceInterner,
     /// Set to true to end every stream.
@@ -71,14 +85,22 @@ impl AdsServer {
         config: watch::Receiver<Arc<ConfigSnapshot>>,
         push_debounce: Duration,
     ) -> AdsServer {
-        AdsServer::with_translator(config, push_debounce, Arc::new(super::translate::translate))
+        AdsServer::with_translation(config, push_debounce, Translation::Scoped)
     }
 
-    /// As [`AdsServer::start`], with another translator.
+    /// As [`AdsServer::start`], with another translator, called once per proxy.
     pub fn with_translator(
         config: watch::Receiver<Arc<ConfigSnapshot>>,
         push_debounce: Duration,
         translator: Translator,
+    ) -> AdsServer {
+        AdsServer::with_translation(config, push_debounce, Translation::PerProxy(translator))
+    }
+
+    fn with_translation(
+        config: watch::Receiver<Arc<ConfigSnapshot>>,
+        push_debounce: Duration,
+        translation: Translation,
     ) -> AdsServer {
         let (pushes_tx, pushes) = watch::channel(config.borrow().clone());
         let (stop, stop_rx) = watch::channel(false);
@@ -88,8 +110,10 @@ impl AdsServer {
             shared: Arc::new(Shared {
                 pushes,
                 registry: Arc::default(),
-                translator,
+                translation,
+                scopes: push::ScopeCache::default(),
                 translations: Semaphore::new(parallelism),
+                push_slots: Arc::new(Semaphore::new(connection::PUSH_SLOTS)),
                 interner: ResourceInterner::default(),
                 stop,
             }),

@@ -7,10 +7,12 @@
 //! a filter chain per port of the proxy's workload; clusters are
 //! `outbound|<port>|<subset>|<fqdn>` (EDS) and `inbound|<port>||`. See `docs/xds.md`.
 
+use std::collections::BTreeMap;
+
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use mesh_api::model::MeshModel;
 
-use super::node::ProxyNode;
+use super::node::{ProxyKind, ProxyNode};
 use super::resources::ProxyResources;
 
 mod clusters;
@@ -39,24 +41,76 @@ pub use names::{
     VIRTUAL_OUTBOUND, inbound_cluster_name, outbound_cluster_name,
 };
 
-/// Translates the model for one proxy. Pure: the same inputs give the same output.
-pub fn translate(model: &MeshModel, proxy: &ProxyNode) -> ProxyResources {
-    let scope = scope::ProxyScope::new(model, proxy);
-    let mut listeners = listeners::outbound_listeners(&scope);
-    listeners.push(inbound::virtual_inbound(&scope));
-    let routes = routes::outbound_route_configs(&scope);
-    let mut clusters = clusters::outbound_clusters(&scope);
-    clusters.extend(inbound::inbound_clusters(&scope));
-    let endpoints = endpoints::cluster_load_assignments(&scope);
+/// What the outbound half of a proxy's resources depends on besides the model: two
+/// proxies with equal keys get equal listeners (but `virtualInbound`), routes,
+/// clusters (but `inbound|…`) and endpoints. The applicable Sidecar, DestinationRule
+/// workload selectors and `sourceLabels` follow from the namespace and labels.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ScopeKey {
+    kind: ProxyKind,
+    namespace: String,
+    /// The labels the translator matches: the node's, else its workload's.
+    labels: BTreeMap<String, String>,
+}
 
-    // Sorted by name; a name produced twice (two services claiming one listener
-    // port, say) would be a NACK of the whole response, so the first one, in model
-    // order, wins.
+/// Translates the model for one proxy. Pure: the same inputs give the same output.
+/// Equal to [`translate_outbound`] and [`translate_inbound`] merged.
+pub fn translate(model: &MeshModel, proxy: &ProxyNode) -> ProxyResources {
+    let outbound = translate_outbound(model, proxy);
+    let inbound = translate_inbound(model, proxy);
+    merge(outbound, inbound)
+}
+
+/// The proxy's [`ScopeKey`] in `model`.
+pub fn scope_key(model: &MeshModel, proxy: &ProxyNode) -> ScopeKey {
+    ScopeKey {
+        kind: proxy.kind,
+        namespace: proxy.namespace.clone(),
+        labels: scope::ProxyScope::inbound(model, proxy).labels.clone(),
+    }
+}
+
+/// The part of [`translate`] that depends only on the proxy's [`ScopeKey`]:
+/// everything but `virtualInbound` and the inbound clusters.
+pub fn translate_outbound(model: &MeshModel, proxy: &ProxyNode) -> ProxyResources {
+    let scope = scope::ProxyScope::new(model, proxy);
     ProxyResources {
-        listeners: sorted_by_name(listeners, |l| &l.name),
-        routes: sorted_by_name(routes, |r| &r.name),
-        clusters: sorted_by_name(clusters, |c| &c.name),
-        endpoints: sorted_by_name(endpoints, |e| &e.cluster_name),
+        listeners: sorted_by_name(listeners::outbound_listeners(&scope), |l| &l.name),
+        routes: sorted_by_name(routes::outbound_route_configs(&scope), |r| &r.name),
+        clusters: sorted_by_name(clusters::outbound_clusters(&scope), |c| &c.name),
+        endpoints: sorted_by_name(endpoints::cluster_load_assignments(&scope), |e| {
+            &e.cluster_name
+        }),
+    }
+}
+
+/// The part of [`translate`] that depends on the proxy's workload: `virtualInbound`
+/// and the inbound clusters.
+pub fn translate_inbound(model: &MeshModel, proxy: &ProxyNode) -> ProxyResources {
+    let scope = scope::ProxyScope::inbound(model, proxy);
+    ProxyResources {
+        listeners: vec![inbound::virtual_inbound(&scope)],
+        clusters: sorted_by_name(inbound::inbound_clusters(&scope), |c| &c.name),
+        ..Default::default()
+    }
+}
+
+/// Outbound and inbound resources as one list per type, sorted by name; where both
+/// have a name, the outbound one wins (a name produced twice would be a NACK of the
+/// whole response).
+pub fn merge(outbound: ProxyResources, inbound: ProxyResources) -> ProxyResources {
+    fn both<T>(mut a: Vec<T>, b: Vec<T>, name: impl Fn(&T) -> &str) -> Vec<T> {
+        if b.is_empty() {
+            return a;
+        }
+        a.extend(b);
+        sorted_by_name(a, name)
+    }
+    ProxyResources {
+        listeners: both(outbound.listeners, inbound.listeners, |l| &l.name),
+        routes: both(outbound.routes, inbound.routes, |r| &r.name),
+        clusters: both(outbound.clusters, inbound.clusters, |c| &c.name),
+        endpoints: both(outbound.endpoints, inbound.endpoints, |e| &e.cluster_name),
     }
 }
 

@@ -4,10 +4,12 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3::{ControlPlane, Node};
 use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 
@@ -22,6 +24,17 @@ use crate::xds::node::ProxyNode;
 /// Responses queued per connection before the connection waits for the proxy.
 const RESPONSE_QUEUE: usize = 8;
 
+/// How many proxies may have a large push (or their initial config) unanswered at
+/// once (Istio's PILOT_PUSH_THROTTLE plays the same role). A push of 1,000 services
+/// is megabytes per proxy: a thousand at once would be gigabytes of buffers.
+pub(crate) const PUSH_SLOTS: usize = 64;
+
+/// Pushes smaller than this (endpoint changes, typically) do not keep a slot.
+const LARGE_PUSH_BYTES: usize = 64 * 1024;
+
+/// A slot is given back after this long even if the proxy has not answered.
+const PUSH_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The protocol-specific part of a connection: a state machine without I/O.
 pub(crate) trait AdsProtocol: Send + Sized + 'static {
     type Request: Send + 'static;
@@ -30,6 +43,8 @@ pub(crate) trait AdsProtocol: Send + Sized + 'static {
 
     fn node(request: &Self::Request) -> Option<&Node>;
     fn type_url(response: &Self::Response) -> &str;
+    /// The bytes of the resources a response carries.
+    fn size(response: &Self::Response) -> usize;
     fn new(proxy: Arc<ProxyNode>, snapshot: Arc<ProxySnapshot>) -> Self;
     /// Handles a request: a subscription, an ACK or a NACK.
     fn on_request(&mut self, request: Self::Request) -> Vec<Self::Response>;
@@ -99,6 +114,11 @@ async fn run<P: AdsProtocol>(
     tracing::info!(proxy = %node, connection = %id, protocol = ?P::KIND, "proxy connected");
     let mut pushes = shared.pushes.clone();
     let mut stop = shared.stop.subscribe();
+    // The initial config is a large push too.
+    let Ok(permit) = shared.push_slots.clone().acquire_owned().await else {
+        return;
+    };
+    let mut slot = Some((permit, Instant::now()));
     let config = pushes.borrow_and_update().clone();
     let snapshot = match proxy_snapshot(&shared, &config, &node).await {
         Ok(snapshot) => snapshot,
@@ -116,6 +136,10 @@ async fn run<P: AdsProtocol>(
             break "the proxy went away".into();
         }
         registration.connection.set_status(state.status());
+        if !awaiting_answers(state.status()) {
+            slot = None;
+        }
+        let slot_deadline = slot.as_ref().map(|(_, since)| *since + PUSH_ANSWER_TIMEOUT);
         responses = tokio::select! {
             request = requests.message() => match request {
                 Ok(Some(request)) => state.on_request(request),
@@ -132,7 +156,22 @@ async fn run<P: AdsProtocol>(
                     };
                 }
                 let config = pushes.borrow_and_update().clone();
-                push(&shared, &mut state, &config, &node, &id).await
+                let fresh = slot.is_none();
+                if fresh {
+                    let Ok(permit) = shared.push_slots.clone().acquire_owned().await else {
+                        break "the control plane is shutting down".into();
+                    };
+                    slot = Some((permit, Instant::now()));
+                }
+                let responses = push(&shared, &mut state, &config, &node, &id).await;
+                if fresh && responses.iter().map(P::size).sum::<usize>() < LARGE_PUSH_BYTES {
+                    slot = None;
+                }
+                responses
+            }
+            () = sleep_until(slot_deadline) => {
+                slot = None;
+                Vec::new()
             }
             () = stopped(&mut stop) => break "the control plane is shutting down".into(),
         };
@@ -162,6 +201,22 @@ async fn push<P: AdsProtocol>(
             tracing::error!(proxy = %node, connection = %id, %error, "cannot translate config for proxy; it keeps its current config");
             Vec::new()
         }
+    }
+}
+
+/// Whether a response is neither ACKed nor NACKed yet.
+fn awaiting_answers(status: &SyncStatus) -> bool {
+    status
+        .types
+        .iter()
+        .any(|(_, t)| t.state() == super::registry::SyncState::Stale)
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -13,7 +13,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{
 
 use super::connection::{AdsProtocol, control_plane, next_nonce};
 use super::registry::{AdsProtocolKind, Reply, SyncStatus};
-use super::snapshot::{ProxySnapshot, Resources, content_hash, type_version};
+use super::snapshot::{ProxySnapshot, type_version};
 use super::xds_type::{PerType, XdsType};
 use crate::xds::node::ProxyNode;
 
@@ -47,6 +47,15 @@ impl AdsProtocol for DeltaConnection {
 
     fn type_url(response: &DeltaDiscoveryResponse) -> &str {
         &response.type_url
+    }
+
+    fn size(response: &DeltaDiscoveryResponse) -> usize {
+        response
+            .resources
+            .iter()
+            .filter_map(|r| r.resource.as_ref())
+            .map(|r| r.value.len())
+            .sum()
     }
 
     fn new(proxy: Arc<ProxyNode>, snapshot: Arc<ProxySnapshot>) -> DeltaConnection {
@@ -165,16 +174,10 @@ impl DeltaConnection {
     ) -> Option<DeltaDiscoveryResponse> {
         let state = &mut self.types[ty];
         let all = self.snapshot.resources(ty);
-        let wanted: Arc<Resources> = if state.wildcard {
+        let wanted = if state.wildcard {
             all.clone()
         } else {
-            Arc::new(
-                state
-                    .names
-                    .iter()
-                    .filter_map(|name| Some((name.clone(), all.get(name)?.clone())))
-                    .collect(),
-            )
+            all.select(&state.names)
         };
         let resources: Vec<Resource> = wanted
             .values()
@@ -189,13 +192,13 @@ impl DeltaConnection {
         let mut removed: Vec<String> = state
             .known
             .keys()
-            .filter(|name| !wanted.contains_key(*name))
+            .filter(|name| !wanted.contains_key(name))
             .cloned()
             .collect();
         removed.extend(
             requested
                 .iter()
-                .filter(|name| !wanted.contains_key(*name) && !state.known.contains_key(*name))
+                .filter(|name| !wanted.contains_key(name) && !state.known.contains_key(*name))
                 .cloned(),
         );
         if resources.is_empty() && removed.is_empty() && !always {
@@ -207,12 +210,9 @@ impl DeltaConnection {
         for name in &removed {
             state.known.remove(name);
         }
-        let version = type_version(
-            self.snapshot.config_version,
-            content_hash(wanted.values().map(|r| &**r)),
-        );
+        let version = type_version(self.snapshot.config_version, wanted.content_hash());
         let nonce = next_nonce();
-        self.status.types[ty].record_sent(version.clone(), nonce.clone(), wanted);
+        self.status.types[ty].record_sent(version.clone(), nonce.clone(), Arc::new(wanted));
         Some(DeltaDiscoveryResponse {
             system_version_info: version,
             resources,

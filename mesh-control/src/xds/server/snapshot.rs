@@ -1,7 +1,10 @@
 //! One proxy's resources, encoded once for the wire, with the versions the ADS
-//! protocols need: per resource (Delta) and per type (State of the World).
+//! protocols need: per resource (Delta) and per type (State of the World). The
+//! outbound resources are encoded once per scope and shared by its proxies
+//! ([`Resources`] layers them with each proxy's own); equal resources of different
+//! scopes share one allocation ([`ResourceInterner`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{DefaultHasher, Hasher};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -10,6 +13,8 @@ use prost::Message;
 
 use super::xds_type::{PerType, XdsType};
 use crate::xds::resources::ProxyResources;
+
+mod canonical;
 
 /// A resource as it goes on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,14 +27,36 @@ pub struct EncodedResource {
 }
 
 /// Resources of one type, by name.
-pub type Resources = BTreeMap<String, Arc<EncodedResource>>;
+pub type ResourceMap = BTreeMap<String, Arc<EncodedResource>>;
+
+/// Resources of one type for one proxy, by name: a map shared by every proxy of a
+/// scope (the outbound resources) and a small one of the proxy's own (its inbound
+/// side), so that a thousand proxies do not hold a thousand copies of the mesh.
+/// Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Resources {
+    shared: Arc<Layer>,
+    /// No name of `shared` is here.
+    own: Arc<Layer>,
+}
+
+/// Resources by name with their [`content_hash`], computed once for every proxy
+/// that shares them.
+#[derive(Debug, Default)]
+pub struct Layer {
+    map: ResourceMap,
+    hash: u64,
+}
+
+/// The resources of every type of one scope, shared by its proxies.
+pub type ScopeResources = PerType<Arc<Layer>>;
 
 /// Everything one proxy should have, for one config version.
 #[derive(Debug, Clone, Default)]
 pub struct ProxySnapshot {
     /// The config version the resources were translated from.
     pub config_version: u64,
-    resources: PerType<Arc<Resources>>,
+    resources: PerType<Resources>,
 }
 
 /// Lets equal resources of different proxies share one allocation: in a mesh of a
@@ -48,14 +75,24 @@ struct InternerState {
 
 impl ResourceInterner {
     /// The shared copy of `name` with `body`, made if no live one exists.
-    fn intern(&self, name: &str, body: Vec<u8>) -> Arc<EncodedResource> {
-        let hash = hash_bytes(&body);
+    /// `canonical` is set for messages with map fields, whose encoding lists the
+    /// entries in any order: equal values, equal canonical bytes, so the version
+    /// follows the value and an equal live copy is reused whatever its byte order.
+    fn intern(
+        &self,
+        name: &str,
+        body: Vec<u8>,
+        canonical: Option<Vec<u8>>,
+    ) -> Arc<EncodedResource> {
+        let hash = hash_bytes(canonical.as_deref().unwrap_or(&body));
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let live = state.by_hash.get(&hash).and_then(|candidates| {
+            // With canonical bytes the 64-bit hash of them stands for the value: the
+            // chance that two different resources of one name collide is ~2^-64.
             candidates
                 .iter()
                 .filter_map(Weak::upgrade)
-                .find(|r| r.name == name && r.body == body)
+                .find(|r| r.name == name && (canonical.is_some() || r.body == body))
         });
         if let Some(live) = live {
             return live;
@@ -107,6 +144,105 @@ impl EncodedResource {
     }
 }
 
+impl Resources {
+    /// `shared` plus `own`; where both have a name, `shared`'s wins.
+    pub fn new(shared: Arc<Layer>, mut own: ResourceMap) -> Resources {
+        own.retain(|name, _| !shared.map.contains_key(name));
+        Resources {
+            shared,
+            own: Arc::new(Layer::new(own)),
+        }
+    }
+
+    /// A digest of the names and versions: changes whenever any of them changes.
+    pub fn content_hash(&self) -> u64 {
+        if self.own.map.is_empty() {
+            return self.shared.hash;
+        }
+        let mut h = DefaultHasher::new();
+        h.write_u64(self.shared.hash);
+        h.write_u64(self.own.hash);
+        h.finish()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<EncodedResource>> {
+        self.shared.map.get(name).or_else(|| self.own.map.get(name))
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.shared.map.len() + self.own.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The resources in name order.
+    pub fn values(&self) -> impl Iterator<Item = &Arc<EncodedResource>> {
+        let mut shared = self.shared.map.values().peekable();
+        let mut own = self.own.map.values().peekable();
+        std::iter::from_fn(move || match (shared.peek(), own.peek()) {
+            (Some(s), Some(o)) if o.name < s.name => own.next(),
+            (Some(_), _) => shared.next(),
+            (None, _) => own.next(),
+        })
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.values().map(|r| &r.name)
+    }
+
+    /// The resources named in `names`. Shares the maps when `names` covers them all,
+    /// the usual case (Envoy asks for the endpoints of every EDS cluster).
+    pub fn select(&self, names: &BTreeSet<String>) -> Resources {
+        if self.keys().all(|name| names.contains(name)) {
+            return self.clone();
+        }
+        let pick = |map: &ResourceMap| -> ResourceMap {
+            names
+                .iter()
+                .filter_map(|name| Some((name.clone(), map.get(name)?.clone())))
+                .collect()
+        };
+        Resources {
+            shared: Arc::new(Layer::new(pick(&self.shared.map))),
+            own: Arc::new(Layer::new(pick(&self.own.map))),
+        }
+    }
+}
+
+impl std::ops::Index<&str> for Resources {
+    type Output = Arc<EncodedResource>;
+
+    /// Panics when `name` is not here, as a map's index does.
+    fn index(&self, name: &str) -> &Arc<EncodedResource> {
+        match self.get(name) {
+            Some(r) => r,
+            None => panic!("no resource named {name:?}"),
+        }
+    }
+}
+
+impl From<ResourceMap> for Resources {
+    fn from(map: ResourceMap) -> Resources {
+        Resources {
+            shared: Arc::new(Layer::new(map)),
+            own: Arc::default(),
+        }
+    }
+}
+
+impl Layer {
+    pub fn new(map: ResourceMap) -> Layer {
+        let hash = content_hash(map.values().map(|r| &**r));
+        Layer { map, hash }
+    }
+}
+
 impl ProxySnapshot {
     /// Encodes the translator's output once, for every response that carries it.
     pub fn encode(
@@ -114,36 +250,73 @@ impl ProxySnapshot {
         resources: &ProxyResources,
         interner: &ResourceInterner,
     ) -> ProxySnapshot {
-        fn by_name<M: Message>(
-            items: &[M],
-            name: impl Fn(&M) -> &str,
-            interner: &ResourceInterner,
-        ) -> Arc<Resources> {
-            Arc::new(
-                items
-                    .iter()
-                    .map(|m| {
-                        let name = name(m);
-                        (name.to_string(), interner.intern(name, m.encode_to_vec()))
-                    })
-                    .collect(),
-            )
-        }
-        let mut snapshot = ProxySnapshot {
+        ProxySnapshot {
             config_version,
-            resources: PerType::default(),
-        };
-        snapshot.resources[XdsType::Cluster] = by_name(&resources.clusters, |c| &c.name, interner);
-        snapshot.resources[XdsType::Endpoint] =
-            by_name(&resources.endpoints, |e| &e.cluster_name, interner);
-        snapshot.resources[XdsType::Listener] =
-            by_name(&resources.listeners, |l| &l.name, interner);
-        snapshot.resources[XdsType::Route] = by_name(&resources.routes, |r| &r.name, interner);
-        snapshot
+            resources: PerType::from_fn(|ty| Resources::from(encode_type(resources, ty, interner))),
+        }
     }
 
-    pub fn resources(&self, ty: XdsType) -> &Arc<Resources> {
+    /// A proxy's snapshot from its scope's resources and its own.
+    pub fn layered(
+        config_version: u64,
+        shared: &ScopeResources,
+        own: PerType<ResourceMap>,
+    ) -> ProxySnapshot {
+        let mut own = own;
+        ProxySnapshot {
+            config_version,
+            resources: PerType::from_fn(|ty| {
+                Resources::new(shared[ty].clone(), std::mem::take(&mut own[ty]))
+            }),
+        }
+    }
+
+    pub fn resources(&self, ty: XdsType) -> &Resources {
         &self.resources[ty]
+    }
+}
+
+/// Encodes the resources of one type, sharing equal ones through `interner`.
+pub fn encode_type(
+    resources: &ProxyResources,
+    ty: XdsType,
+    interner: &ResourceInterner,
+) -> ResourceMap {
+    fn by_name<M: Message>(
+        items: &[M],
+        name: impl Fn(&M) -> &str,
+        canonical: impl Fn(&M) -> Option<Vec<u8>>,
+        interner: &ResourceInterner,
+    ) -> ResourceMap {
+        items
+            .iter()
+            .map(|m| {
+                let name = name(m);
+                let resource = interner.intern(name, m.encode_to_vec(), canonical(m));
+                (name.to_string(), resource)
+            })
+            .collect()
+    }
+    match ty {
+        XdsType::Cluster => by_name(
+            &resources.clusters,
+            |c| &c.name,
+            canonical::cluster,
+            interner,
+        ),
+        XdsType::Endpoint => by_name(
+            &resources.endpoints,
+            |e| &e.cluster_name,
+            |_| None,
+            interner,
+        ),
+        XdsType::Listener => by_name(&resources.listeners, |l| &l.name, |_| None, interner),
+        XdsType::Route => by_name(
+            &resources.routes,
+            |r| &r.name,
+            canonical::route_configuration,
+            interner,
+        ),
     }
 }
 

@@ -11,7 +11,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, Discovery
 
 use super::connection::{AdsProtocol, control_plane, next_nonce};
 use super::registry::{AdsProtocolKind, Reply, SyncStatus};
-use super::snapshot::{ProxySnapshot, Resources, content_hash, type_version};
+use super::snapshot::{EncodedResource, ProxySnapshot, Resources, type_version};
 use super::xds_type::{PerType, XdsType};
 use crate::xds::node::ProxyNode;
 
@@ -30,13 +30,25 @@ struct SotwType {
     subscription: Option<Subscription>,
     /// Content hash of the last response, to skip pushes that change nothing.
     sent_hash: Option<u64>,
+    /// What the proxy got of this type (all of it, also after a partial response).
+    sent: Option<Resources>,
 }
 
 /// The resource names a proxy asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct Subscription {
     wildcard: bool,
-    names: BTreeSet<String>,
+    names: SubscribedNames,
+}
+
+/// Envoy usually asks for exactly the EDS (RDS) resources there are, a thousand
+/// names for a thousand services: then the names are those of resources the
+/// proxies share, rather than a copy per proxy.
+#[derive(Debug, Clone)]
+enum SubscribedNames {
+    /// Exactly the names of these resources.
+    KeysOf(Resources),
+    Listed(BTreeSet<String>),
 }
 
 impl AdsProtocol for SotwConnection {
@@ -50,6 +62,10 @@ impl AdsProtocol for SotwConnection {
 
     fn type_url(response: &DiscoveryResponse) -> &str {
         &response.type_url
+    }
+
+    fn size(response: &DiscoveryResponse) -> usize {
+        response.resources.iter().map(|r| r.value.len()).sum()
     }
 
     fn new(proxy: Arc<ProxyNode>, snapshot: Arc<ProxySnapshot>) -> SotwConnection {
@@ -96,9 +112,13 @@ impl AdsProtocol for SotwConnection {
                 }
             }
         }
-        let subscription = Subscription::new(ty, request.resource_names);
+        let subscription =
+            Subscription::new(ty, request.resource_names, self.snapshot.resources(ty));
         let state = &mut self.types[ty];
-        let changed = state.subscription.as_ref() != Some(&subscription);
+        let changed = state
+            .subscription
+            .as_ref()
+            .is_none_or(|s| !s.same_as(&subscription));
         let empty = subscription.is_empty();
         state.subscription = Some(subscription);
         // A plain ACK needs no answer; a first request or new names (Envoy asking
@@ -151,49 +171,125 @@ impl SotwConnection {
     fn response(&mut self, ty: XdsType, force: bool) -> Option<DiscoveryResponse> {
         let subscription = self.types[ty].subscription.as_ref()?;
         let all = self.snapshot.resources(ty);
-        let selected: Arc<Resources> = if subscription.wildcard {
+        let selected = if subscription.wildcard {
             all.clone()
         } else {
-            Arc::new(
-                subscription
-                    .names
-                    .iter()
-                    .filter_map(|name| Some((name.clone(), all.get(name)?.clone())))
-                    .collect(),
-            )
+            subscription.names.select(all)
         };
-        let hash = content_hash(selected.values().map(|r| &**r));
+        let hash = selected.content_hash();
         if !force && self.types[ty].sent_hash == Some(hash) {
             return None;
         }
+        // xDS protocol, "Grouping Resources into Responses": in SotW "all resource
+        // types except for Listener and Cluster are grouped into responses in the same
+        // way as in the incremental protocol variants", i.e. a response need not
+        // repeat the resources that did not change. So an EDS push carries only the
+        // changed ClusterLoadAssignments, unless the proxy's state is in doubt (a
+        // NACK, a forced resend after clusters changed) or some went away.
+        let partial = match &self.types[ty].sent {
+            Some(sent)
+                if ty == XdsType::Endpoint && !force && self.status.types[ty].nack.is_none() =>
+            {
+                changed_since(&selected, sent)
+                    .map(|changed| changed.into_iter().map(|r| r.to_any(ty)).collect())
+            }
+            _ => None,
+        };
+        let resources =
+            partial.unwrap_or_else(|| selected.values().map(|r| r.to_any(ty)).collect());
         let version = type_version(self.snapshot.config_version, hash);
         let nonce = next_nonce();
         let response = DiscoveryResponse {
             version_info: version.clone(),
-            resources: selected.values().map(|r| r.to_any(ty)).collect(),
+            resources,
             type_url: ty.type_url().to_string(),
             nonce: nonce.clone(),
             control_plane: control_plane(),
             ..Default::default()
         };
         self.types[ty].sent_hash = Some(hash);
-        self.status.types[ty].record_sent(version, nonce, selected);
+        self.types[ty].sent = Some(selected.clone());
+        self.status.types[ty].record_sent(version, nonce, Arc::new(selected));
         Some(response)
     }
 }
 
 impl Subscription {
-    fn new(ty: XdsType, names: Vec<String>) -> Subscription {
+    fn new(ty: XdsType, names: Vec<String>, current: &Resources) -> Subscription {
         let wildcard =
             (names.is_empty() && ty.wildcard_when_unnamed()) || names.iter().any(|n| n == "*");
-        Subscription {
-            wildcard,
-            names: names.into_iter().filter(|n| n != "*").collect(),
+        let names: Vec<String> = names.into_iter().filter(|n| n != "*").collect();
+        // Names in order need no set built to be recognised.
+        if names.len() == current.len() && current.keys().eq(names.iter()) {
+            let names = SubscribedNames::KeysOf(current.clone());
+            return Subscription { wildcard, names };
         }
+        let names: BTreeSet<String> = names.into_iter().collect();
+        let names = if names.len() == current.len() && current.keys().eq(names.iter()) {
+            SubscribedNames::KeysOf(current.clone())
+        } else {
+            SubscribedNames::Listed(names)
+        };
+        Subscription { wildcard, names }
     }
 
     fn is_empty(&self) -> bool {
         !self.wildcard && self.names.is_empty()
+    }
+
+    fn same_as(&self, other: &Subscription) -> bool {
+        self.wildcard == other.wildcard && self.names.names().eq(other.names.names())
+    }
+}
+
+/// The resources of `selected` that `sent` lacks or has in another version; `None`
+/// when `sent` has some that `selected` does not (a removal). One pass over both,
+/// in name order.
+fn changed_since<'r>(
+    selected: &'r Resources,
+    sent: &Resources,
+) -> Option<Vec<&'r Arc<EncodedResource>>> {
+    let mut sent = sent.values().peekable();
+    let mut changed = Vec::new();
+    for r in selected.values() {
+        match sent.peek() {
+            Some(s) if s.name < r.name => return None,
+            Some(s) if s.name == r.name => {
+                if !Arc::ptr_eq(s, r) && s.version != r.version {
+                    changed.push(r);
+                }
+                sent.next();
+            }
+            _ => changed.push(r),
+        }
+    }
+    sent.next().is_none().then_some(changed)
+}
+
+impl SubscribedNames {
+    fn names(&self) -> Box<dyn Iterator<Item = &String> + '_> {
+        match self {
+            SubscribedNames::KeysOf(r) => Box::new(r.keys()),
+            SubscribedNames::Listed(names) => Box::new(names.iter()),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            SubscribedNames::KeysOf(r) => r.is_empty(),
+            SubscribedNames::Listed(names) => names.is_empty(),
+        }
+    }
+
+    /// The resources of `all` with these names.
+    fn select(&self, all: &Resources) -> Resources {
+        match self {
+            SubscribedNames::KeysOf(r) if r.len() == all.len() && r.keys().eq(all.keys()) => {
+                all.clone()
+            }
+            SubscribedNames::KeysOf(r) => all.select(&r.keys().cloned().collect()),
+            SubscribedNames::Listed(names) => all.select(names),
+        }
     }
 }
 

@@ -73,6 +73,10 @@ impl<T> PerType<T> {
         PerType(XdsType::PUSH_ORDER.map(&mut f))
     }
 
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> PerType<U> {
+        PerType(self.0.map(f))
+    }
+
     /// Values in push order.
     pub fn iter(&self) -> impl Iterator<Item = (XdsType, &T)> {
         XdsType::PUSH_ORDER.into_iter().zip(self.0.iter())

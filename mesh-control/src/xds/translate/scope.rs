@@ -30,20 +30,8 @@ pub(crate) struct ProxyScope<'m> {
 
 impl<'m> ProxyScope<'m> {
     pub(crate) fn new(model: &'m MeshModel, proxy: &'m ProxyNode) -> Self {
-        let workload = find_workload(model, proxy);
-        let labels = match workload {
-            Some(w) if proxy.labels.is_empty() => &w.labels,
-            _ => &proxy.labels,
-        };
-        let sidecar = find_sidecar(model, &proxy.namespace, labels);
-        let mut scope = ProxyScope {
-            model,
-            proxy,
-            workload,
-            labels,
-            sidecar,
-            services: Vec::new(),
-        };
+        let mut scope = ProxyScope::inbound(model, proxy);
+        scope.sidecar = find_sidecar(model, &proxy.namespace, scope.labels);
         scope.services = model
             .services
             .values()
@@ -51,6 +39,24 @@ impl<'m> ProxyScope<'m> {
             .filter(|s| s.ports.iter().any(|p| scope.egress_allows(s, p.port)))
             .collect();
         scope
+    }
+
+    /// The scope without the services: enough for the proxy's inbound side, without
+    /// going through every service.
+    pub(crate) fn inbound(model: &'m MeshModel, proxy: &'m ProxyNode) -> Self {
+        let workload = find_workload(model, proxy);
+        let labels = match workload {
+            Some(w) if proxy.labels.is_empty() => &w.labels,
+            _ => &proxy.labels,
+        };
+        ProxyScope {
+            model,
+            proxy,
+            workload,
+            labels,
+            sidecar: None,
+            services: Vec::new(),
+        }
     }
 
     /// Services the proxy may reach, in hostname order.

@@ -236,3 +236,29 @@ fn translation_is_deterministic() {
         "the EDS-only path gives the same endpoints"
     );
 }
+
+#[test]
+fn proxies_of_one_scope_share_the_outbound_half() {
+    let model = model_of(&[("features.yaml", FEATURES)]);
+    // Two proxies the model has no workload for, with the same (no) labels.
+    let a = proxy("10.20.9.1", "unknown-0", "shop");
+    let b = proxy("10.20.9.2", "unknown-1", "shop");
+    assert_eq!(super::scope_key(&model, &a), super::scope_key(&model, &b));
+    assert_eq!(
+        super::translate_outbound(&model, &a),
+        super::translate_outbound(&model, &b)
+    );
+    let client = proxy("10.20.0.1", "client-0", "shop");
+    let merged = super::merge(
+        super::translate_outbound(&model, &client),
+        super::translate_inbound(&model, &client),
+    );
+    assert_eq!(merged, translate(&model, &client));
+    let mut labelled = a.clone();
+    labelled.labels.insert("version".into(), "v2".into());
+    assert_ne!(
+        super::scope_key(&model, &labelled),
+        super::scope_key(&model, &a),
+        "labels select sourceLabels rules, Sidecars and DestinationRules"
+    );
+}

@@ -3,6 +3,7 @@
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::google::rpc;
+use prost::Message;
 
 use super::*;
 use crate::xds::resources::ProxyResources;
@@ -145,4 +146,110 @@ fn a_first_request_carrying_a_nonce_of_another_stream_is_answered() {
     let mut c = SotwConnection::new(proxy(), snapshot(1, 1, 1));
     let cds = c.on_request(request(XdsType::Cluster, &[], "nonce-of-a-previous-stream"));
     assert_eq!(types(&cds), ["CDS"]);
+}
+
+#[test]
+fn an_endpoint_push_carries_only_the_changed_load_assignments() {
+    let mut c = SotwConnection::new(proxy(), snapshot(1, 1, 1));
+    c.on_request(request(XdsType::Cluster, &[], ""));
+    let eds = c.on_request(request(XdsType::Endpoint, &["a", "b"], ""));
+    assert_eq!(eds[0].resources.len(), 2, "a first response has them all");
+    c.on_request(request(XdsType::Endpoint, &["a", "b"], &eds[0].nonce));
+
+    let pushed = c.on_snapshot(snapshot(2, 1, 5));
+    assert_eq!(types(&pushed), ["EDS"]);
+    let names: Vec<String> = pushed[0]
+        .resources
+        .iter()
+        .filter_map(|any| ClusterLoadAssignment::decode(any.value.as_slice()).ok())
+        .map(|cla| cla.cluster_name)
+        .collect();
+    assert_eq!(names, ["a"], "only `a`'s endpoints changed");
+    assert_eq!(
+        c.status().get(XdsType::Endpoint).resources.len(),
+        2,
+        "the proxy holds both"
+    );
+
+    let pushed = c.on_snapshot(snapshot(3, 2, 1));
+    assert_eq!(types(&pushed), ["CDS", "EDS"]);
+    assert_eq!(
+        pushed[1].resources.len(),
+        2,
+        "after changed clusters, every endpoint is sent again"
+    );
+}
+
+/// A VirtualService rule with both a fault and a CORS policy: the route's
+/// `typed_per_filter_config` map has two entries, which prost encodes in any order.
+const FAULT_AND_CORS: &str = "\
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  clusterIP: 10.96.0.1
+  selector: {app: web}
+  ports: [{name: http, port: 80}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: shop}
+spec:
+  hosts: [web]
+  http:
+  - fault: {abort: {httpStatus: 500, percentage: {value: 10}}}
+    corsPolicy: {allowOrigins: [{exact: \"https://example.com\"}]}
+    route: [{destination: {host: web}}]
+";
+
+#[test]
+fn translating_the_same_model_again_pushes_nothing() {
+    let parsed = mesh_api::manifest::parse_file("web.yaml", FAULT_AND_CORS);
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    let model = mesh_api::model::MeshModel::build(
+        parsed.objects.into_iter().map(|p| Arc::new(p.object)),
+        mesh_api::model::MeshSettings::default(),
+    );
+    let node = proxy();
+    let translate = || crate::xds::translate::translate(&model, &node);
+    let first = translate();
+    assert!(
+        first
+            .routes
+            .iter()
+            .flat_map(|r| &r.virtual_hosts)
+            .flat_map(|vh| &vh.routes)
+            .any(|r| r.typed_per_filter_config.len() > 1),
+        "the test needs a map of two entries"
+    );
+    let interner = crate::xds::server::ResourceInterner::default();
+    let first = Arc::new(ProxySnapshot::encode(1, &first, &interner));
+    let mut c = SotwConnection::new(node.clone(), first.clone());
+    for (ty, names) in [
+        (XdsType::Cluster, vec![]),
+        (XdsType::Listener, vec![]),
+        (XdsType::Route, vec!["80"]),
+    ] {
+        let response = c.on_request(request(ty, &names, ""));
+        assert_eq!(response.len(), 1);
+        c.on_request(request(ty, &names, &response[0].nonce));
+    }
+    for version in 2..10 {
+        let again = ProxySnapshot::encode(version, &translate(), &interner);
+        assert!(
+            c.on_snapshot(Arc::new(again)).is_empty(),
+            "an equal translation is no change"
+        );
+    }
+    // A restarted control plane (no live copies to reuse) gives the same versions.
+    let fresh = ProxySnapshot::encode(1, &translate(), &Default::default());
+    for ty in XdsType::PUSH_ORDER {
+        let versions = |s: &ProxySnapshot| -> Vec<String> {
+            s.resources(ty)
+                .values()
+                .map(|r| r.version.clone())
+                .collect()
+        };
+        assert_eq!(versions(&fresh), versions(&first), "{}", ty.short_name());
+    }
 }
