@@ -30,19 +30,7 @@ impl ControlPlane {
         let xds: SocketAddr = parse_addr(ip, 15010);
         let debug: SocketAddr = parse_addr(ip, 15014);
         let log = config.path().join(".mesh-control.log");
-        let out = fs::File::create(&log).expect("create the control plane log");
-        let err = out.try_clone().expect("clone the log file");
-        let child = Command::new(tools::mesh_control())
-            .arg("--config-dir")
-            .arg(config.path())
-            .args(["--xds-address", &xds.to_string()])
-            .args(["--debug-address", &debug.to_string()])
-            .args(["--log", "info"])
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("start mesh-control");
+        let child = spawn(config.path(), xds, debug, &log);
         let mut cp = ControlPlane {
             child,
             config,
@@ -51,7 +39,26 @@ impl ControlPlane {
             debug,
             http: HttpClient::new(),
         };
-        let (http, child) = (cp.http.clone(), &mut cp.child);
+        cp.wait_debug_endpoint().await;
+        cp
+    }
+
+    /// Stops the control plane (its proxies lose their xDS stream); [`Self::restart`]
+    /// brings it back on the same addresses and config directory.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the control plane again after [`Self::stop`] (its log continues).
+    pub async fn restart(&mut self) {
+        self.child = spawn(self.config.path(), self.xds, self.debug, &self.log);
+        self.wait_debug_endpoint().await;
+    }
+
+    async fn wait_debug_endpoint(&mut self) {
+        let debug = self.debug;
+        let (http, child) = (self.http.clone(), &mut self.child);
         eventually(
             "the control plane's debug endpoint",
             Duration::from_secs(20),
@@ -69,8 +76,7 @@ impl ControlPlane {
             },
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", log_tail(&cp.log, 60)));
-        cp
+        .unwrap_or_else(|e| panic!("{e}\n{}", log_tail(&self.log, 60)));
     }
 
     pub fn xds_addr(&self) -> SocketAddr {
@@ -124,6 +130,27 @@ impl Drop for ControlPlane {
             );
         }
     }
+}
+
+/// Starts `mesh-control` on `config_dir`, appending to `log`.
+fn spawn(config_dir: &Path, xds: SocketAddr, debug: SocketAddr, log: &Path) -> Child {
+    let out = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("open the control plane log");
+    let err = out.try_clone().expect("clone the log file");
+    Command::new(tools::mesh_control())
+        .arg("--config-dir")
+        .arg(config_dir)
+        .args(["--xds-address", &xds.to_string()])
+        .args(["--debug-address", &debug.to_string()])
+        .args(["--log", "info"])
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("start mesh-control")
 }
 
 /// Writes `file` under `dir` through a hidden temporary file (hidden files are not

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use crate::envoy::{EntryListener, EnvoyWorkload};
 use crate::http::{Call, HttpClient, Reply};
+use crate::mesh_proxy::{MeshProxyProcess, MeshProxyWorkload};
 use crate::{ControlPlane, EchoServer, EnvoyProcess, eventually, tools};
 
 /// The namespace every test object lives in.
@@ -77,6 +78,7 @@ pub struct Mesh {
     prefix: String,
     envoy_bin: PathBuf,
     client: Option<EnvoyProcess>,
+    mesh_proxy: Option<MeshProxyProcess>,
     echoes: BTreeMap<String, EchoServer>,
     services: BTreeMap<String, u8>,
     next_host: u8,
@@ -104,6 +106,7 @@ impl Mesh {
             prefix,
             envoy_bin,
             client: None,
+            mesh_proxy: None,
             echoes: BTreeMap::new(),
             services: BTreeMap::new(),
             next_host: 10,
@@ -127,6 +130,11 @@ impl Mesh {
 
     pub fn control_plane(&self) -> &ControlPlane {
         &self.cp
+    }
+
+    /// The control plane, to stop and restart it.
+    pub fn control_plane_mut(&mut self) -> &mut ControlPlane {
+        &mut self.cp
     }
 
     /// The client's Envoy (after `start_client`).
@@ -386,6 +394,60 @@ impl Mesh {
         .await
     }
 
+    /// Starts `mesh-proxy` as a second client workload, `client-mp-0` on `.3` (label
+    /// `app=client-mp`), with its own no-capture Sidecar bound on `.3`: the same
+    /// routes, clusters and endpoints as the Envoy client, from the same control
+    /// plane. Returns the address its outbound listener takes requests on.
+    pub async fn start_mesh_proxy_client(&mut self) -> SocketAddr {
+        let ip = format!("{}.3", self.prefix);
+        self.cp
+            .apply("client-mp.yaml", &mesh_proxy_client_yaml(&ip));
+        self.wait_config_loaded().await;
+        let workload = MeshProxyWorkload {
+            workload: format!("client-mp-0.{NAMESPACE}"),
+            ip: ip.clone(),
+            labels: vec![("app".to_string(), "client-mp".to_string())],
+            service_account: "client".to_string(),
+        };
+        let proxy = MeshProxyProcess::start(&workload, self.cp.xds_addr()).await;
+        proxy.wait_ready().await;
+        self.mesh_proxy = Some(proxy);
+        // Its first sync may predate the Sidecar that gives it the bound listener.
+        let addr: SocketAddr = format!("{ip}:{SERVICE_PORT}").parse().expect("address");
+        eventually(
+            "mesh-proxy's outbound listener",
+            Duration::from_secs(20),
+            || async {
+                tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map(drop)
+                    .map_err(|e| format!("{addr}: {e}"))
+            },
+        )
+        .await;
+        addr
+    }
+
+    /// The mesh-proxy client (after `start_mesh_proxy_client`).
+    pub fn mesh_proxy(&self) -> &MeshProxyProcess {
+        self.mesh_proxy
+            .as_ref()
+            .expect("start_mesh_proxy_client() first")
+    }
+
+    /// Sends `call` to `addr` (e.g. the mesh-proxy client's listener).
+    pub async fn send_to(&self, addr: SocketAddr, call: &Call) -> Result<Reply, String> {
+        self.http.send(addr, call).await
+    }
+
+    /// Sends `call` to `addr` `n` times, 8 at a time; a transport error fails the test.
+    pub async fn replies_to(&self, addr: SocketAddr, call: &Call, n: usize) -> Vec<Reply> {
+        self.http
+            .send_many(addr, call, n, 8)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Runs `meshctl` with `args` against this mesh's control plane; returns stdout.
     pub fn meshctl(&self, args: &[&str]) -> Result<String, String> {
         let out = std::process::Command::new(tools::meshctl())
@@ -418,6 +480,21 @@ fn client_yaml(prefix: &str) -> String {
          spec:\n  workloadSelector: {{labels: {{app: client}}}}\n  egress:\n  \
          - port: {{number: {SERVICE_PORT}, protocol: HTTP, name: http}}\n    \
          bind: {prefix}.2\n    captureMode: NONE\n    hosts: [\"./*\"]\n"
+    )
+}
+
+/// The mesh-proxy client workload and its own no-capture Sidecar, bound on `ip`.
+fn mesh_proxy_client_yaml(ip: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\n\
+         metadata: {{name: client-mp-0, namespace: {NAMESPACE}}}\n\
+         spec: {{address: {ip}, labels: {{app: client-mp}}, serviceAccount: client}}\n\
+         ---\n\
+         apiVersion: networking.istio.io/v1\nkind: Sidecar\n\
+         metadata: {{name: client-mp, namespace: {NAMESPACE}}}\n\
+         spec:\n  workloadSelector: {{labels: {{app: client-mp}}}}\n  egress:\n  \
+         - port: {{number: {SERVICE_PORT}, protocol: HTTP, name: http}}\n    \
+         bind: {ip}\n    captureMode: NONE\n    hosts: [\"./*\"]\n"
     )
 }
 

@@ -26,6 +26,11 @@ pub fn mesh_control() -> PathBuf {
     built_binary("mesh-control")
 }
 
+/// The built `mesh-proxy` binary.
+pub fn mesh_proxy() -> PathBuf {
+    built_binary("mesh-proxy")
+}
+
 /// The built `meshctl` binary.
 pub fn meshctl() -> PathBuf {
     built_binary("meshctl")
@@ -71,6 +76,8 @@ fn build_binaries(profile_dir: &Path) -> Result<(), String> {
         "mesh-control",
         "-p",
         "mesh-ctl",
+        "-p",
+        "mesh-proxy",
         "--bins",
     ]);
     if profile_dir.file_name().is_some_and(|p| p == "release") {
@@ -81,7 +88,7 @@ fn build_binaries(profile_dir: &Path) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`cargo build -p mesh-control -p mesh-ctl` failed:\n{}",
+            "`cargo build -p mesh-control -p mesh-ctl -p mesh-proxy` failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         ))
     }

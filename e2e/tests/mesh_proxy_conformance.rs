@@ -1,0 +1,588 @@
+//! Differential conformance: `mesh-proxy` and real Envoy 1.40, both clients of one
+//! `mesh-control`, given the same config, must route the same request corpus the
+//! same way (status, answering workload, upstream path and Host, redirect location,
+//! local reply body; weights within a binomial tolerance).
+//!
+//! Envoy is the client workload `client-0` (bound listener on `.2`), mesh-proxy is
+//! `client-mp-0` (bound listener on `.3`); both get a no-capture Sidecar. Skipped when
+//! Envoy is not installed (`cargo xtask tools`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use e2e::echo::DELAY_REQUEST_HEADER;
+use e2e::http::{Call, Reply};
+use e2e::{Backend, Mesh, assert_binomial};
+use hyper::Method;
+
+macro_rules! mesh {
+    ($name:expr) => {
+        match Mesh::start($name).await {
+            Some(mesh) => mesh,
+            None => return,
+        }
+    };
+}
+
+const REVIEWS_SUBSETS: &str = "
+    apiVersion: networking.istio.io/v1
+    kind: DestinationRule
+    metadata: {name: reviews, namespace: e2e}
+    spec:
+      host: reviews
+      subsets:
+      - {name: v1, labels: {version: v1}}
+      - {name: v2, labels: {version: v2}}
+      - {name: v3, labels: {version: v3}}
+";
+
+async fn reviews(mesh: &mut Mesh) {
+    let backends = ["v1", "v2", "v3"].map(|v| Backend::version(&format!("reviews-{v}"), v));
+    mesh.add_service("reviews", &backends).await;
+}
+
+/// What a user sees of a reply, to compare the two proxies.
+fn outcome(reply: &Reply) -> String {
+    let upstream = reply.workload().is_some();
+    format!(
+        "{} workload={:?} path={:?} host={:?} location={:?} body={:?}",
+        reply.status,
+        reply.workload(),
+        reply.upstream_path(),
+        reply.upstream_host(),
+        reply.header("location"),
+        // Local replies: the body is the proxy's; echo bodies differ per request.
+        if upstream {
+            None
+        } else {
+            Some(reply.body.as_str())
+        },
+    )
+}
+
+/// Sends every call through Envoy and through mesh-proxy; returns the differences.
+async fn differences(mesh: &Mesh, mesh_proxy: SocketAddr, cases: &[(&str, Call)]) -> Vec<String> {
+    let mut diffs = Vec::new();
+    for (what, call) in cases {
+        let envoy = mesh.send(call).await.map(|r| outcome(&r));
+        let ours = mesh.send_to(mesh_proxy, call).await.map(|r| outcome(&r));
+        if envoy != ours {
+            diffs.push(format!(
+                "{what} ({} {} Host {}):\n  envoy:      {envoy:?}\n  mesh-proxy: {ours:?}",
+                call.method, call.path, call.host
+            ));
+        }
+    }
+    diffs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weighted_route_splits_80_20_like_envoy() {
+    let mut mesh = mesh!("weighted_route_splits_80_20_like_envoy");
+    reviews(&mut mesh).await;
+    mesh.apply("reviews-subsets.yaml", REVIEWS_SUBSETS);
+    mesh.apply(
+        "reviews-vs.yaml",
+        "
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: reviews, namespace: e2e}
+        spec:
+          hosts: [reviews]
+          http:
+          - route:
+            - {destination: {host: reviews, subset: v1}, weight: 80}
+            - {destination: {host: reviews, subset: v2}, weight: 20}
+        ",
+    );
+    mesh.start_client(true).await;
+    let ours = mesh.start_mesh_proxy_client().await;
+    let call = mesh.get("reviews", "/");
+    mesh.wait_only(&call, &["reviews-v1", "reviews-v2"]).await;
+
+    const N: usize = 2000;
+    for (proxy, replies) in [
+        ("envoy", mesh.replies(&call, N).await),
+        ("mesh-proxy", mesh.replies_to(ours, &call, N).await),
+    ] {
+        let count = |w: &str| {
+            replies
+                .iter()
+                .filter(|r| r.status == 200 && r.workload() == Some(w))
+                .count() as u64
+        };
+        let (v1, v2) = (count("reviews-v1"), count("reviews-v2"));
+        assert_eq!(v1 + v2, N as u64, "{proxy}: only v1 and v2 answer 200");
+        assert_binomial(
+            &format!("{proxy}: requests to reviews-v1"),
+            v1,
+            N as u64,
+            0.8,
+            4.5,
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_uri_method_and_query_matches_route_like_envoy() {
+    let mut mesh = mesh!("header_uri_method_and_query_matches_route_like_envoy");
+    reviews(&mut mesh).await;
+    mesh.apply("reviews-subsets.yaml", REVIEWS_SUBSETS);
+    mesh.apply(
+        "reviews-vs.yaml",
+        r#"
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: reviews, namespace: e2e}
+        spec:
+          hosts: [reviews]
+          http:
+          - name: jason
+            match: [{headers: {end-user: {exact: jason}}}]
+            route: [{destination: {host: reviews, subset: v2}}]
+          - name: not-canary
+            match: [{uri: {prefix: /canary}, withoutHeaders: {x-canary: {}}}]
+            route: [{destination: {host: reviews, subset: v3}}]
+          - name: present
+            match: [{headers: {x-beta: {}}}]
+            route: [{destination: {host: reviews, subset: v3}}]
+          - name: api-post
+            match: [{uri: {prefix: /api}, method: {exact: POST}}]
+            route: [{destination: {host: reviews, subset: v3}}]
+          - name: debug-or-item
+            match: [{queryParams: {debug: {exact: "1"}}}, {uri: {regex: "/items/[0-9]+"}}]
+            route: [{destination: {host: reviews, subset: v3}}]
+          - name: prefixed-header
+            match: [{headers: {x-user: {prefix: adm}}}]
+            route: [{destination: {host: reviews, subset: v2}}]
+          - name: exact
+            match: [{uri: {exact: /v2-only}}]
+            route: [{destination: {host: reviews, subset: v2}}]
+          - name: nocase
+            match: [{uri: {prefix: /CaSe}, ignoreUriCase: true}]
+            route: [{destination: {host: reviews, subset: v2}}]
+          - name: default
+            route: [{destination: {host: reviews, subset: v1}}]
+        "#,
+    );
+    mesh.start_client(true).await;
+    let ours = mesh.start_mesh_proxy_client().await;
+    mesh.wait_only(&mesh.get("reviews", "/"), &["reviews-v1"])
+        .await;
+
+    let get = |path: &str| mesh.get("reviews", path);
+    let post = |path: &str| mesh.get("reviews", path).method(Method::POST);
+    let cases: Vec<(&str, Call)> = vec![
+        (
+            "header match first",
+            post("/api").header("end-user", "jason"),
+        ),
+        ("header name case", get("/").header("End-User", "jason")),
+        ("header value case", get("/").header("end-user", "Jason")),
+        ("withoutHeaders, header absent", get("/canary")),
+        (
+            "withoutHeaders, header present",
+            get("/canary").header("x-canary", "1"),
+        ),
+        ("present match", get("/").header("x-beta", "")),
+        ("uri prefix and method", post("/api/ratings")),
+        ("method must match", get("/api/ratings")),
+        ("query parameter", get("/?debug=1")),
+        ("query parameter, other value", get("/?debug=2")),
+        ("query parameter, later in the query", get("/?a=b&debug=1")),
+        ("regex", get("/items/42")),
+        ("regex must match the whole path", get("/items/42/reviews")),
+        ("regex ignores the query", get("/items/7?x=1")),
+        ("header prefix", get("/").header("x-user", "admin")),
+        ("exact uri", get("/v2-only")),
+        ("exact is not prefix", get("/v2-only/more")),
+        ("exact ignores the query", get("/v2-only?x=y")),
+        ("ignoreUriCase", get("/cAsE/x")),
+        ("dot segments are normalized", get("/x/../v2-only")),
+        ("default", get("/other")),
+        ("short host", Call::get("reviews", "/v2-only")),
+        ("host with port", Call::get("reviews.e2e:8080", "/v2-only")),
+        (
+            "host upper case",
+            Call::get("REVIEWS.e2e.svc.cluster.local", "/v2-only"),
+        ),
+        ("unknown host", Call::get("nope.example", "/")),
+    ];
+    let diffs = differences(&mesh, ours, &cases).await;
+    assert!(
+        diffs.is_empty(),
+        "mesh-proxy and Envoy disagree:\n{}",
+        diffs.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewrite_redirect_direct_response_and_timeout_like_envoy() {
+    let mut mesh = mesh!("rewrite_redirect_direct_response_and_timeout_like_envoy");
+    mesh.add_service("web", &[Backend::version("web-1", "v1")])
+        .await;
+    mesh.apply(
+        "web-vs.yaml",
+        r#"
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: web, namespace: e2e}
+        spec:
+          hosts: [web]
+          http:
+          - match: [{uri: {prefix: /old/}}]
+            rewrite: {uri: /new/, authority: rewritten.example}
+            route: [{destination: {host: web}}]
+          - match: [{uri: {regex: "/re/([a-z]+)/(.*)"}}]
+            rewrite: {uriRegexRewrite: {match: "/re/([a-z]+)/(.*)", rewrite: '/\2/\1'}}
+            route: [{destination: {host: web}}]
+          - match: [{uri: {exact: /moved}}]
+            redirect: {uri: /elsewhere, authority: other.example}
+          - match: [{uri: {prefix: /permanent}}]
+            redirect: {uri: /here, redirectCode: 308}
+          - match: [{uri: {prefix: /https}}]
+            redirect: {scheme: https, port: 8443}
+          - match: [{uri: {exact: /teapot}}]
+            directResponse: {status: 418, body: {string: short and stout}}
+          - match: [{uri: {exact: /empty}}]
+            directResponse: {status: 204}
+          - match: [{uri: {prefix: /slow}}]
+            timeout: 300ms
+            route: [{destination: {host: web}}]
+          - match: [{uri: {prefix: /headers}}]
+            headers:
+              request: {set: {x-set: one}, add: {x-added: two}, remove: [x-drop]}
+              response: {set: {x-resp: three}}
+            route: [{destination: {host: web}}]
+          - route: [{destination: {host: web}}]
+        "#,
+    );
+    mesh.start_client(true).await;
+    let ours = mesh.start_mesh_proxy_client().await;
+    mesh.wait_status(&mesh.get("web", "/teapot"), 418).await;
+
+    let get = |path: &str| mesh.get("web", path);
+    let cases: Vec<(&str, Call)> = vec![
+        ("prefix rewrite and authority", get("/old/page?q=1")),
+        ("prefix must match", get("/old")),
+        ("regex rewrite", get("/re/abc/rest/of?x=1")),
+        ("redirect with authority", get("/moved")),
+        ("redirect keeps the query", get("/moved?a=1")),
+        ("redirect code", get("/permanent/x")),
+        ("scheme and port redirect", get("/https/a?b=c")),
+        ("direct response", get("/teapot")),
+        ("direct response without body", get("/empty")),
+        (
+            "route timeout",
+            get("/slow").header(DELAY_REQUEST_HEADER, "1500"),
+        ),
+        (
+            "under the timeout",
+            get("/slow").header(DELAY_REQUEST_HEADER, "50"),
+        ),
+        ("header operations", get("/headers").header("x-drop", "1")),
+        ("default route", get("/anything")),
+    ];
+    let diffs = differences(&mesh, ours, &cases).await;
+    assert!(
+        diffs.is_empty(),
+        "mesh-proxy and Envoy disagree:\n{}",
+        diffs.join("\n")
+    );
+
+    // The response header set on the route reaches the client through both.
+    let envoy = mesh.reply(&get("/headers")).await;
+    let mine = mesh
+        .send_to(ours, &get("/headers"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(envoy.header("x-resp"), Some("three"));
+    assert_eq!(mine.header("x-resp"), Some("three"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_turn_a_flaky_upstreams_503_into_200_like_envoy() {
+    let mut mesh = mesh!("retries_turn_a_flaky_upstreams_503_into_200_like_envoy");
+    mesh.add_service("flaky", &[Backend::version("flaky-1", "v1")])
+        .await;
+    mesh.apply(
+        "flaky-vs.yaml",
+        "
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: flaky, namespace: e2e}
+        spec:
+          hosts: [flaky]
+          http:
+          - match: [{uri: {prefix: /no-retry}}]
+            retries: {attempts: 0}
+            route: [{destination: {host: flaky}}]
+          - match: [{uri: {prefix: /istio-default}}]
+            route: [{destination: {host: flaky}}]
+          - route: [{destination: {host: flaky}}]
+            retries: {attempts: 3, retryOn: 5xx, perTryTimeout: 2s}
+        ",
+    );
+    mesh.start_client(true).await;
+    let ours = mesh.start_mesh_proxy_client().await;
+    mesh.wait_only(&mesh.get("flaky", "/no-retry"), &["flaky-1"])
+        .await;
+    let echo = mesh.echo("flaky-1");
+    // (path, failures injected before the request, expected status, expected attempts)
+    let cases = [
+        ("/", 3, 200, 4),
+        ("/istio-default", 2, 200, 3),
+        ("/no-retry", 1, 503, 1),
+    ];
+    for proxy in ["envoy", "mesh-proxy"] {
+        for (path, failures, status, attempts) in cases {
+            echo.fail_next(failures);
+            let before = echo.requests();
+            let call = mesh.get("flaky", path);
+            let reply = match proxy {
+                "envoy" => mesh.reply(&call).await,
+                _ => mesh
+                    .send_to(ours, &call)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}")),
+            };
+            assert_eq!(reply.status, status, "{proxy} {path}: {}", reply.body);
+            assert_eq!(
+                echo.requests() - before,
+                attempts,
+                "{proxy} {path}: attempts"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_mesh_proxy_cannot_implement_is_nacked_and_the_last_config_kept() {
+    let mut mesh = mesh!("a_route_mesh_proxy_cannot_implement_is_nacked_and_the_last_config_kept");
+    mesh.add_service("web", &[Backend::version("web-1", "v1")])
+        .await;
+    let ours = mesh.start_mesh_proxy_client().await;
+    let marker = mesh.get("web", "/marker");
+    let reply = mesh
+        .send_to(ours, &marker)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reply.workload(), Some("web-1"));
+
+    // Fault injection is not implemented yet: the whole route config is refused.
+    mesh.apply(
+        "web-vs.yaml",
+        "
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: web, namespace: e2e}
+        spec:
+          hosts: [web]
+          http:
+          - match: [{uri: {prefix: /fault}}]
+            fault: {abort: {httpStatus: 500, percentage: {value: 100}}}
+            route: [{destination: {host: web}}]
+          - match: [{uri: {exact: /marker}}]
+            directResponse: {status: 418}
+          - route: [{destination: {host: web}}]
+        ",
+    );
+    let node =
+        "sidecar~".to_string() + &ours.ip().to_string() + "~client-mp-0.e2e~e2e.svc.cluster.local";
+    let json = e2e::eventually(
+        "proxy-status to show mesh-proxy's NACK",
+        Duration::from_secs(20),
+        || async {
+            let text = mesh.meshctl(&["proxy-status", &node, "-o", "json"])?;
+            let json: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
+            if json[0]["types"]["RDS"]["state"] == "NACKED" {
+                Ok(json)
+            } else {
+                Err(text)
+            }
+        },
+    )
+    .await;
+    let detail = json[0]["types"]["RDS"].to_string();
+    assert!(
+        detail.contains("fault injection"),
+        "the NACK says why: {detail}"
+    );
+    let reply = mesh
+        .send_to(ours, &marker)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        reply.workload(),
+        Some("web-1"),
+        "the last accepted routes stay in force"
+    );
+    let dump = mesh
+        .mesh_proxy()
+        .admin("/config_dump")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dump: serde_json::Value =
+        serde_json::from_str(&dump).unwrap_or_else(|e| panic!("{e}: {dump}"));
+    let listener = |name: &str| {
+        dump["listeners"]
+            .as_array()
+            .and_then(|ls| ls.iter().find(|l| l["name"] == name))
+            .map(|l| l["role"]["kind"].clone())
+    };
+    assert_eq!(
+        listener(&format!("{}_8080", ours.ip())),
+        Some("http".into()),
+        "{dump:#}"
+    );
+    assert_eq!(
+        listener("virtualOutbound"),
+        Some("not_served".into()),
+        "{dump:#}"
+    );
+    let clusters = mesh
+        .mesh_proxy()
+        .admin("/clusters")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let web_endpoint = format!(
+        "outbound|8080||web.e2e.svc.cluster.local::{}:8080::health_flags::healthy",
+        mesh.ip(10)
+    );
+    assert!(clusters.contains(&web_endpoint), "{clusters}");
+    let stats = mesh
+        .mesh_proxy()
+        .admin("/stats")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!stats.contains("control_plane.xds_nack: 0"), "{stats}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_prior_knowledge_routes_like_http1_and_every_endpoint_takes_traffic() {
+    use http_body_util::{BodyExt, Empty};
+    use hyper::body::Bytes;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let mut mesh =
+        mesh!("http2_prior_knowledge_routes_like_http1_and_every_endpoint_takes_traffic");
+    reviews(&mut mesh).await;
+    mesh.start_client(true).await;
+    let ours = mesh.start_mesh_proxy_client().await;
+    let call = mesh.get("reviews", "/");
+    mesh.wait_only(&call, &["reviews-v1", "reviews-v2", "reviews-v3"])
+        .await;
+
+    // No DestinationRule: Istio's LEAST_REQUEST over all three; both proxies use each.
+    for (proxy, replies) in [
+        ("envoy", mesh.replies(&call, 60).await),
+        ("mesh-proxy", mesh.replies_to(ours, &call, 60).await),
+    ] {
+        for v in ["reviews-v1", "reviews-v2", "reviews-v3"] {
+            let n = replies.iter().filter(|r| r.workload() == Some(v)).count();
+            assert!(n >= 5, "{proxy}: {v} answered {n} of 60");
+        }
+    }
+
+    // h2c with prior knowledge on one connection; :authority names the service.
+    for (proxy, addr) in [
+        ("envoy", mesh.outbound_addr("reviews")),
+        ("mesh-proxy", ours),
+    ] {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|e| panic!("{proxy}: connect: {e}"));
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .unwrap_or_else(|e| panic!("{proxy}: h2 handshake: {e}"));
+        tokio::spawn(conn);
+        let request = hyper::Request::get(format!("http://{}/h2", mesh.host("reviews")))
+            .body(Empty::<Bytes>::new())
+            .expect("request");
+        let resp = sender
+            .send_request(request)
+            .await
+            .unwrap_or_else(|e| panic!("{proxy}: h2 request: {e}"));
+        assert_eq!(resp.status(), 200, "{proxy}");
+        assert_eq!(resp.version(), hyper::Version::HTTP_2, "{proxy}");
+        let workload = resp
+            .headers()
+            .get(e2e::echo::WORKLOAD_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            workload.starts_with("reviews-"),
+            "{proxy}: answered by {workload:?}"
+        );
+        let _ = resp.into_body().collect().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mesh_proxy_keeps_serving_while_the_control_plane_is_away_and_reconnects() {
+    let mut mesh = mesh!("mesh_proxy_keeps_serving_while_the_control_plane_is_away_and_reconnects");
+    mesh.add_service("web", &[Backend::version("web-1", "v1")])
+        .await;
+    let ours = mesh.start_mesh_proxy_client().await;
+    let marker = mesh.get("web", "/marker");
+    let reply = mesh
+        .send_to(ours, &marker)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reply.workload(), Some("web-1"));
+
+    mesh.control_plane_mut().stop();
+    for _ in 0..5 {
+        let reply = mesh
+            .send_to(ours, &marker)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            reply.workload(),
+            Some("web-1"),
+            "the last config stays in force"
+        );
+    }
+    let ready = mesh
+        .mesh_proxy()
+        .admin("/ready")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        ready.trim(),
+        "LIVE",
+        "still ready without the control plane"
+    );
+
+    mesh.control_plane_mut().restart().await;
+    mesh.apply(
+        "web-vs.yaml",
+        "
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: web, namespace: e2e}
+        spec:
+          hosts: [web]
+          http:
+          - match: [{uri: {exact: /marker}}]
+            directResponse: {status: 418}
+          - route: [{destination: {host: web}}]
+        ",
+    );
+    e2e::eventually(
+        "mesh-proxy to reconnect and apply the new routes",
+        Duration::from_secs(30),
+        || async {
+            let reply = mesh.send_to(ours, &marker).await?;
+            if reply.status == 418 {
+                Ok(())
+            } else {
+                Err(format!("{}", reply.status))
+            }
+        },
+    )
+    .await;
+}

@@ -1,0 +1,111 @@
+//! The proxy's configuration as it applies it: listeners, route tables, clusters and
+//! endpoints, converted from xDS protos and published as immutable [`Snapshot`]s.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::balance::LoadBalancer;
+use crate::route::RouteTable;
+use crate::upstream::ClusterRuntime;
+
+mod cluster;
+mod listener;
+
+pub use cluster::{ClusterConfig, ClusterKind, Endpoint, build_cluster, build_endpoints};
+pub use listener::{HttpChain, ListenerConfig, ListenerRole, RouteSource, build_listener};
+
+/// Everything the data path reads, as one immutable value: a request takes the
+/// snapshot once and never sees half of an update.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub listeners: BTreeMap<String, Arc<ListenerConfig>>,
+    pub route_tables: BTreeMap<String, Arc<RouteTable>>,
+    pub clusters: BTreeMap<String, Arc<Cluster>>,
+    /// The first complete sync has happened (every subscribed resource arrived once).
+    pub synced: bool,
+    pub versions: BTreeMap<&'static str, String>,
+}
+
+/// A cluster, its endpoints, its balancer and its connection pool.
+pub struct Cluster {
+    pub config: ClusterConfig,
+    pub endpoints: Vec<Endpoint>,
+    /// Indexes `endpoints`; locked only to pick a host and count requests in flight.
+    pub balancer: Mutex<LoadBalancer>,
+    pub runtime: Arc<ClusterRuntime>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("config", &self.config)
+            .field("endpoints", &self.endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The JSON shape of `/config_dump`: a summary of what is applied.
+#[derive(Debug, Serialize)]
+pub struct ConfigDump<'a> {
+    pub synced: bool,
+    pub versions: &'a BTreeMap<&'static str, String>,
+    pub listeners: Vec<&'a ListenerConfig>,
+    pub route_configs: Vec<RouteConfigSummary<'a>>,
+    pub clusters: Vec<ClusterSummary<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RouteConfigSummary<'a> {
+    pub name: &'a str,
+    pub virtual_hosts: Vec<VirtualHostSummary<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VirtualHostSummary<'a> {
+    pub name: &'a str,
+    pub domains: &'a [String],
+    pub routes: Vec<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClusterSummary<'a> {
+    #[serde(flatten)]
+    pub config: &'a ClusterConfig,
+    pub endpoints: Vec<String>,
+}
+
+impl Snapshot {
+    pub fn config_dump(&self) -> ConfigDump<'_> {
+        ConfigDump {
+            synced: self.synced,
+            versions: &self.versions,
+            listeners: self.listeners.values().map(AsRef::as_ref).collect(),
+            route_configs: self
+                .route_tables
+                .values()
+                .map(|t| RouteConfigSummary {
+                    name: &t.name,
+                    virtual_hosts: t
+                        .virtual_hosts
+                        .iter()
+                        .map(|vh| VirtualHostSummary {
+                            name: &vh.name,
+                            domains: &vh.domains,
+                            routes: vh.routes.iter().map(|r| r.name.as_str()).collect(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            clusters: self
+                .clusters
+                .values()
+                .map(|c| ClusterSummary {
+                    config: &c.config,
+                    endpoints: c.endpoints.iter().map(|e| e.address.to_string()).collect(),
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! `Cluster` and `ClusterLoadAssignment` protos → [`ClusterConfig`] and endpoints.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use envoy_types::pb::envoy::config::cluster::v3::{
+    Cluster, cluster::ClusterDiscoveryType, cluster::DiscoveryType, cluster::LbPolicy,
+};
+use envoy_types::pb::envoy::config::core::v3::{address, socket_address};
+use envoy_types::pb::envoy::config::endpoint::v3::{ClusterLoadAssignment, lb_endpoint};
+use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
+    HttpProtocolOptions, http_protocol_options::UpstreamProtocolOptions,
+    http_protocol_options::explicit_http_config::ProtocolConfig,
+};
+use prost::Message;
+use serde::Serialize;
+
+use crate::balance::{LbConfig, LbPolicy as BalancePolicy};
+
+const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+/// Istio's "no limit" circuit breaker threshold.
+const UNLIMITED: u32 = u32::MAX;
+
+/// A cluster as this proxy applies it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusterConfig {
+    pub name: String,
+    pub kind: ClusterKind,
+    #[serde(with = "millis")]
+    pub connect_timeout: Duration,
+    pub http2: bool,
+    /// Envoy's lb_policy name.
+    pub lb_policy: String,
+    /// The balancer `lb_policy` and `common_lb_config` describe.
+    #[serde(skip)]
+    pub lb_config: LbConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum ClusterKind {
+    /// Endpoints from EDS, under this ClusterLoadAssignment name.
+    Eds { service_name: String },
+    /// Endpoints inline.
+    Static { endpoints: Vec<Endpoint> },
+    /// ORIGINAL_DST: needs traffic capture, so no endpoint here yet.
+    OriginalDst,
+}
+
+/// One upstream host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    pub address: SocketAddr,
+    pub weight: u32,
+    /// EDS UNKNOWN, HEALTHY (and DEGRADED, which Envoy uses when nothing better is left).
+    pub healthy: bool,
+}
+
+mod millis {
+    pub(super) fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_u128(d.as_millis())
+    }
+}
+
+/// Converts a cluster; an error names the field this proxy cannot implement.
+pub fn build_cluster(c: &Cluster) -> Result<ClusterConfig, String> {
+    let err = |e: String| format!("cluster {:?}: {e}", c.name);
+    let discovery = match &c.cluster_discovery_type {
+        None => DiscoveryType::Static,
+        Some(ClusterDiscoveryType::Type(t)) => {
+            DiscoveryType::try_from(*t).map_err(|_| err(format!("type {t} unknown")))?
+        }
+        Some(ClusterDiscoveryType::ClusterType(t)) => {
+            return Err(err(format!("cluster_type {:?} is not supported", t.name)));
+        }
+    };
+    let kind = match discovery {
+        DiscoveryType::Eds => ClusterKind::Eds {
+            service_name: c
+                .eds_cluster_config
+                .as_ref()
+                .map(|e| e.service_name.clone())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| c.name.clone()),
+        },
+        DiscoveryType::Static => ClusterKind::Static {
+            endpoints: c
+                .load_assignment
+                .as_ref()
+                .map(build_endpoints)
+                .transpose()
+                .map_err(err)?
+                .unwrap_or_default(),
+        },
+        DiscoveryType::OriginalDst => ClusterKind::OriginalDst,
+        DiscoveryType::StrictDns | DiscoveryType::LogicalDns => {
+            return Err(err(
+                "type STRICT_DNS/LOGICAL_DNS: DNS resolution is not supported yet".into(),
+            ));
+        }
+    };
+    let lb = LbPolicy::try_from(c.lb_policy)
+        .map_err(|_| err(format!("lb_policy {} unknown", c.lb_policy)))?;
+    let policy = match lb {
+        LbPolicy::RoundRobin | LbPolicy::ClusterProvided => BalancePolicy::RoundRobin,
+        LbPolicy::LeastRequest => BalancePolicy::default_least_request(),
+        LbPolicy::Random => BalancePolicy::Random,
+        other => {
+            return Err(err(format!(
+                "lb_policy {}: not supported yet",
+                other.as_str_name()
+            )));
+        }
+    };
+    if c.lb_config.is_some() {
+        return Err(err(
+            "lb_config: per-policy settings are not supported yet".into()
+        ));
+    }
+    let healthy_panic_threshold = c
+        .common_lb_config
+        .as_ref()
+        .and_then(|l| l.healthy_panic_threshold.as_ref())
+        .map_or(50.0, |p| p.value);
+    let lb_config = LbConfig {
+        policy,
+        healthy_panic_threshold,
+        seed: 0,
+    };
+    if c.transport_socket.is_some() || !c.transport_socket_matches.is_empty() {
+        return Err(err(
+            "transport_socket: upstream TLS is not supported yet".into()
+        ));
+    }
+    if c.outlier_detection.is_some() {
+        return Err(err("outlier_detection: not supported yet".into()));
+    }
+    if let Some(cb) = &c.circuit_breakers {
+        let limited = cb.thresholds.iter().any(|t| {
+            [&t.max_connections, &t.max_pending_requests, &t.max_requests]
+                .iter()
+                .any(|v| v.as_ref().is_some_and(|v| v.value != UNLIMITED))
+        });
+        if limited {
+            return Err(err(
+                "circuit_breakers: connection pool limits are not supported yet".into(),
+            ));
+        }
+    }
+    #[allow(deprecated)]
+    let mut http2 = c.http2_protocol_options.is_some();
+    for (name, any) in &c.typed_extension_protocol_options {
+        if name != HTTP_PROTOCOL_OPTIONS {
+            return Err(err(format!(
+                "typed_extension_protocol_options[{name:?}]: not supported"
+            )));
+        }
+        let opts = HttpProtocolOptions::decode(any.value.as_slice())
+            .map_err(|e| err(format!("{name}: {e}")))?;
+        if let Some(UpstreamProtocolOptions::ExplicitHttpConfig(e)) =
+            &opts.upstream_protocol_options
+        {
+            http2 |= matches!(
+                e.protocol_config,
+                Some(ProtocolConfig::Http2ProtocolOptions(_))
+            );
+        }
+    }
+    let connect_timeout = c
+        .connect_timeout
+        .as_ref()
+        .map_or(Duration::from_secs(5), crate::route::proto_duration);
+    Ok(ClusterConfig {
+        name: c.name.clone(),
+        kind,
+        connect_timeout,
+        http2,
+        lb_policy: lb.as_str_name().to_string(),
+        lb_config,
+    })
+}
+
+/// The endpoints of a ClusterLoadAssignment, every locality together.
+pub fn build_endpoints(cla: &ClusterLoadAssignment) -> Result<Vec<Endpoint>, String> {
+    let mut out = Vec::new();
+    for locality in &cla.endpoints {
+        for lb in &locality.lb_endpoints {
+            let Some(lb_endpoint::HostIdentifier::Endpoint(ep)) = &lb.host_identifier else {
+                return Err(format!(
+                    "cla {:?}: named endpoints are not supported",
+                    cla.cluster_name
+                ));
+            };
+            let Some(address::Address::SocketAddress(sa)) =
+                ep.address.as_ref().and_then(|a| a.address.as_ref())
+            else {
+                return Err(format!(
+                    "cla {:?}: only socket addresses are supported",
+                    cla.cluster_name
+                ));
+            };
+            let Some(socket_address::PortSpecifier::PortValue(port)) = sa.port_specifier else {
+                return Err(format!(
+                    "cla {:?}: named ports are not supported",
+                    cla.cluster_name
+                ));
+            };
+            let ip = sa.address.parse().map_err(|_| {
+                format!(
+                    "cla {:?}: endpoint {:?} is not an IP address",
+                    cla.cluster_name, sa.address
+                )
+            })?;
+            let port = u16::try_from(port)
+                .map_err(|_| format!("cla {:?}: port {port}", cla.cluster_name))?;
+            out.push(Endpoint {
+                address: SocketAddr::new(ip, port),
+                weight: lb.load_balancing_weight.as_ref().map_or(1, |w| w.value),
+                // UNKNOWN, HEALTHY and DEGRADED take traffic; UNHEALTHY, DRAINING, TIMEOUT
+                // only in healthy panic.
+                healthy: matches!(lb.health_status, 0 | 1 | 5),
+            });
+        }
+    }
+    Ok(out)
+}

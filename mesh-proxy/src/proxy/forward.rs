@@ -1,0 +1,244 @@
+//! Forwarding a routed request: pick the cluster (weights), the endpoint (balance),
+//! send with the route's timeout, retry as its retry policy says.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HOST, HeaderValue};
+use hyper::{Request, Response, StatusCode, Uri};
+
+use super::deadline::DeadlineBody;
+use super::headers::{forwarded, random, strip_hop_by_hop};
+use super::http::Connection;
+use super::local_reply::{self, BoxError, Reply};
+use crate::config::{Cluster, Snapshot};
+use crate::route::{
+    ClusterSpecifier, Forward, HeaderOps, RetryPolicy, Route, VirtualHost, pick_weighted,
+};
+
+/// Request bodies are buffered (so that a retry can resend them) up to this size.
+const MAX_BUFFERED_BODY: usize = 16 << 20;
+
+/// Where a routed request goes.
+#[derive(Debug)]
+pub(super) struct Target<'a> {
+    pub(super) snapshot: &'a Snapshot,
+    pub(super) virtual_host: &'a VirtualHost,
+    pub(super) route: &'a Route,
+    pub(super) forward: &'a Forward,
+    pub(super) authority: &'a str,
+    /// The normalized path and query.
+    pub(super) path: &'a str,
+    pub(super) use_remote_address: bool,
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Response(Response<Incoming>),
+    Failed { reply: Reply, retriable: bool },
+}
+
+pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incoming>) -> Reply {
+    // Which cluster: the route's, or a weighted draw.
+    let (cluster_name, cluster_headers, cluster_host) = match &t.forward.clusters {
+        ClusterSpecifier::Cluster(name) => (name.as_str(), None, None),
+        ClusterSpecifier::Weighted(clusters) => match pick_weighted(clusters, random()) {
+            Some(c) => (c.name.as_str(), Some(c), c.host_rewrite.as_deref()),
+            None => return local_reply::no_cluster(),
+        },
+    };
+    let Some(cluster) = t.snapshot.clusters.get(cluster_name) else {
+        return local_reply::no_cluster();
+    };
+
+    // The upstream request: headers as Envoy's router sends them.
+    let (mut parts, body) = req.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    forwarded(&mut parts.headers, conn.peer.ip(), t.use_remote_address);
+    let empty = HeaderOps::default();
+    // Envoy's default order: weighted cluster, route, virtual host.
+    for ops in [
+        cluster_headers.map_or(&empty, |c| &c.request_headers),
+        &t.route.request_headers,
+        &t.virtual_host.request_headers,
+    ] {
+        ops.apply(&mut parts.headers);
+    }
+    let host = cluster_host
+        .or(t.forward.host_rewrite.as_deref())
+        .unwrap_or(t.authority);
+    if let Ok(v) = HeaderValue::from_str(host) {
+        parts.headers.insert(HOST, v);
+    }
+    let path = t
+        .forward
+        .rewritten_path(&t.route.matcher, t.path)
+        .unwrap_or_else(|| t.path.to_string());
+    let body = match Limited::new(body, MAX_BUFFERED_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return local_reply::local_reply(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload too large",
+                None,
+            );
+        }
+    };
+    parts.version = hyper::Version::HTTP_11;
+    if cluster.config.http2 {
+        parts.version = hyper::Version::HTTP_2;
+        parts.headers.remove(HOST);
+    }
+
+    // Envoy's route timeout runs from the end of the request to the end of the response.
+    let deadline = t.forward.timeout.map(|t| tokio::time::Instant::now() + t);
+    let attempts = async {
+        let policy = t.forward.retry_policy.as_ref();
+        let mut previous: Option<SocketAddr> = None;
+        let mut retries_left = policy.map_or(0, |p| p.num_retries);
+        let mut backoff_round = 0u32;
+        loop {
+            let Some(active) = cluster.pick(previous) else {
+                return local_reply::no_healthy_upstream();
+            };
+            previous = Some(active.address);
+            let request = upstream_request(&parts, active.address, &path, body.clone());
+            let attempt = send(cluster, request, policy).await;
+            drop(active);
+            let retry = match &attempt {
+                Attempt::Response(resp) => policy.is_some_and(|p| retriable_response(p, resp)),
+                Attempt::Failed { retriable, .. } => *retriable && policy.is_some(),
+            };
+            if !retry || retries_left == 0 {
+                return match attempt {
+                    Attempt::Response(resp) => {
+                        let mut response = resp.map(|b| {
+                            let body = b.map_err(BoxError::from).boxed();
+                            match deadline {
+                                Some(at) => DeadlineBody::new(body, at).boxed(),
+                                None => body,
+                            }
+                        });
+                        strip_hop_by_hop(response.headers_mut());
+                        for ops in [
+                            cluster_headers.map_or(&empty, |c| &c.response_headers),
+                            &t.route.response_headers,
+                            &t.virtual_host.response_headers,
+                        ] {
+                            ops.apply(response.headers_mut());
+                        }
+                        Reply {
+                            response,
+                            flag: None,
+                        }
+                    }
+                    Attempt::Failed { reply, .. } => reply,
+                };
+            }
+            retries_left -= 1;
+            conn.shared.stats.retry();
+            if let Some(p) = policy {
+                tokio::time::sleep(backoff(p.base_interval, backoff_round)).await;
+            }
+            backoff_round += 1;
+        }
+    };
+    match deadline {
+        Some(at) => tokio::time::timeout_at(at, attempts)
+            .await
+            .unwrap_or_else(|_| local_reply::timeout()),
+        None => attempts.await,
+    }
+}
+
+fn upstream_request(
+    parts: &hyper::http::request::Parts,
+    endpoint: SocketAddr,
+    path: &str,
+    body: Bytes,
+) -> Request<Full<Bytes>> {
+    let mut req = Request::new(Full::new(body));
+    *req.method_mut() = parts.method.clone();
+    *req.version_mut() = parts.version;
+    *req.headers_mut() = parts.headers.clone();
+    let uri = format!("http://{endpoint}{path}");
+    *req.uri_mut() = uri.parse::<Uri>().unwrap_or_else(|_| Uri::from_static("/"));
+    req
+}
+
+/// One attempt, bounded by the per-try timeout; failures say whether the policy's
+/// conditions allow another.
+async fn send(
+    cluster: &Cluster,
+    request: Request<Full<Bytes>>,
+    policy: Option<&RetryPolicy>,
+) -> Attempt {
+    let call = cluster.runtime.client().request(request);
+    let result = match policy.and_then(|p| p.per_try_timeout) {
+        Some(per_try) => match tokio::time::timeout(per_try, call).await {
+            Ok(r) => r,
+            Err(_) => {
+                let retriable =
+                    policy.is_some_and(|p| p.retry_on.server_error || p.retry_on.gateway_error);
+                return Attempt::Failed {
+                    reply: local_reply::timeout(),
+                    retriable,
+                };
+            }
+        },
+        None => call.await,
+    };
+    let on = policy.map(|p| p.retry_on).unwrap_or_default();
+    match result {
+        Ok(resp) => Attempt::Response(resp),
+        Err(e) if e.is_connect() => Attempt::Failed {
+            reply: local_reply::connect_failure(&error_chain(&e)),
+            retriable: on.connect_failure || on.server_error || on.gateway_error || on.reset,
+        },
+        Err(e) => Attempt::Failed {
+            reply: local_reply::upstream_reset(&error_chain(&e)),
+            retriable: on.reset || on.server_error || on.gateway_error,
+        },
+    }
+}
+
+fn retriable_response<B>(p: &RetryPolicy, resp: &Response<B>) -> bool {
+    let status = resp.status().as_u16();
+    let on = &p.retry_on;
+    let grpc = resp
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u32>().ok());
+    (on.server_error && status >= 500)
+        || (on.gateway_error && (502..=504).contains(&status))
+        || (on.retriable_status_codes && p.retriable_status_codes.contains(&status))
+        || (on.grpc_cancelled && grpc == Some(1))
+        || (on.grpc_deadline_exceeded && grpc == Some(4))
+        || (on.grpc_resource_exhausted && grpc == Some(8))
+        || (on.grpc_unavailable && grpc == Some(14))
+}
+
+/// Envoy's retry back-off: a random time in [0, base·2ⁿ), capped at 10× base.
+fn backoff(base: Duration, round: u32) -> Duration {
+    let ceiling = base
+        .saturating_mul(1u32 << round.min(16))
+        .min(base.saturating_mul(10));
+    let millis = u64::try_from(ceiling.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    Duration::from_millis(random() % millis)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

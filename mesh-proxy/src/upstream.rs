@@ -1,0 +1,126 @@
+//! Upstream connections of a cluster: a keep-alive connection pool, and the choice of
+//! endpoint by the cluster's load balancer (`crate::balance`, Envoy's policies).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::balance::{self, Health, LoadBalancer, RandomGenerator};
+use crate::config::{Cluster, ClusterConfig, Endpoint};
+
+/// Idle pooled connections are closed after this long.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Envoy's `host_selection_retry_max_attempts` as Istio sets it: how often a retry
+/// looks for a host other than the previous one.
+const HOST_SELECTION_ATTEMPTS: usize = 5;
+
+/// The connection pool of one cluster. Lives across config snapshots while the
+/// cluster's connection settings stay the same, so that pooled connections survive
+/// unrelated pushes.
+#[derive(Debug)]
+pub struct ClusterRuntime {
+    pub connect_timeout: Duration,
+    pub http2: bool,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl ClusterRuntime {
+    pub fn new(connect_timeout: Duration, http2: bool) -> ClusterRuntime {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(connect_timeout));
+        connector.set_nodelay(true);
+        connector.enforce_http(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .http2_only(http2)
+            .set_host(false)
+            .build(connector);
+        ClusterRuntime {
+            connect_timeout,
+            http2,
+            client,
+        }
+    }
+
+    pub fn client(&self) -> &Client<HttpConnector, Full<Bytes>> {
+        &self.client
+    }
+}
+
+/// The balancer of one cluster in one snapshot.
+pub fn load_balancer(config: &ClusterConfig, endpoints: &[Endpoint]) -> Mutex<LoadBalancer> {
+    let hosts = endpoints
+        .iter()
+        .map(|e| balance::Endpoint {
+            address: e.address.to_string(),
+            weight: e.weight.max(1),
+            health: if e.healthy {
+                Health::Healthy
+            } else {
+                Health::Unhealthy
+            },
+            active_requests: 0,
+        })
+        .collect();
+    Mutex::new(LoadBalancer::new(config.lb_config, hosts))
+}
+
+/// A request in flight to one endpoint; least request counts it until it is dropped.
+#[derive(Debug)]
+pub struct ActiveRequest {
+    cluster: Arc<Cluster>,
+    index: usize,
+    pub address: SocketAddr,
+}
+
+impl Cluster {
+    /// The endpoint for the next attempt, or `None` (503 `UH`). A retry avoids the
+    /// previous host when another is available (Envoy's `previous_hosts` predicate).
+    pub fn pick(self: &Arc<Self>, avoid: Option<SocketAddr>) -> Option<ActiveRequest> {
+        let mut lb = self.balancer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut index = lb.choose_host(None, &mut ThreadRandom)?;
+        for _ in 1..HOST_SELECTION_ATTEMPTS {
+            if Some(self.endpoints.get(index)?.address) != avoid {
+                break;
+            }
+            index = lb.choose_host(None, &mut ThreadRandom)?;
+        }
+        let active = lb.endpoints().get(index)?.active_requests;
+        lb.set_active_requests(index, active + 1);
+        Some(ActiveRequest {
+            cluster: self.clone(),
+            index,
+            address: self.endpoints.get(index)?.address,
+        })
+    }
+}
+
+impl Drop for ActiveRequest {
+    fn drop(&mut self) {
+        let mut lb = self
+            .cluster
+            .balancer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(active) = lb.endpoints().get(self.index).map(|e| e.active_requests) {
+            lb.set_active_requests(self.index, active.saturating_sub(1));
+        }
+    }
+}
+
+/// The proxy's per-thread random numbers, for the balancers.
+struct ThreadRandom;
+
+impl RandomGenerator for ThreadRandom {
+    fn random(&mut self) -> u64 {
+        crate::proxy::random()
+    }
+}

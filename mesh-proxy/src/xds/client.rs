@@ -1,0 +1,190 @@
+//! The Delta ADS stream: subscribe CDS and LDS (wildcard), then the EDS and RDS
+//! resources they name, as Envoy does; ACK or NACK every response; reconnect with
+//! jittered backoff, keeping the last accepted config in force meanwhile.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use envoy_types::pb::envoy::config::core::v3::Node;
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse,
+};
+use envoy_types::pb::google::rpc::Status;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::{CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, XdsState};
+use crate::config::Snapshot;
+use crate::stats::Stats;
+
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(15);
+/// gRPC INVALID_ARGUMENT, the code Envoy puts in a NACK.
+const INVALID_ARGUMENT: i32 = 3;
+
+/// The xDS client task: owns the accepted state and publishes snapshots.
+#[derive(Debug)]
+pub struct XdsClient {
+    address: String,
+    node: Node,
+    state: XdsState,
+    snapshots: watch::Sender<Arc<Snapshot>>,
+    stats: Arc<Stats>,
+}
+
+impl XdsClient {
+    pub fn new(
+        address: String,
+        node: Node,
+        snapshots: watch::Sender<Arc<Snapshot>>,
+        stats: Arc<Stats>,
+    ) -> XdsClient {
+        XdsClient {
+            address,
+            node,
+            state: XdsState::default(),
+            snapshots,
+            stats,
+        }
+    }
+
+    /// Runs forever: one stream at a time, reconnecting after a jittered backoff.
+    pub async fn run(mut self) {
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            let started = Instant::now();
+            match self.stream().await {
+                Ok(()) => {
+                    tracing::warn!(address = %self.address, "xDS stream closed by the control plane")
+                }
+                Err(e) => tracing::warn!(address = %self.address, "xDS stream failed: {e:#}"),
+            }
+            // A stream that lived a while was healthy: start the backoff over.
+            if started.elapsed() > BACKOFF_MAX {
+                backoff = BACKOFF_MIN;
+            }
+            let sleep = jittered(backoff);
+            tracing::info!("reconnecting to the control plane in {sleep:?}");
+            tokio::time::sleep(sleep).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    async fn stream(&mut self) -> anyhow::Result<()> {
+        let mut client =
+            AggregatedDiscoveryServiceClient::connect(format!("http://{}", self.address)).await?;
+        let (tx, rx) = mpsc::channel(32);
+        // Envoy's order: clusters first, then listeners; the node goes on the first
+        // request only. Resources already held are announced by version.
+        let mut eds: BTreeSet<String> = self.state.wanted_endpoints();
+        let mut rds: BTreeSet<String> = self.state.wanted_route_configs();
+        let first = [
+            (CLUSTER, BTreeSet::new()),
+            (LISTENER, BTreeSet::new()),
+            (CLUSTER_LOAD_ASSIGNMENT, eds.clone()),
+            (ROUTE_CONFIGURATION, rds.clone()),
+        ];
+        for (i, (ty, names)) in first.into_iter().enumerate() {
+            if i >= 2 && names.is_empty() {
+                continue;
+            }
+            tx.send(DeltaDiscoveryRequest {
+                node: (i == 0).then(|| self.node.clone()),
+                type_url: ty.to_string(),
+                resource_names_subscribe: names.into_iter().collect(),
+                initial_resource_versions: self.state.versions(ty),
+                ..Default::default()
+            })
+            .await?;
+        }
+        let mut responses = client
+            .delta_aggregated_resources(ReceiverStream::new(rx))
+            .await?
+            .into_inner();
+        while let Some(resp) = responses.message().await? {
+            let result = self.state.apply(&resp);
+            // Subscribe what new clusters and listeners need before acknowledging them.
+            match resp.type_url.as_str() {
+                CLUSTER => {
+                    resubscribe(
+                        &tx,
+                        CLUSTER_LOAD_ASSIGNMENT,
+                        &mut eds,
+                        self.state.wanted_endpoints(),
+                    )
+                    .await?
+                }
+                LISTENER => {
+                    resubscribe(
+                        &tx,
+                        ROUTE_CONFIGURATION,
+                        &mut rds,
+                        self.state.wanted_route_configs(),
+                    )
+                    .await?
+                }
+                _ => {}
+            }
+            tx.send(ack_or_nack(&resp, &result)).await?;
+            match &result {
+                Ok(()) => self.stats.xds_ack(),
+                Err(e) => {
+                    self.stats.xds_nack();
+                    tracing::warn!(type_url = %resp.type_url, "NACK: {e}");
+                }
+            }
+            let snapshot = self.state.snapshot(&self.snapshots.borrow());
+            self.snapshots.send_replace(Arc::new(snapshot));
+        }
+        Ok(())
+    }
+}
+
+async fn resubscribe(
+    tx: &mpsc::Sender<DeltaDiscoveryRequest>,
+    ty: &str,
+    current: &mut BTreeSet<String>,
+    wanted: BTreeSet<String>,
+) -> anyhow::Result<()> {
+    let subscribe: Vec<String> = wanted.difference(current).cloned().collect();
+    let unsubscribe: Vec<String> = current.difference(&wanted).cloned().collect();
+    if subscribe.is_empty() && unsubscribe.is_empty() {
+        return Ok(());
+    }
+    *current = wanted;
+    tx.send(DeltaDiscoveryRequest {
+        type_url: ty.to_string(),
+        resource_names_subscribe: subscribe,
+        resource_names_unsubscribe: unsubscribe,
+        ..Default::default()
+    })
+    .await?;
+    Ok(())
+}
+
+fn ack_or_nack(
+    resp: &DeltaDiscoveryResponse,
+    result: &Result<(), String>,
+) -> DeltaDiscoveryRequest {
+    DeltaDiscoveryRequest {
+        type_url: resp.type_url.clone(),
+        response_nonce: resp.nonce.clone(),
+        error_detail: result.as_ref().err().map(|message| Status {
+            code: INVALID_ARGUMENT,
+            message: message.clone(),
+            details: Vec::new(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// `base` ± 50%, from the clock's nanoseconds (good enough to spread reconnects).
+fn jittered(base: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let factor = 0.5 + f64::from(nanos % 1000) / 1000.0;
+    base.mul_f64(factor)
+}

@@ -1,0 +1,256 @@
+//! What the proxy has accepted over xDS, per resource, and the snapshot built from it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::config::cluster::v3::Cluster as ClusterProto;
+use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+use envoy_types::pb::envoy::config::listener::v3::Listener;
+use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+use envoy_types::pb::envoy::service::discovery::v3::DeltaDiscoveryResponse;
+use prost::Message;
+
+use super::{CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION};
+use crate::config::{
+    Cluster, ClusterConfig, ClusterKind, Endpoint, ListenerConfig, ListenerRole, RouteSource,
+    Snapshot, build_cluster, build_endpoints, build_listener,
+};
+use crate::route::{RouteTable, build_route_table};
+use crate::upstream::ClusterRuntime;
+
+#[derive(Debug, Clone)]
+struct Entry<T> {
+    version: String,
+    value: T,
+}
+
+/// Every accepted resource, by type and name. A rejected resource leaves the
+/// previously accepted one of that name in place.
+#[derive(Debug, Default)]
+pub struct XdsState {
+    listeners: BTreeMap<String, Entry<Arc<ListenerConfig>>>,
+    route_tables: BTreeMap<String, Entry<Arc<RouteTable>>>,
+    clusters: BTreeMap<String, Entry<ClusterConfig>>,
+    endpoints: BTreeMap<String, Entry<Vec<Endpoint>>>,
+    answered: BTreeSet<&'static str>,
+    synced: bool,
+}
+
+impl XdsState {
+    /// Applies a response: every resource that converts is accepted; the error (for
+    /// the NACK's `error_detail`) names each one that does not.
+    pub fn apply(&mut self, resp: &DeltaDiscoveryResponse) -> Result<(), String> {
+        let ty: &'static str = match resp.type_url.as_str() {
+            CLUSTER => CLUSTER,
+            LISTENER => LISTENER,
+            ROUTE_CONFIGURATION => ROUTE_CONFIGURATION,
+            CLUSTER_LOAD_ASSIGNMENT => CLUSTER_LOAD_ASSIGNMENT,
+            other => return Err(format!("type {other:?} is not supported")),
+        };
+        self.answered.insert(ty);
+        let mut errors = Vec::new();
+        for r in &resp.resources {
+            let Some(any) = &r.resource else { continue };
+            if any.type_url != ty {
+                errors.push(format!(
+                    "resource {:?}: type {} in a {ty} response",
+                    r.name, any.type_url
+                ));
+                continue;
+            }
+            let version = r.version.clone();
+            let bytes = any.value.as_slice();
+            let result = match ty {
+                CLUSTER => ClusterProto::decode(bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|c| build_cluster(&c))
+                    .map(|value| {
+                        self.clusters
+                            .insert(value.name.clone(), Entry { version, value });
+                    }),
+                LISTENER => Listener::decode(bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|l| build_listener(&l))
+                    .map(|value| {
+                        self.listeners.insert(
+                            value.name.clone(),
+                            Entry {
+                                version,
+                                value: Arc::new(value),
+                            },
+                        );
+                    }),
+                ROUTE_CONFIGURATION => RouteConfiguration::decode(bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|rc| build_route_table(&rc).map_err(|e| e.to_string()))
+                    .map(|value| {
+                        self.route_tables.insert(
+                            value.name.clone(),
+                            Entry {
+                                version,
+                                value: Arc::new(value),
+                            },
+                        );
+                    }),
+                _ => ClusterLoadAssignment::decode(bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|cla| Ok((cla.cluster_name.clone(), build_endpoints(&cla)?)))
+                    .map(|(name, value)| {
+                        self.endpoints.insert(name, Entry { version, value });
+                    }),
+            };
+            if let Err(e) = result {
+                errors.push(e);
+            }
+        }
+        for name in &resp.removed_resources {
+            match ty {
+                CLUSTER => self.clusters.remove(name).map(drop),
+                LISTENER => self.listeners.remove(name).map(drop),
+                ROUTE_CONFIGURATION => self.route_tables.remove(name).map(drop),
+                _ => self.endpoints.remove(name).map(drop),
+            };
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    /// The ClusterLoadAssignments the accepted clusters need (Envoy subscribes EDS per
+    /// EDS cluster).
+    pub fn wanted_endpoints(&self) -> BTreeSet<String> {
+        self.clusters
+            .values()
+            .filter_map(|c| match &c.value.kind {
+                ClusterKind::Eds { service_name } => Some(service_name.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The route configurations the accepted listeners name over RDS.
+    pub fn wanted_route_configs(&self) -> BTreeSet<String> {
+        self.listeners
+            .values()
+            .filter_map(|l| match &l.value.role {
+                ListenerRole::Http(chain) => match &chain.routes {
+                    RouteSource::Rds(name) => Some(name.clone()),
+                    RouteSource::Inline(_) => None,
+                },
+                ListenerRole::NotServed { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Versions of the accepted resources of a type, for a reconnect's
+    /// `initial_resource_versions`.
+    pub fn versions(&self, ty: &str) -> HashMap<String, String> {
+        fn of<T>(m: &BTreeMap<String, Entry<T>>) -> HashMap<String, String> {
+            m.iter()
+                .map(|(k, e)| (k.clone(), e.version.clone()))
+                .collect()
+        }
+        match ty {
+            CLUSTER => of(&self.clusters),
+            LISTENER => of(&self.listeners),
+            ROUTE_CONFIGURATION => of(&self.route_tables),
+            _ => of(&self.endpoints),
+        }
+    }
+
+    /// True from the first time CDS and LDS have answered and every endpoint set and
+    /// route config they need has arrived (Envoy's initialization), and ever after.
+    pub fn synced(&mut self) -> bool {
+        if !self.synced {
+            self.synced = self.answered.contains(CLUSTER)
+                && self.answered.contains(LISTENER)
+                && self
+                    .wanted_endpoints()
+                    .iter()
+                    .all(|n| self.endpoints.contains_key(n))
+                && self
+                    .wanted_route_configs()
+                    .iter()
+                    .all(|n| self.route_tables.contains_key(n));
+        }
+        self.synced
+    }
+
+    /// The snapshot of everything accepted; connection pools of unchanged clusters are
+    /// carried over from `previous`.
+    pub fn snapshot(&mut self, previous: &Snapshot) -> Snapshot {
+        let clusters = self
+            .clusters
+            .iter()
+            .map(|(name, e)| {
+                let config = e.value.clone();
+                let endpoints = match &config.kind {
+                    ClusterKind::Eds { service_name } => self
+                        .endpoints
+                        .get(service_name)
+                        .map(|e| e.value.clone())
+                        .unwrap_or_default(),
+                    ClusterKind::Static { endpoints } => endpoints.clone(),
+                    ClusterKind::OriginalDst => Vec::new(),
+                };
+                let runtime = previous
+                    .clusters
+                    .get(name)
+                    .map(|c| &c.runtime)
+                    .filter(|r| {
+                        r.connect_timeout == config.connect_timeout && r.http2 == config.http2
+                    })
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        Arc::new(ClusterRuntime::new(config.connect_timeout, config.http2))
+                    });
+                let balancer = crate::upstream::load_balancer(&config, &endpoints);
+                (
+                    name.clone(),
+                    Arc::new(Cluster {
+                        config,
+                        endpoints,
+                        balancer,
+                        runtime,
+                    }),
+                )
+            })
+            .collect();
+        let version = |m: Vec<&String>| m.into_iter().max().cloned().unwrap_or_default();
+        let versions = BTreeMap::from([
+            (
+                CLUSTER,
+                version(self.clusters.values().map(|e| &e.version).collect()),
+            ),
+            (
+                LISTENER,
+                version(self.listeners.values().map(|e| &e.version).collect()),
+            ),
+            (
+                ROUTE_CONFIGURATION,
+                version(self.route_tables.values().map(|e| &e.version).collect()),
+            ),
+            (
+                CLUSTER_LOAD_ASSIGNMENT,
+                version(self.endpoints.values().map(|e| &e.version).collect()),
+            ),
+        ]);
+        Snapshot {
+            listeners: self
+                .listeners
+                .iter()
+                .map(|(k, e)| (k.clone(), e.value.clone()))
+                .collect(),
+            route_tables: self
+                .route_tables
+                .iter()
+                .map(|(k, e)| (k.clone(), e.value.clone()))
+                .collect(),
+            clusters,
+            synced: self.synced(),
+            versions,
+        }
+    }
+}

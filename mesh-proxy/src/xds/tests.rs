@@ -1,0 +1,157 @@
+//! The xDS state: per-resource accept/reject, dependent subscriptions, first sync.
+
+use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster};
+use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+use envoy_types::pb::envoy::service::discovery::v3::{DeltaDiscoveryResponse, Resource};
+use envoy_types::pb::google::protobuf::Any;
+use prost::Message;
+
+use super::*;
+use crate::config::Snapshot;
+
+fn resource<M: Message>(type_url: &str, name: &str, version: &str, msg: &M) -> Resource {
+    Resource {
+        name: name.to_string(),
+        version: version.to_string(),
+        resource: Some(Any {
+            type_url: type_url.to_string(),
+            value: msg.encode_to_vec(),
+        }),
+        ..Default::default()
+    }
+}
+
+fn response(type_url: &str, resources: Vec<Resource>, removed: &[&str]) -> DeltaDiscoveryResponse {
+    DeltaDiscoveryResponse {
+        type_url: type_url.to_string(),
+        resources,
+        removed_resources: removed.iter().map(|s| s.to_string()).collect(),
+        nonce: "n".into(),
+        ..Default::default()
+    }
+}
+
+fn eds_cluster(name: &str, lb: cluster::LbPolicy) -> Cluster {
+    Cluster {
+        name: name.to_string(),
+        cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
+            cluster::DiscoveryType::Eds as i32,
+        )),
+        lb_policy: lb as i32,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn an_unsupported_cluster_is_nacked_by_name_and_the_others_are_applied() {
+    let mut state = XdsState::default();
+    let good = eds_cluster(
+        "outbound|8080||web.e2e.svc.cluster.local",
+        cluster::LbPolicy::RoundRobin,
+    );
+    let bad = eds_cluster(
+        "outbound|8080||ring.e2e.svc.cluster.local",
+        cluster::LbPolicy::RingHash,
+    );
+    let err = state
+        .apply(&response(
+            CLUSTER,
+            vec![
+                resource(CLUSTER, &good.name, "1", &good),
+                resource(CLUSTER, &bad.name, "1", &bad),
+            ],
+            &[],
+        ))
+        .expect_err("ring hash is not supported");
+    assert!(
+        err.contains("ring.e2e") && err.contains("lb_policy RING_HASH"),
+        "{err}"
+    );
+    assert_eq!(
+        state.wanted_endpoints().into_iter().collect::<Vec<_>>(),
+        vec![good.name.clone()]
+    );
+}
+
+#[test]
+fn a_rejected_update_keeps_the_accepted_version() {
+    let mut state = XdsState::default();
+    let rc = RouteConfiguration {
+        name: "8080".into(),
+        ..Default::default()
+    };
+    state
+        .apply(&response(
+            ROUTE_CONFIGURATION,
+            vec![resource(ROUTE_CONFIGURATION, "8080", "1", &rc)],
+            &[],
+        ))
+        .expect("accepted");
+    let garbage = Resource {
+        name: "8080".into(),
+        version: "2".into(),
+        resource: Some(Any {
+            type_url: ROUTE_CONFIGURATION.into(),
+            value: vec![0xff, 0xff],
+        }),
+        ..Default::default()
+    };
+    assert!(
+        state
+            .apply(&response(ROUTE_CONFIGURATION, vec![garbage], &[]))
+            .is_err()
+    );
+    assert_eq!(
+        state
+            .versions(ROUTE_CONFIGURATION)
+            .get("8080")
+            .map(String::as_str),
+        Some("1")
+    );
+}
+
+#[test]
+fn an_unknown_type_is_nacked() {
+    let mut state = XdsState::default();
+    let err = state.apply(&response(
+        "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
+        vec![],
+        &[],
+    ));
+    assert!(err.is_err());
+}
+
+#[test]
+fn synced_only_once_clusters_listeners_and_their_endpoints_arrived() {
+    let mut state = XdsState::default();
+    let c = eds_cluster("outbound|8080||web", cluster::LbPolicy::LeastRequest);
+    state
+        .apply(&response(
+            CLUSTER,
+            vec![resource(CLUSTER, &c.name, "1", &c)],
+            &[],
+        ))
+        .expect("cds");
+    state.apply(&response(LISTENER, vec![], &[])).expect("lds");
+    assert!(!state.synced(), "endpoints of the EDS cluster are missing");
+    let cla = ClusterLoadAssignment {
+        cluster_name: c.name.clone(),
+        ..Default::default()
+    };
+    state
+        .apply(&response(
+            CLUSTER_LOAD_ASSIGNMENT,
+            vec![resource(CLUSTER_LOAD_ASSIGNMENT, &c.name, "1", &cla)],
+            &[],
+        ))
+        .expect("eds");
+    assert!(state.synced());
+    let snapshot = state.snapshot(&Snapshot::default());
+    assert!(snapshot.synced && snapshot.clusters.contains_key(&c.name));
+    // Removing the cluster later does not make the proxy unready.
+    state
+        .apply(&response(CLUSTER, vec![], &[&c.name]))
+        .expect("removal");
+    assert!(state.synced() && state.wanted_endpoints().is_empty());
+}
