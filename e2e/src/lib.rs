@@ -11,6 +11,7 @@
 pub mod control_plane;
 pub mod echo;
 pub mod envoy;
+pub mod fixtures;
 pub mod http;
 pub mod mesh;
 pub mod mesh_proxy;

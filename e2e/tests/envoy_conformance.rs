@@ -10,38 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use e2e::echo::DELAY_REQUEST_HEADER;
+use e2e::fixtures::{REVIEWS_SUBSETS, reviews};
 use e2e::http::Call;
+use e2e::mesh_or_skip;
 use e2e::{Backend, Mesh, assert_binomial, eventually};
 use hyper::Method;
-
-/// Starts a mesh, or returns from the test when Envoy is not installed.
-macro_rules! mesh {
-    ($name:expr) => {
-        match Mesh::start($name).await {
-            Some(mesh) => mesh,
-            None => return,
-        }
-    };
-}
-
-/// Subsets v1, v2 and v3 of `reviews`, by the `version` label.
-const REVIEWS_SUBSETS: &str = "
-    apiVersion: networking.istio.io/v1
-    kind: DestinationRule
-    metadata: {name: reviews, namespace: e2e}
-    spec:
-      host: reviews
-      subsets:
-      - {name: v1, labels: {version: v1}}
-      - {name: v2, labels: {version: v2}}
-      - {name: v3, labels: {version: v3}}
-";
-
-/// Service `reviews` with workloads reviews-v1, reviews-v2 and reviews-v3.
-async fn reviews(mesh: &mut Mesh) {
-    let backends = ["v1", "v2", "v3"].map(|v| Backend::version(&format!("reviews-{v}"), v));
-    mesh.add_service("reviews", &backends).await;
-}
 
 /// Service `web` with one workload, `web-1`.
 async fn web(mesh: &mut Mesh) {
@@ -51,7 +24,7 @@ async fn web(mesh: &mut Mesh) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weighted_route_splits_80_20() {
-    let mut mesh = mesh!("weighted_route_splits_80_20");
+    let mut mesh = mesh_or_skip!("weighted_route_splits_80_20");
     reviews(&mut mesh).await;
     mesh.apply("reviews-subsets.yaml", REVIEWS_SUBSETS);
     mesh.apply(
@@ -81,7 +54,8 @@ async fn weighted_route_splits_80_20() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn header_uri_method_and_query_matches_take_the_first_matching_route() {
-    let mut mesh = mesh!("header_uri_method_and_query_matches_take_the_first_matching_route");
+    let mut mesh =
+        mesh_or_skip!("header_uri_method_and_query_matches_take_the_first_matching_route");
     reviews(&mut mesh).await;
     mesh.apply("reviews-subsets.yaml", REVIEWS_SUBSETS);
     mesh.apply(
@@ -184,7 +158,7 @@ async fn header_uri_method_and_query_matches_take_the_first_matching_route() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rewrite_changes_path_and_authority_and_redirect_answers_without_upstream() {
     let mut mesh =
-        mesh!("rewrite_changes_path_and_authority_and_redirect_answers_without_upstream");
+        mesh_or_skip!("rewrite_changes_path_and_authority_and_redirect_answers_without_upstream");
     web(&mut mesh).await;
     mesh.apply(
         "web-vs.yaml",
@@ -238,7 +212,7 @@ async fn rewrite_changes_path_and_authority_and_redirect_answers_without_upstrea
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_response_answers_with_status_and_body() {
-    let mut mesh = mesh!("direct_response_answers_with_status_and_body");
+    let mut mesh = mesh_or_skip!("direct_response_answers_with_status_and_body");
     web(&mut mesh).await;
     mesh.apply(
         "web-vs.yaml",
@@ -271,7 +245,7 @@ async fn direct_response_answers_with_status_and_body() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_injection_aborts_and_delays() {
-    let mut mesh = mesh!("fault_injection_aborts_and_delays");
+    let mut mesh = mesh_or_skip!("fault_injection_aborts_and_delays");
     web(&mut mesh).await;
     mesh.apply(
         "web-vs.yaml",
@@ -336,7 +310,7 @@ async fn fault_injection_aborts_and_delays() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_turn_a_flaky_upstreams_503_into_200() {
-    let mut mesh = mesh!("retries_turn_a_flaky_upstreams_503_into_200");
+    let mut mesh = mesh_or_skip!("retries_turn_a_flaky_upstreams_503_into_200");
     mesh.add_service("flaky", &[Backend::version("flaky-1", "v1")])
         .await;
     mesh.apply(
@@ -386,7 +360,7 @@ async fn retries_turn_a_flaky_upstreams_503_into_200() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn route_timeout_gives_504() {
-    let mut mesh = mesh!("route_timeout_gives_504");
+    let mut mesh = mesh_or_skip!("route_timeout_gives_504");
     web(&mut mesh).await;
     mesh.apply(
         "web-vs.yaml",
@@ -424,7 +398,7 @@ async fn route_timeout_gives_504() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consistent_hash_keeps_a_user_on_one_backend() {
-    let mut mesh = mesh!("consistent_hash_keeps_a_user_on_one_backend");
+    let mut mesh = mesh_or_skip!("consistent_hash_keeps_a_user_on_one_backend");
     reviews(&mut mesh).await;
     mesh.apply(
         "reviews-dr.yaml",
@@ -514,7 +488,7 @@ async fn settled_counters(mesh: &Mesh) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_added_and_removed_at_run_time_is_an_eds_push_only() {
-    let mut mesh = mesh!("endpoint_added_and_removed_at_run_time_is_an_eds_push_only");
+    let mut mesh = mesh_or_skip!("endpoint_added_and_removed_at_run_time_is_an_eds_push_only");
     web(&mut mesh).await;
     mesh.start_client(false).await;
     let call = mesh.get("web", "/");
@@ -553,7 +527,7 @@ async fn endpoint_added_and_removed_at_run_time_is_an_eds_push_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn virtual_service_changed_at_run_time_reroutes_over_delta_xds() {
-    let mut mesh = mesh!("virtual_service_changed_at_run_time_reroutes_over_delta_xds");
+    let mut mesh = mesh_or_skip!("virtual_service_changed_at_run_time_reroutes_over_delta_xds");
     reviews(&mut mesh).await;
     mesh.apply("reviews-subsets.yaml", REVIEWS_SUBSETS);
     let all_to = |subset: &str| {
@@ -586,7 +560,7 @@ async fn virtual_service_changed_at_run_time_reroutes_over_delta_xds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_envoy_rejects_shows_as_nacked_in_proxy_status() {
-    let mut mesh = mesh!("config_envoy_rejects_shows_as_nacked_in_proxy_status");
+    let mut mesh = mesh_or_skip!("config_envoy_rejects_shows_as_nacked_in_proxy_status");
     web(&mut mesh).await;
     mesh.start_client(false).await;
     let marker = mesh.get("web", "/marker");
@@ -655,7 +629,7 @@ async fn config_envoy_rejects_shows_as_nacked_in_proxy_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mirror_copies_every_request_to_the_shadow() {
-    let mut mesh = mesh!("mirror_copies_every_request_to_the_shadow");
+    let mut mesh = mesh_or_skip!("mirror_copies_every_request_to_the_shadow");
     web(&mut mesh).await;
     mesh.add_service("shadow", &[Backend::version("shadow-1", "v1")])
         .await;
@@ -713,7 +687,7 @@ async fn mirror_copies_every_request_to_the_shadow() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_and_response_headers_are_set_added_and_removed() {
-    let mut mesh = mesh!("request_and_response_headers_are_set_added_and_removed");
+    let mut mesh = mesh_or_skip!("request_and_response_headers_are_set_added_and_removed");
     web(&mut mesh).await;
     mesh.apply(
         "web-vs.yaml",

@@ -11,35 +11,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use e2e::echo::DELAY_REQUEST_HEADER;
+use e2e::fixtures::{REVIEWS_SUBSETS, reviews};
 use e2e::http::{Call, Reply};
+use e2e::mesh_or_skip;
 use e2e::{Backend, Mesh, assert_binomial};
 use hyper::Method;
-
-macro_rules! mesh {
-    ($name:expr) => {
-        match Mesh::start($name).await {
-            Some(mesh) => mesh,
-            None => return,
-        }
-    };
-}
-
-const REVIEWS_SUBSETS: &str = "
-    apiVersion: networking.istio.io/v1
-    kind: DestinationRule
-    metadata: {name: reviews, namespace: e2e}
-    spec:
-      host: reviews
-      subsets:
-      - {name: v1, labels: {version: v1}}
-      - {name: v2, labels: {version: v2}}
-      - {name: v3, labels: {version: v3}}
-";
-
-async fn reviews(mesh: &mut Mesh) {
-    let backends = ["v1", "v2", "v3"].map(|v| Backend::version(&format!("reviews-{v}"), v));
-    mesh.add_service("reviews", &backends).await;
-}
 
 /// What a user sees of a reply, to compare the two proxies.
 fn outcome(reply: &Reply) -> String {
@@ -78,7 +54,7 @@ async fn differences(mesh: &Mesh, mesh_proxy: SocketAddr, cases: &[(&str, Call)]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weighted_route_splits_80_20_like_envoy() {
-    let mut mesh = mesh!("weighted_route_splits_80_20_like_envoy");
+    let mut mesh = mesh_or_skip!("weighted_route_splits_80_20_like_envoy");
     reviews(&mut mesh).await;
     mesh.apply("reviews-subsets.yaml", REVIEWS_SUBSETS);
     mesh.apply(
@@ -125,7 +101,7 @@ async fn weighted_route_splits_80_20_like_envoy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn header_uri_method_and_query_matches_route_like_envoy() {
-    let mut mesh = mesh!("header_uri_method_and_query_matches_route_like_envoy");
+    let mut mesh = mesh_or_skip!("header_uri_method_and_query_matches_route_like_envoy");
     reviews(&mut mesh).await;
     mesh.apply("reviews-subsets.yaml", REVIEWS_SUBSETS);
     mesh.apply(
@@ -218,7 +194,7 @@ async fn header_uri_method_and_query_matches_route_like_envoy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rewrite_redirect_direct_response_and_timeout_like_envoy() {
-    let mut mesh = mesh!("rewrite_redirect_direct_response_and_timeout_like_envoy");
+    let mut mesh = mesh_or_skip!("rewrite_redirect_direct_response_and_timeout_like_envoy");
     mesh.add_service("web", &[Backend::version("web-1", "v1")])
         .await;
     mesh.apply(
@@ -302,7 +278,7 @@ async fn rewrite_redirect_direct_response_and_timeout_like_envoy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_turn_a_flaky_upstreams_503_into_200_like_envoy() {
-    let mut mesh = mesh!("retries_turn_a_flaky_upstreams_503_into_200_like_envoy");
+    let mut mesh = mesh_or_skip!("retries_turn_a_flaky_upstreams_503_into_200_like_envoy");
     mesh.add_service("flaky", &[Backend::version("flaky-1", "v1")])
         .await;
     mesh.apply(
@@ -358,7 +334,8 @@ async fn retries_turn_a_flaky_upstreams_503_into_200_like_envoy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_route_mesh_proxy_cannot_implement_is_nacked_and_the_last_config_kept() {
-    let mut mesh = mesh!("a_route_mesh_proxy_cannot_implement_is_nacked_and_the_last_config_kept");
+    let mut mesh =
+        mesh_or_skip!("a_route_mesh_proxy_cannot_implement_is_nacked_and_the_last_config_kept");
     mesh.add_service("web", &[Backend::version("web-1", "v1")])
         .await;
     let ours = mesh.start_mesh_proxy_client().await;
@@ -466,7 +443,7 @@ async fn http2_prior_knowledge_routes_like_http1_and_every_endpoint_takes_traffi
     use hyper_util::rt::{TokioExecutor, TokioIo};
 
     let mut mesh =
-        mesh!("http2_prior_knowledge_routes_like_http1_and_every_endpoint_takes_traffic");
+        mesh_or_skip!("http2_prior_knowledge_routes_like_http1_and_every_endpoint_takes_traffic");
     reviews(&mut mesh).await;
     mesh.start_client(true).await;
     let ours = mesh.start_mesh_proxy_client().await;
@@ -523,7 +500,8 @@ async fn http2_prior_knowledge_routes_like_http1_and_every_endpoint_takes_traffi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mesh_proxy_keeps_serving_while_the_control_plane_is_away_and_reconnects() {
-    let mut mesh = mesh!("mesh_proxy_keeps_serving_while_the_control_plane_is_away_and_reconnects");
+    let mut mesh =
+        mesh_or_skip!("mesh_proxy_keeps_serving_while_the_control_plane_is_away_and_reconnects");
     mesh.add_service("web", &[Backend::version("web-1", "v1")])
         .await;
     let ours = mesh.start_mesh_proxy_client().await;

@@ -13,7 +13,7 @@ fn free_local_port() -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_entries_with_static_and_dns_resolution_reach_their_endpoints_under_registry_only()
 {
-    let mut mesh = mesh!(
+    let mut mesh = mesh_or_skip!(
         "service_entries_with_static_and_dns_resolution_reach_their_endpoints_under_registry_only"
     );
     let static_ip = mesh.allocate_ip();
@@ -127,7 +127,7 @@ async fn service_entries_with_static_and_dns_resolution_reach_their_endpoints_un
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sidecar_egress_hosts_give_the_client_reviews_but_not_ratings() {
-    let mut mesh = mesh!("sidecar_egress_hosts_give_the_client_reviews_but_not_ratings");
+    let mut mesh = mesh_or_skip!("sidecar_egress_hosts_give_the_client_reviews_but_not_ratings");
     bookinfo(&mut mesh).await;
     // Istio's example: the client only reaches reviews in its own namespace. Under
     // REGISTRY_ONLY a host outside the registry is refused (502) rather than passed
@@ -171,7 +171,7 @@ async fn sidecar_egress_hosts_give_the_client_reviews_but_not_ratings() {
 /// to reviews: the clusters of the others are removed from the running Envoy (over
 /// Delta, `removed_resources`) and ratings is no longer routed.
 async fn narrowed_sidecar_removes_clusters(test: &str, delta: bool) {
-    let mut mesh = mesh!(test);
+    let mut mesh = mesh_or_skip!(test);
     bookinfo(&mut mesh).await;
     mesh.start_client(delta).await;
     mesh.wait_routed_to(&mesh.get("ratings", "/"), "ratings-v1")

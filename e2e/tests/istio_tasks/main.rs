@@ -14,21 +14,12 @@ use std::time::Duration;
 
 use e2e::echo::DELAY_REQUEST_HEADER;
 use e2e::http::Call;
+use e2e::mesh_or_skip;
 use e2e::tcp_echo::tcp_exchange;
 use e2e::{
     Backend, EchoServer, HttpClient, Mesh, Reply, TcpEchoServer, assert_binomial, eventually,
 };
 use hyper::Method;
-
-/// Starts a mesh, or returns from the test when Envoy is not installed.
-macro_rules! mesh {
-    ($name:expr) => {
-        match Mesh::start($name).await {
-            Some(mesh) => mesh,
-            None => return,
-        }
-    };
-}
 
 /// How long a config change may take to reach Envoy.
 const CONFIG_DEADLINE: Duration = Duration::from_secs(20);
@@ -213,7 +204,6 @@ fn only(counts: &BTreeMap<String, u64>) -> Vec<&str> {
     counts.keys().map(String::as_str).collect()
 }
 
-// After the macros above: `macro_rules!` is visible only below its definition.
 mod egress;
 mod request_routing;
 mod resilience;

@@ -4,7 +4,7 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jason_is_routed_to_reviews_v2_and_everyone_else_to_v1() {
-    let mut mesh = mesh!("jason_is_routed_to_reviews_v2_and_everyone_else_to_v1");
+    let mut mesh = mesh_or_skip!("jason_is_routed_to_reviews_v2_and_everyone_else_to_v1");
     bookinfo(&mut mesh).await;
     mesh.apply("destination-rule-all.yaml", DESTINATION_RULE_ALL);
     mesh.apply("virtual-service-all-v1.yaml", VIRTUAL_SERVICE_ALL_V1);
@@ -71,7 +71,7 @@ async fn jason_is_routed_to_reviews_v2_and_everyone_else_to_v1() {
 /// `virtual-service-all-v1.yaml` are applied together, as the task does: the new subset
 /// clusters (CDS), their endpoints (EDS) and routes (RDS) all reach the running Envoy.
 async fn rules_applied_to_a_running_proxy_route_to_v1(test: &str, delta: bool) {
-    let mut mesh = mesh!(test);
+    let mut mesh = mesh_or_skip!(test);
     bookinfo(&mut mesh).await;
     mesh.start_client(delta).await;
     let call = mesh.get("reviews", "/");
@@ -117,8 +117,9 @@ async fn rules_applied_to_a_running_proxy_route_to_v1_over_delta_xds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traffic_shifts_50_50_between_reviews_v1_and_v3_then_all_to_v3_over_delta_xds() {
-    let mut mesh =
-        mesh!("traffic_shifts_50_50_between_reviews_v1_and_v3_then_all_to_v3_over_delta_xds");
+    let mut mesh = mesh_or_skip!(
+        "traffic_shifts_50_50_between_reviews_v1_and_v3_then_all_to_v3_over_delta_xds"
+    );
     bookinfo(&mut mesh).await;
     mesh.apply("destination-rule-all.yaml", DESTINATION_RULE_ALL);
     // virtual-service-reviews-50-v3.yaml
@@ -183,7 +184,7 @@ async fn traffic_shifts_50_50_between_reviews_v1_and_v3_then_all_to_v3_over_delt
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_corpus_reaches_the_backend_each_match_rule_names() {
-    let mut mesh = mesh!("request_corpus_reaches_the_backend_each_match_rule_names");
+    let mut mesh = mesh_or_skip!("request_corpus_reaches_the_backend_each_match_rule_names");
     bookinfo(&mut mesh).await;
     mesh.apply("destination-rule-all.yaml", DESTINATION_RULE_ALL);
     mesh.apply(
@@ -389,8 +390,9 @@ async fn request_corpus_reaches_the_backend_each_match_rule_names() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uri_regex_over_envoys_default_re2_program_size_is_accepted_as_istio_accepts_it() {
-    let mut mesh =
-        mesh!("uri_regex_over_envoys_default_re2_program_size_is_accepted_as_istio_accepts_it");
+    let mut mesh = mesh_or_skip!(
+        "uri_regex_over_envoys_default_re2_program_size_is_accepted_as_istio_accepts_it"
+    );
     bookinfo(&mut mesh).await;
     mesh.apply("destination-rule-all.yaml", DESTINATION_RULE_ALL);
     // An ordinary REST path with a UUID: its RE2 program is over Envoy's default limit

@@ -35,7 +35,8 @@ fn ratings_fault_for_jason(fault: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jason_gets_a_delayed_then_an_aborted_ratings_and_others_are_unaffected() {
-    let mut mesh = mesh!("jason_gets_a_delayed_then_an_aborted_ratings_and_others_are_unaffected");
+    let mut mesh =
+        mesh_or_skip!("jason_gets_a_delayed_then_an_aborted_ratings_and_others_are_unaffected");
     bookinfo(&mut mesh).await;
     mesh.apply("destination-rule-all.yaml", DESTINATION_RULE_ALL);
     // The task's 7s delay, shortened to 500ms.
@@ -103,7 +104,7 @@ async fn jason_gets_a_delayed_then_an_aborted_ratings_and_others_are_unaffected(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn route_timeout_gives_504_and_per_try_timeouts_retry_within_it() {
-    let mut mesh = mesh!("route_timeout_gives_504_and_per_try_timeouts_retry_within_it");
+    let mut mesh = mesh_or_skip!("route_timeout_gives_504_and_per_try_timeouts_retry_within_it");
     bookinfo(&mut mesh).await;
     mesh.apply("destination-rule-all.yaml", DESTINATION_RULE_ALL);
     mesh.apply(
@@ -255,7 +256,7 @@ const HTTPBIN_CIRCUIT_BREAKER: &str = "
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn circuit_breaker_overflows_concurrent_requests_with_503_uo() {
-    let mut mesh = mesh!("circuit_breaker_overflows_concurrent_requests_with_503_uo");
+    let mut mesh = mesh_or_skip!("circuit_breaker_overflows_concurrent_requests_with_503_uo");
     mesh.add_service("httpbin", &[Backend::version("httpbin-1", "v1")])
         .await;
     mesh.apply("httpbin-dr.yaml", HTTPBIN_CIRCUIT_BREAKER);
@@ -343,7 +344,7 @@ async fn circuit_breaker_overflows_concurrent_requests_with_503_uo() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subset_connection_pool_overrides_the_port_level_circuit_breaker() {
-    let mut mesh = mesh!("subset_connection_pool_overrides_the_port_level_circuit_breaker");
+    let mut mesh = mesh_or_skip!("subset_connection_pool_overrides_the_port_level_circuit_breaker");
     bookinfo(&mut mesh).await;
     mesh.apply(
         "reviews.yaml",
@@ -438,7 +439,7 @@ async fn subset_connection_pool_overrides_the_port_level_circuit_breaker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outlier_detection_ejects_the_backend_that_fails() {
-    let mut mesh = mesh!("outlier_detection_ejects_the_backend_that_fails");
+    let mut mesh = mesh_or_skip!("outlier_detection_ejects_the_backend_that_fails");
     mesh.add_service(
         "httpbin",
         &[

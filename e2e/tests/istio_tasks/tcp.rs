@@ -6,7 +6,8 @@ const TCP_PORT: u16 = 9000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_traffic_shifts_80_20_between_tcp_echo_v1_and_v2_over_delta_xds() {
-    let mut mesh = mesh!("tcp_traffic_shifts_80_20_between_tcp_echo_v1_and_v2_over_delta_xds");
+    let mut mesh =
+        mesh_or_skip!("tcp_traffic_shifts_80_20_between_tcp_echo_v1_and_v2_over_delta_xds");
     let client_ip = mesh.ip(2);
     // The client reaches TCP port 9000 the way it reaches 8080: a bound egress
     // listener. REGISTRY_ONLY: a connection the listener does not route would

@@ -4,7 +4,7 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mirrored_requests_reach_v2_with_a_shadow_host_while_v1_answers() {
-    let mut mesh = mesh!("mirrored_requests_reach_v2_with_a_shadow_host_while_v1_answers");
+    let mut mesh = mesh_or_skip!("mirrored_requests_reach_v2_with_a_shadow_host_while_v1_answers");
     mesh.add_service(
         "httpbin",
         &[
@@ -84,8 +84,9 @@ async fn mirrored_requests_reach_v2_with_a_shadow_host_while_v1_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cors_preflight_from_an_allowed_origin_is_answered_and_others_get_no_cors_headers() {
-    let mut mesh =
-        mesh!("cors_preflight_from_an_allowed_origin_is_answered_and_others_get_no_cors_headers");
+    let mut mesh = mesh_or_skip!(
+        "cors_preflight_from_an_allowed_origin_is_answered_and_others_get_no_cors_headers"
+    );
     mesh.add_service("ratings", &[Backend::version("ratings-v1", "v1")])
         .await;
     // The corsPolicy example of Istio's VirtualService reference.
@@ -188,7 +189,7 @@ async fn cors_preflight_from_an_allowed_origin_is_answered_and_others_get_no_cor
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consistent_hash_by_cookie_and_by_source_ip_keeps_a_client_on_one_backend() {
     let mut mesh =
-        mesh!("consistent_hash_by_cookie_and_by_source_ip_keeps_a_client_on_one_backend");
+        mesh_or_skip!("consistent_hash_by_cookie_and_by_source_ip_keeps_a_client_on_one_backend");
     bookinfo(&mut mesh).await;
     mesh.add_service(
         "details-pool",
@@ -269,7 +270,7 @@ async fn consistent_hash_by_cookie_and_by_source_ip_keeps_a_client_on_one_backen
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_robin_load_balancer_spreads_requests_evenly() {
-    let mut mesh = mesh!("round_robin_load_balancer_spreads_requests_evenly");
+    let mut mesh = mesh_or_skip!("round_robin_load_balancer_spreads_requests_evenly");
     bookinfo(&mut mesh).await;
     mesh.apply(
         "reviews-dr.yaml",

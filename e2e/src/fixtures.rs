@@ -1,0 +1,34 @@
+//! Config and services several suites share.
+
+use crate::{Backend, Mesh};
+
+/// Starts a [`Mesh`](crate::Mesh), or returns from the calling test (which then
+/// passes, having printed why) when Envoy is not installed.
+#[macro_export]
+macro_rules! mesh_or_skip {
+    ($name:expr) => {
+        match $crate::Mesh::start($name).await {
+            Some(mesh) => mesh,
+            None => return,
+        }
+    };
+}
+
+/// Subsets v1, v2 and v3 of `reviews`, by the `version` label.
+pub const REVIEWS_SUBSETS: &str = "
+    apiVersion: networking.istio.io/v1
+    kind: DestinationRule
+    metadata: {name: reviews, namespace: e2e}
+    spec:
+      host: reviews
+      subsets:
+      - {name: v1, labels: {version: v1}}
+      - {name: v2, labels: {version: v2}}
+      - {name: v3, labels: {version: v3}}
+";
+
+/// Service `reviews` with workloads reviews-v1, reviews-v2 and reviews-v3.
+pub async fn reviews(mesh: &mut Mesh) {
+    let backends = ["v1", "v2", "v3"].map(|v| Backend::version(&format!("reviews-{v}"), v));
+    mesh.add_service("reviews", &backends).await;
+}
