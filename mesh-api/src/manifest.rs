@@ -8,20 +8,17 @@
 
 use std::fmt;
 
-use k8s_openapi::api::core::v1::Service;
-use kube::core::ObjectMeta;
-use serde::Deserialize;
-use serde::de::{DeserializeOwned, IgnoredAny};
-
 use crate::object::{DEFAULT_NAMESPACE, Kind, MeshObject, ObjectRef, TypeMetaError};
 
 mod files;
 mod split;
+mod typed;
 mod unsupported;
 
 pub use files::manifest_files;
 
 use split::{DocumentText, split_documents};
+use typed::{Source, deserialize_object, prune_nulls, set_namespace};
 
 /// Where a document sits in its file.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -68,22 +65,6 @@ pub struct ParsedFile {
     pub skipped: Vec<SkippedDocument>,
 }
 
-/// The envelope shared by our CRD kinds: `status` is written by servers, never read.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Envelope<S> {
-    #[allow(dead_code)]
-    api_version: String,
-    #[allow(dead_code)]
-    kind: String,
-    metadata: ObjectMeta,
-    #[serde(default = "Option::default")]
-    spec: Option<S>,
-    #[allow(dead_code)]
-    #[serde(default)]
-    status: Option<IgnoredAny>,
-}
-
 /// What the first look at a document finds: enough to name it and pick its type.
 #[derive(Debug)]
 struct Header {
@@ -110,21 +91,56 @@ pub fn parse_file(file: &str, text: &str) -> ParsedFile {
             document: doc.index,
             line: doc.first_line,
         };
-        match parse_document(&doc, location.clone()) {
+        match list_items(doc.text) {
+            // `kubectl get … -o yaml` wraps objects in a List: each item is a document.
+            Some(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let text = serde_yaml::to_string(item).unwrap_or_default();
+                    let item_doc = DocumentText { text: &text, ..doc };
+                    let outcome = parse_document(&item_doc, location.clone()).map_err(|mut e| {
+                        // Lines of the re-serialized item are not the file's.
+                        e.location.line = doc.first_line;
+                        e.field = Some(match e.field.take() {
+                            Some(field) => format!("items[{i}].{field}"),
+                            None => format!("items[{i}]"),
+                        });
+                        e
+                    });
+                    parsed.record(outcome, location.clone());
+                }
+            }
+            None => parsed.record(parse_document(&doc, location.clone()), location),
+        }
+    }
+    parsed
+}
+
+/// The items of a `v1 List` (or `…List`) document, if the document is one.
+fn list_items(text: &str) -> Option<Vec<serde_yaml::Value>> {
+    let value: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+    let kind = value.get("kind")?.as_str()?;
+    if !kind.ends_with("List") {
+        return None;
+    }
+    value.get("items")?.as_sequence().cloned()
+}
+
+impl ParsedFile {
+    fn record(&mut self, outcome: Result<DocumentOutcome, Box<ManifestError>>, location: Location) {
+        match outcome {
             Ok(DocumentOutcome::Object(object)) => {
-                parsed.objects.push(ParsedObject { object, location })
+                self.objects.push(ParsedObject { object, location })
             }
             Ok(DocumentOutcome::Skipped { api_version, kind }) => {
-                parsed.skipped.push(SkippedDocument {
+                self.skipped.push(SkippedDocument {
                     location,
                     api_version,
                     kind,
                 })
             }
-            Err(err) => parsed.errors.push(*err),
+            Err(err) => self.errors.push(*err),
         }
     }
-    parsed
 }
 
 enum DocumentOutcome {
@@ -230,187 +246,6 @@ fn read_header(value: &serde_yaml::Value) -> Result<Header, (String, String)> {
         name: meta_string("name"),
         namespace: meta_string("namespace"),
     })
-}
-
-/// A deserialization failure: the field path and the line, when serde could tell.
-struct FieldError {
-    field: Option<String>,
-    line: Option<usize>,
-    message: String,
-}
-
-/// What a document is deserialized from.
-enum Source<'a> {
-    /// The document's text: errors carry lines.
-    Text(&'a str),
-    /// A pruned copy of the document.
-    Value(serde_yaml::Value),
-}
-
-/// The document without null-valued mapping entries, or `None` when it has none.
-fn prune_nulls(mut value: serde_yaml::Value) -> Option<serde_yaml::Value> {
-    fn prune(value: &mut serde_yaml::Value) -> bool {
-        match value {
-            serde_yaml::Value::Mapping(map) => {
-                let before = map.len();
-                map.retain(|_, v| !v.is_null());
-                let mut pruned = map.len() != before;
-                for (_, v) in map.iter_mut() {
-                    pruned |= prune(v);
-                }
-                pruned
-            }
-            serde_yaml::Value::Sequence(items) => {
-                // Every item is pruned: no short-circuit.
-                let mut pruned = false;
-                for item in items {
-                    pruned |= prune(item);
-                }
-                pruned
-            }
-            _ => false,
-        }
-    }
-    prune(&mut value).then_some(value)
-}
-
-fn deserialize_object(kind: Kind, text: &Source<'_>) -> Result<MeshObject, FieldError> {
-    use crate::networking as net;
-    use crate::security as sec;
-    Ok(match kind {
-        Kind::Service => MeshObject::Service(Box::new(deserialize::<Service>(text)?)),
-        Kind::VirtualService => {
-            let (metadata, spec) = custom_resource::<net::VirtualServiceSpec>(text)?;
-            MeshObject::VirtualService(Box::new(with_metadata(
-                net::VirtualService::new("", spec),
-                metadata,
-            )))
-        }
-        Kind::DestinationRule => {
-            let (metadata, spec) = custom_resource::<net::DestinationRuleSpec>(text)?;
-            MeshObject::DestinationRule(Box::new(with_metadata(
-                net::DestinationRule::new("", spec),
-                metadata,
-            )))
-        }
-        Kind::ServiceEntry => {
-            let (metadata, spec) = custom_resource::<net::ServiceEntrySpec>(text)?;
-            MeshObject::ServiceEntry(Box::new(with_metadata(
-                net::ServiceEntry::new("", spec),
-                metadata,
-            )))
-        }
-        Kind::Gateway => {
-            let (metadata, spec) = custom_resource::<net::GatewaySpec>(text)?;
-            MeshObject::Gateway(Box::new(with_metadata(
-                net::Gateway::new("", spec),
-                metadata,
-            )))
-        }
-        Kind::Sidecar => {
-            let (metadata, spec) = custom_resource::<net::SidecarSpec>(text)?;
-            MeshObject::Sidecar(Box::new(with_metadata(
-                net::Sidecar::new("", spec),
-                metadata,
-            )))
-        }
-        Kind::WorkloadEntry => {
-            let (metadata, spec) = custom_resource::<net::WorkloadEntrySpec>(text)?;
-            MeshObject::WorkloadEntry(Box::new(with_metadata(
-                net::WorkloadEntry::new("", spec),
-                metadata,
-            )))
-        }
-        Kind::PeerAuthentication => {
-            let (metadata, spec) = custom_resource::<sec::PeerAuthenticationSpec>(text)?;
-            MeshObject::PeerAuthentication(Box::new(with_metadata(
-                sec::PeerAuthentication::new("", spec),
-                metadata,
-            )))
-        }
-        Kind::AuthorizationPolicy => {
-            let (metadata, spec) = custom_resource::<sec::AuthorizationPolicySpec>(text)?;
-            MeshObject::AuthorizationPolicy(Box::new(with_metadata(
-                sec::AuthorizationPolicy::new("", spec),
-                metadata,
-            )))
-        }
-        Kind::RequestAuthentication => {
-            let (metadata, spec) = custom_resource::<sec::RequestAuthenticationSpec>(text)?;
-            MeshObject::RequestAuthentication(Box::new(with_metadata(
-                sec::RequestAuthentication::new("", spec),
-                metadata,
-            )))
-        }
-    })
-}
-
-/// Gives a resource built with kube's `new` (which sets only the name) its full metadata.
-fn with_metadata<K: kube::Resource>(mut resource: K, metadata: ObjectMeta) -> K {
-    *resource.meta_mut() = metadata;
-    resource
-}
-
-fn custom_resource<S: DeserializeOwned + Default>(
-    text: &Source<'_>,
-) -> Result<(ObjectMeta, S), FieldError> {
-    let envelope: Envelope<S> = deserialize(text)?;
-    // Like the API server, an object without a spec is an object with an empty spec
-    // (`AuthorizationPolicy` with no spec is the documented deny-all).
-    Ok((envelope.metadata, envelope.spec.unwrap_or_default()))
-}
-
-fn deserialize<T: DeserializeOwned>(source: &Source<'_>) -> Result<T, FieldError> {
-    let result = match source {
-        Source::Text(text) => {
-            serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
-        }
-        Source::Value(value) => serde_path_to_error::deserialize(value.clone()),
-    };
-    result.map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let line = inner.location().map(|l| l.line());
-        FieldError {
-            field: (path != ".").then_some(path),
-            line,
-            message: strip_location(&inner.to_string()),
-        }
-    })
-}
-
-/// serde_yaml decorates its messages with the path (`spec.x: `) and " at line L column
-/// C"; we report both ourselves, the line relative to the file rather than the document.
-fn strip_location(message: &str) -> String {
-    let message = match message.find(" at line ") {
-        Some(i) => &message[..i],
-        None => message,
-    };
-    let is_path = |p: &str| {
-        !p.is_empty()
-            && p.chars()
-                .all(|c| c.is_alphanumeric() || "._-[]".contains(c))
-    };
-    match message.split_once(": ") {
-        Some((prefix, rest)) if is_path(prefix) && !rest.is_empty() => rest.to_string(),
-        _ => message.to_string(),
-    }
-}
-
-fn set_namespace(object: &mut MeshObject, namespace: &str) {
-    let meta = match object {
-        MeshObject::Service(o) => &mut o.metadata,
-        MeshObject::VirtualService(o) => &mut o.metadata,
-        MeshObject::DestinationRule(o) => &mut o.metadata,
-        MeshObject::ServiceEntry(o) => &mut o.metadata,
-        MeshObject::Gateway(o) => &mut o.metadata,
-        MeshObject::Sidecar(o) => &mut o.metadata,
-        MeshObject::WorkloadEntry(o) => &mut o.metadata,
-        MeshObject::PeerAuthentication(o) => &mut o.metadata,
-        MeshObject::AuthorizationPolicy(o) => &mut o.metadata,
-        MeshObject::RequestAuthentication(o) => &mut o.metadata,
-    };
-    meta.namespace = Some(namespace.to_string());
 }
 
 impl fmt::Display for Location {

@@ -167,3 +167,19 @@ fn null_fields_are_unset_fields_as_the_api_server_treats_them() {
         "{err}"
     );
 }
+
+#[test]
+fn kubectl_list_output_is_read_item_by_item() {
+    let text = "apiVersion: v1\nkind: List\nmetadata: {resourceVersion: \"\"}\nitems:\n- apiVersion: networking.istio.io/v1\n  kind: VirtualService\n  metadata: {name: a, namespace: x, resourceVersion: \"12\", uid: 0b1c}\n  spec: {hosts: [a]}\n- apiVersion: networking.istio.io/v1\n  kind: DestinationRule\n  metadata: {name: b, namespace: x}\n  spec: {hots: b}\n";
+    let parsed = parse_file("get.yaml", text);
+    assert_eq!(parsed.objects.len(), 1);
+    assert_eq!(
+        parsed.objects[0].object.object_ref().to_string(),
+        "VirtualService x/a"
+    );
+    let [err] = parsed.errors.as_slice() else {
+        panic!("{:?}", parsed.errors)
+    };
+    assert_eq!(err.field.as_deref(), Some("items[1].spec.hots"), "{err}");
+    assert_eq!(err.location.line, 1);
+}
