@@ -1,0 +1,274 @@
+//! Transparent capture with real iptables: in a network namespace, a nat REDIRECT rule
+//! sends an app's connections to a service VIP into Envoy's `virtualOutbound` (15001),
+//! which hands them by original destination to the `0.0.0.0_<port>` listener and its
+//! routes, exactly as in an Istio pod. The other suites reach Envoy through bound
+//! listeners; this one proves the captured path the control plane emits for every pod.
+//!
+//! Needs root and `ip netns` (CI runs as root); anywhere else it prints why it skipped.
+//! The upstreams are `python3 -m http.server` processes inside the namespace.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use e2e::control_plane::dedent;
+use e2e::tools;
+
+const CONFIG: &str = "
+    apiVersion: v1
+    kind: Service
+    metadata: {name: web, namespace: demo}
+    spec:
+      clusterIP: 10.96.0.50
+      selector: {app: web}
+      ports: [{name: http, port: 9080}]
+    ---
+    apiVersion: networking.istio.io/v1
+    kind: WorkloadEntry
+    metadata: {name: web-v1, namespace: demo}
+    spec: {address: 10.99.0.10, labels: {app: web, version: v1}}
+    ---
+    apiVersion: networking.istio.io/v1
+    kind: WorkloadEntry
+    metadata: {name: web-v2, namespace: demo}
+    spec: {address: 10.99.0.11, labels: {app: web, version: v2}}
+    ---
+    apiVersion: networking.istio.io/v1
+    kind: DestinationRule
+    metadata: {name: web, namespace: demo}
+    spec:
+      host: web
+      subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+    ---
+    apiVersion: networking.istio.io/v1
+    kind: VirtualService
+    metadata: {name: web, namespace: demo}
+    spec:
+      hosts: [web]
+      http:
+      - match: [{headers: {end-user: {exact: jason}}}]
+        route: [{destination: {host: web, subset: v2}}]
+      - route: [{destination: {host: web, subset: v1}}]
+";
+
+/// A network namespace and the processes started in it, removed on drop (even on panic).
+struct Namespace {
+    name: String,
+    children: Vec<Child>,
+}
+
+impl Namespace {
+    /// Creates the namespace, or `None` (with the reason printed) where that is not possible.
+    fn create(name: &str) -> Option<Namespace> {
+        let _ = Command::new("ip").args(["netns", "del", name]).output();
+        match Command::new("ip").args(["netns", "add", name]).output() {
+            Ok(out) if out.status.success() => Some(Namespace {
+                name: name.to_string(),
+                children: Vec::new(),
+            }),
+            Ok(out) => {
+                eprintln!(
+                    "SKIPPED: cannot create a network namespace (needs root): {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: `ip` (iproute2) is not available: {e}");
+                None
+            }
+        }
+    }
+
+    /// Runs a command in the namespace to completion; panics with its output on failure.
+    fn run(&self, args: &[&str]) {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .output()
+            .expect("ip netns exec runs");
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Starts a long-running process in the namespace, logging to `log`.
+    fn spawn(&mut self, program: &Path, args: &[&str], cwd: &Path, log: &Path) {
+        let log = std::fs::File::create(log).expect("log file");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .arg(program)
+            .args(args)
+            .current_dir(cwd)
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("process starts");
+        self.children.push(child);
+    }
+
+    /// `curl` from inside the namespace: the status and body, or `None` on failure.
+    fn curl(&self, headers: &[&str], url: &str) -> Option<(u16, String)> {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, "curl", "-s", "-m", "3"]);
+        for h in headers {
+            cmd.args(["-H", h]);
+        }
+        let out = cmd.args(["-w", "\n%{http_code}", url]).output().ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n')?;
+        Some((code.trim().parse().ok()?, body.trim().to_string()))
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+fn has(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn captured_traffic_to_a_service_vip_is_routed_by_virtual_outbound() {
+    let Some(envoy) = tools::envoy() else {
+        eprintln!("SKIPPED: envoy is not installed; run cargo xtask tools");
+        return;
+    };
+    for program in ["iptables", "curl", "python3"] {
+        if !has(program) {
+            eprintln!("SKIPPED: {program} is not installed");
+            return;
+        }
+    }
+    let Some(mut ns) = Namespace::create(&format!("mesh-e2e-{}", std::process::id())) else {
+        return;
+    };
+    // Pod networking: loopback with the workload addresses, a default route (so a
+    // connection to the VIP gets as far as the nat table) and Istio's outbound rule.
+    ns.run(&["ip", "link", "set", "lo", "up"]);
+    for ip in ["10.99.0.2", "10.99.0.10", "10.99.0.11"] {
+        ns.run(&["ip", "addr", "add", &format!("{ip}/32"), "dev", "lo"]);
+    }
+    ns.run(&[
+        "ip", "link", "add", "mesh0", "type", "veth", "peer", "name", "mesh1",
+    ]);
+    ns.run(&["ip", "addr", "add", "10.99.1.1/24", "dev", "mesh0"]);
+    ns.run(&["ip", "link", "set", "mesh0", "up"]);
+    ns.run(&["ip", "link", "set", "mesh1", "up"]);
+    ns.run(&["ip", "route", "add", "default", "dev", "mesh0"]);
+    ns.run(&[
+        "iptables",
+        "-t",
+        "nat",
+        "-A",
+        "OUTPUT",
+        "-p",
+        "tcp",
+        "-d",
+        "10.96.0.0/16",
+        "-j",
+        "REDIRECT",
+        "--to-ports",
+        "15001",
+    ]);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let config_dir = root.join("config");
+    std::fs::create_dir_all(&config_dir).expect("config dir");
+    std::fs::write(config_dir.join("web.yaml"), dedent(CONFIG)).expect("config");
+    for (version, ip) in [("v1", "10.99.0.10"), ("v2", "10.99.0.11")] {
+        let site = root.join(version);
+        std::fs::create_dir_all(&site).expect("site dir");
+        std::fs::write(site.join("index.html"), format!("web-{version}\n")).expect("page");
+        let log = root.join(format!("{version}.log"));
+        let python = PathBuf::from("python3");
+        ns.spawn(
+            &python,
+            &["-m", "http.server", "9080", "--bind", ip],
+            &site,
+            &log,
+        );
+    }
+    let config = config_dir.to_str().expect("utf-8 path");
+    ns.spawn(
+        &tools::mesh_control(),
+        &["--config-dir", config, "--xds-address", "127.0.0.1:15010"],
+        root,
+        &root.join("control-plane.log"),
+    );
+    let bootstrap = Command::new(tools::meshctl())
+        .args([
+            "bootstrap",
+            "envoy",
+            "--workload",
+            "client-0.demo",
+            "--ip",
+            "10.99.0.2",
+            "--xds-address",
+            "127.0.0.1:15010",
+            "--labels",
+            "app=client",
+        ])
+        .output()
+        .expect("meshctl runs");
+    assert!(bootstrap.status.success(), "{bootstrap:?}");
+    std::fs::write(root.join("envoy.json"), &bootstrap.stdout).expect("bootstrap");
+    let bootstrap_path = root.join("envoy.json");
+    let bootstrap_arg = bootstrap_path.to_str().expect("utf-8 path");
+    ns.spawn(
+        &envoy,
+        &["-c", bootstrap_arg, "--disable-hot-restart", "-l", "warn"],
+        root,
+        &root.join("envoy.log"),
+    );
+
+    // The app knows nothing of the mesh: it dials the VIP, as Kubernetes DNS would give it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        match ns.curl(&[], "http://10.96.0.50:9080/") {
+            Some((200, body)) => break body,
+            last if Instant::now() > deadline => panic!(
+                "no routed answer through virtualOutbound; last: {last:?}\nenvoy log:\n{}\ncontrol plane log:\n{}",
+                e2e::control_plane::log_tail(&root.join("envoy.log"), 20),
+                e2e::control_plane::log_tail(&root.join("control-plane.log"), 20),
+            ),
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    };
+    assert_eq!(first, "web-v1");
+    let cases: [(&[&str], &str); 4] = [
+        (&[], "web-v1"),
+        (&["end-user: jason"], "web-v2"),
+        (&["Host: web.demo"], "web-v1"),
+        (
+            &["Host: web.demo.svc.cluster.local:9080", "end-user: jason"],
+            "web-v2",
+        ),
+    ];
+    for (headers, expected) in cases {
+        let reply = ns.curl(headers, "http://10.96.0.50:9080/");
+        assert_eq!(
+            reply,
+            Some((200, expected.to_string())),
+            "headers {headers:?}"
+        );
+    }
+}
