@@ -111,12 +111,31 @@ impl Kind {
                 kind: kind.to_string(),
             });
         };
-        if found.group().api_versions().contains(&api_version) {
-            Ok(found)
-        } else {
+        let versions = found.group().api_versions();
+        if versions.contains(&api_version) {
+            return Ok(found);
+        }
+        // Another API's kind of the same name (Gateway API's `Gateway`) is not ours; our
+        // kind under a group of ours or Istio's in a version or group we do not serve
+        // (`networking.istio.io/v1alpha2`, `security.istio.io/v1`) is a mistake.
+        let group_of = |v: &str| {
+            v.rsplit_once('/')
+                .map_or("", |(group, _)| group)
+                .to_string()
+        };
+        let ours = [ApiGroup::Core, ApiGroup::Networking, ApiGroup::Security]
+            .iter()
+            .flat_map(|g| g.api_versions())
+            .any(|v| group_of(v) == group_of(api_version));
+        if ours {
             Err(TypeMetaError::UnsupportedVersion {
                 kind: found,
                 api_version: api_version.to_string(),
+            })
+        } else {
+            Err(TypeMetaError::UnknownKind {
+                api_version: api_version.to_string(),
+                kind: kind.to_string(),
             })
         }
     }
@@ -249,5 +268,23 @@ mod tests {
         );
         let err = Kind::from_type_meta("networking.istio.io/v1", "EnvoyFilter").unwrap_err();
         assert!(matches!(err, TypeMetaError::UnknownKind { .. }));
+        let err = Kind::from_type_meta("networking.istio.io/v1alpha2", "Gateway").unwrap_err();
+        assert!(matches!(err, TypeMetaError::UnsupportedVersion { .. }));
+    }
+
+    #[test]
+    fn same_named_kinds_of_other_apis_are_not_ours() {
+        // Gateway API's Gateway, and a core v1 kind named like ours in another group.
+        for (api_version, kind) in [
+            ("gateway.networking.k8s.io/v1", "Gateway"),
+            ("gateway.networking.k8s.io/v1beta1", "Gateway"),
+            ("serving.knative.dev/v1", "Service"),
+        ] {
+            let err = Kind::from_type_meta(api_version, kind).unwrap_err();
+            assert!(
+                matches!(err, TypeMetaError::UnknownKind { .. }),
+                "{api_version} {kind}"
+            );
+        }
     }
 }
