@@ -32,3 +32,21 @@ pub async fn reviews(mesh: &mut Mesh) {
     let backends = ["v1", "v2", "v3"].map(|v| Backend::version(&format!("reviews-{v}"), v));
     mesh.add_service("reviews", &backends).await;
 }
+
+/// VirtualService `flaky`: `/no-retry` with retries off, `/istio-default` with Istio's
+/// default policy (no `retries`), everything else 3 attempts on 5xx.
+pub const FLAKY_RETRIES: &str = "
+    apiVersion: networking.istio.io/v1
+    kind: VirtualService
+    metadata: {name: flaky, namespace: e2e}
+    spec:
+      hosts: [flaky]
+      http:
+      - match: [{uri: {prefix: /no-retry}}]
+        retries: {attempts: 0}
+        route: [{destination: {host: flaky}}]
+      - match: [{uri: {prefix: /istio-default}}]
+        route: [{destination: {host: flaky}}]
+      - route: [{destination: {host: flaky}}]
+        retries: {attempts: 3, retryOn: 5xx, perTryTimeout: 2s}
+";

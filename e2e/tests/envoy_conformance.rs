@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use e2e::echo::DELAY_REQUEST_HEADER;
-use e2e::fixtures::{REVIEWS_SUBSETS, reviews};
+use e2e::fixtures::{FLAKY_RETRIES, REVIEWS_SUBSETS, reviews};
 use e2e::http::Call;
 use e2e::mesh_or_skip;
 use e2e::{Backend, Mesh, assert_binomial, eventually};
@@ -313,24 +313,7 @@ async fn retries_turn_a_flaky_upstreams_503_into_200() {
     let mut mesh = mesh_or_skip!("retries_turn_a_flaky_upstreams_503_into_200");
     mesh.add_service("flaky", &[Backend::version("flaky-1", "v1")])
         .await;
-    mesh.apply(
-        "flaky-vs.yaml",
-        "
-        apiVersion: networking.istio.io/v1
-        kind: VirtualService
-        metadata: {name: flaky, namespace: e2e}
-        spec:
-          hosts: [flaky]
-          http:
-          - match: [{uri: {prefix: /no-retry}}]
-            retries: {attempts: 0}
-            route: [{destination: {host: flaky}}]
-          - match: [{uri: {prefix: /istio-default}}]
-            route: [{destination: {host: flaky}}]
-          - route: [{destination: {host: flaky}}]
-            retries: {attempts: 3, retryOn: 5xx, perTryTimeout: 2s}
-        ",
-    );
+    mesh.apply("flaky-vs.yaml", FLAKY_RETRIES);
     mesh.start_client(false).await;
     mesh.wait_only(&mesh.get("flaky", "/no-retry"), &["flaky-1"])
         .await;
