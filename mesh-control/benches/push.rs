@@ -50,6 +50,10 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
+/// The allocator of the `mesh-control` binary, so that RSS is what it would be.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const NAMESPACE: &str = "bench";
 /// ADS streams per HTTP/2 connection, below the server's concurrent-stream limit.
 const STREAMS_PER_CONNECTION: usize = 100;
@@ -357,7 +361,14 @@ fn bench_size(services: usize, proxies: usize, rounds: usize) {
             .and_then(Result::ok)
             .expect("an answer from the control plane process")
     };
-    let address = line();
+    // A wrapper such as heaptrack prints lines of its own before the address.
+    let address = loop {
+        let l = line();
+        if l.trim().parse::<std::net::SocketAddr>().is_ok() {
+            break l;
+        }
+        eprintln!("{l}");
+    };
     // Every later answer is `<seconds> <RSS MiB>`.
     let mut answer = move || -> (Duration, f64) {
         let line = line();

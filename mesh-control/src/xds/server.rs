@@ -13,17 +13,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
-    AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
-};
-use envoy_types::pb::envoy::service::discovery::v3::{
-    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
-};
 use mesh_api::model::MeshModel;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status, Streaming};
 
 use super::node::ProxyNode;
 use super::resources::ProxyResources;
@@ -31,12 +23,14 @@ use crate::file_source::ConfigSnapshot;
 
 mod connection;
 mod delta;
+mod grpc;
 mod push;
 pub mod registry;
 pub mod snapshot;
 mod sotw;
 pub mod xds_type;
 
+pub use grpc::AdsService;
 pub use registry::{AdsProtocolKind, ProxyConnection, Registry, SyncState, SyncStatus, TypeStatus};
 pub use snapshot::{EncodedResource, ProxySnapshot, ResourceInterner, ResourceMap, Resources};
 pub use xds_type::XdsType;
@@ -125,9 +119,9 @@ impl AdsServer {
         &self.shared.registry
     }
 
-    /// The tonic service, to add to a server of one's own.
-    pub fn service(&self) -> AggregatedDiscoveryServiceServer<AdsServer> {
-        AggregatedDiscoveryServiceServer::new(self.clone())
+    /// The gRPC service, to add to a tonic server of one's own.
+    pub fn service(&self) -> AdsService {
+        AdsService::new(self.shared.clone())
     }
 
     /// Ends every stream and stops pushing; proxies reconnect elsewhere.
@@ -158,30 +152,6 @@ impl AdsServer {
                 shutdown,
             )
             .await
-    }
-}
-
-#[tonic::async_trait]
-impl AggregatedDiscoveryService for AdsServer {
-    type StreamAggregatedResourcesStream = ReceiverStream<Result<DiscoveryResponse, Status>>;
-    type DeltaAggregatedResourcesStream = ReceiverStream<Result<DeltaDiscoveryResponse, Status>>;
-
-    async fn stream_aggregated_resources(
-        &self,
-        request: Request<Streaming<DiscoveryRequest>>,
-    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
-        connection::accept::<sotw::SotwConnection>(self.shared.clone(), request.into_inner())
-            .await
-            .map(Response::new)
-    }
-
-    async fn delta_aggregated_resources(
-        &self,
-        request: Request<Streaming<DeltaDiscoveryRequest>>,
-    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
-        connection::accept::<delta::DeltaConnection>(self.shared.clone(), request.into_inner())
-            .await
-            .map(Response::new)
     }
 }
 

@@ -10,10 +10,11 @@ use envoy_types::pb::envoy::config::core::v3::{ControlPlane, Node};
 use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Status, Streaming};
+use tonic::Status;
+use tonic::codegen::Bytes;
 
 use super::Shared;
+use super::grpc::{RequestStream, encode_message};
 use super::push::proxy_snapshot;
 use super::registry::{AdsProtocolKind, SyncStatus};
 use super::snapshot::ProxySnapshot;
@@ -27,7 +28,7 @@ const RESPONSE_QUEUE: usize = 8;
 /// How many proxies may have a large push (or their initial config) unanswered at
 /// once (Istio's PILOT_PUSH_THROTTLE plays the same role). A push of 1,000 services
 /// is megabytes per proxy: a thousand at once would be gigabytes of buffers.
-pub(crate) const PUSH_SLOTS: usize = 64;
+pub(crate) const PUSH_SLOTS: usize = 16;
 
 /// Pushes smaller than this (endpoint changes, typically) do not keep a slot.
 const LARGE_PUSH_BYTES: usize = 64 * 1024;
@@ -37,8 +38,8 @@ const PUSH_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The protocol-specific part of a connection: a state machine without I/O.
 pub(crate) trait AdsProtocol: Send + Sized + 'static {
-    type Request: Send + 'static;
-    type Response: Send + 'static;
+    type Request: prost::Message + Default + Send + 'static;
+    type Response: prost::Message + Send + 'static;
     const KIND: AdsProtocolKind;
 
     fn node(request: &Self::Request) -> Option<&Node>;
@@ -56,8 +57,8 @@ pub(crate) trait AdsProtocol: Send + Sized + 'static {
 /// Reads the first request, checks the node and starts the connection's task.
 pub(crate) async fn accept<P: AdsProtocol>(
     shared: Arc<Shared>,
-    mut requests: Streaming<P::Request>,
-) -> Result<ReceiverStream<Result<P::Response, Status>>, Status> {
+    mut requests: RequestStream<P::Request>,
+) -> Result<mpsc::Receiver<Result<Bytes, Status>>, Status> {
     let Some(first) = requests.message().await? else {
         return Err(Status::cancelled(
             "the ADS stream ended before its first request",
@@ -66,7 +67,7 @@ pub(crate) async fn accept<P: AdsProtocol>(
     let node = Arc::new(proxy_node(P::node(&first))?);
     let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
     tokio::spawn(run::<P>(shared, node, first, requests, tx));
-    Ok(ReceiverStream::new(rx))
+    Ok(rx)
 }
 
 /// Parses the xDS node of the first request into the proxy's identity.
@@ -101,8 +102,8 @@ async fn run<P: AdsProtocol>(
     shared: Arc<Shared>,
     node: Arc<ProxyNode>,
     first: P::Request,
-    mut requests: Streaming<P::Request>,
-    tx: mpsc::Sender<Result<P::Response, Status>>,
+    mut requests: RequestStream<P::Request>,
+    tx: mpsc::Sender<Result<Bytes, Status>>,
 ) {
     static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
     let id = format!(
@@ -226,9 +227,14 @@ pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await.is_ok();
 }
 
-async fn send_all<R>(tx: &mpsc::Sender<Result<R, Status>>, responses: Vec<R>) -> bool {
+/// Encodes and queues responses; false once the proxy is gone.
+async fn send_all<R: prost::Message>(
+    tx: &mpsc::Sender<Result<Bytes, Status>>,
+    responses: Vec<R>,
+) -> bool {
     for response in responses {
-        if tx.send(Ok(response)).await.is_err() {
+        // Encoded one at a time: a queued response costs its wire size only.
+        if tx.send(Ok(encode_message(&response))).await.is_err() {
             return false;
         }
     }
