@@ -14,6 +14,7 @@ pub mod hostname;
 mod index;
 pub mod policies;
 mod protocol;
+pub mod virtual_ip;
 
 pub use protocol::Protocol;
 

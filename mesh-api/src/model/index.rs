@@ -1,7 +1,8 @@
 //! Builds the [`MeshModel`] from a set of objects: services from `v1 Service`s and
 //! ServiceEntries, workloads from WorkloadEntries, then the policies of each.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1 as core;
@@ -10,6 +11,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::endpoints::{inline_endpoint, selects, workload_endpoint};
 use super::hostname::{resolve_short_name, service_aliases, service_fqdn};
 use super::policies;
+use super::virtual_ip;
 use super::{
     MeshModel, MeshSettings, Protocol, Resolution, Service, ServiceOrigin, ServicePolicies,
     ServicePort, TargetPort, Workload, WorkloadPolicies,
@@ -54,6 +56,7 @@ pub(super) fn build(
         }
         model.services.insert(service.hostname.clone(), service);
     }
+    allocate_virtual_ips(&mut model);
     let entry_services: Vec<Service> = model
         .objects
         .iter()
@@ -77,6 +80,52 @@ pub(super) fn build(
     link_workloads_to_services(&mut model);
     policies::attach(&mut model);
     model
+}
+
+/// Gives a VIP to each Service that left `spec.clusterIP` out (universal mode);
+/// `clusterIP: None` (headless) keeps none.
+fn allocate_virtual_ips(model: &mut MeshModel) {
+    let wanting: Vec<String> = model
+        .objects
+        .iter()
+        .filter_map(|(r, o)| match o.as_ref() {
+            MeshObject::Service(svc)
+                if svc.spec.as_ref().is_none_or(|s| {
+                    s.cluster_ip.is_none() && s.cluster_ips.as_ref().is_none_or(Vec::is_empty)
+                }) =>
+            {
+                Some(service_fqdn(&r.name, &r.namespace))
+            }
+            _ => None,
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if wanting.is_empty() {
+        return;
+    }
+    let taken: Vec<Ipv4Addr> = model
+        .objects
+        .values()
+        .flat_map(|o| match o.as_ref() {
+            MeshObject::Service(svc) => svc
+                .spec
+                .iter()
+                .flat_map(|s| s.cluster_ip.iter().chain(s.cluster_ips.iter().flatten()))
+                .cloned()
+                .collect::<Vec<_>>(),
+            MeshObject::ServiceEntry(se) => se.spec.addresses.clone(),
+            _ => Vec::new(),
+        })
+        .filter_map(|a| a.split('/').next()?.parse().ok())
+        .collect();
+    let vips = virtual_ip::allocate(wanting.iter().map(String::as_str), taken);
+    for (hostname, vip) in wanting.iter().zip(vips) {
+        // `None` only once a million addresses are taken: the service stays without a VIP.
+        if let (Some(service), Some(vip)) = (model.services.get_mut(hostname), vip) {
+            service.addresses = vec![vip.to_string()];
+        }
+    }
 }
 
 fn workload(r: &ObjectRef, we: &WorkloadEntry) -> Workload {

@@ -248,3 +248,51 @@ spec: {address: 10.0.0.1, labels: {app: b}}
             .is_empty()
     );
 }
+
+#[test]
+fn services_without_cluster_ip_get_a_stable_vip_and_headless_ones_none() {
+    let config = "
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: shop}
+spec:
+  clusterIP: None
+  ports: [{name: tcp, port: 5432}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: shop}
+spec:
+  clusterIP: 10.96.0.7
+  ports: [{name: http, port: 80}]
+";
+    let model = model_of(&[("shop.yaml", config)]);
+    let web = &model.services["web.shop.svc.cluster.local"].addresses;
+    assert_eq!(web.len(), 1, "{web:?}");
+    let vip: std::net::Ipv4Addr = web[0].parse().expect("an IPv4 address");
+    let [a, b, ..] = vip.octets();
+    assert!(
+        a == 10 && (96..112).contains(&b),
+        "{vip} is in 10.96.0.0/12"
+    );
+    assert!(
+        model.services["db.shop.svc.cluster.local"]
+            .addresses
+            .is_empty()
+    );
+    assert_eq!(
+        model.services["api.shop.svc.cluster.local"].addresses,
+        ["10.96.0.7"]
+    );
+    // Rebuilt from the same objects (as after a restart), the VIP is the same.
+    assert_eq!(
+        &model_of(&[("shop.yaml", config)]).services["web.shop.svc.cluster.local"].addresses,
+        web
+    );
+}
