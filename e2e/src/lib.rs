@@ -5,9 +5,11 @@
 //! `meshctl bootstrap envoy`, and in-process echo servers that say which workload
 //! answered. Every process is killed when its guard drops, also when a test panics.
 //!
-//! Planned here too: the local cluster (network namespaces as pods, with the proxy's
-//! redirect rules) and the kind suite, driven by the same scenarios.
+//! The local cluster ([`cluster::LocalCluster`]: network namespaces as pods, with the
+//! proxy's redirect rules) implements [`cluster::Cluster`], which the kind suite will
+//! implement too, so scenarios are written once.
 
+pub mod cluster;
 pub mod control_plane;
 pub mod echo;
 pub mod envoy;
