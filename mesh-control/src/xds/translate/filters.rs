@@ -118,6 +118,14 @@ pub(crate) fn http_inspector() -> ListenerFilter {
     listener_filter_of(HTTP_INSPECTOR, any(&HttpInspector::default()))
 }
 
+/// How long a listener that sniffs the protocol waits for the client's first bytes
+/// before it treats the connection as opaque TCP (Istio's `protocolDetectionTimeout`,
+/// 100 ms before Istio disabled it by default). Without it, a client of a
+/// server-first protocol (MySQL, SMTP) on a port without a declared protocol would
+/// wait for the server's greeting until the 15 s listener filter timeout closed it.
+pub(crate) const PROTOCOL_DETECTION_TIMEOUT: std::time::Duration =
+    std::time::Duration::from_millis(100);
+
 pub(crate) fn tls_inspector() -> ListenerFilter {
     listener_filter_of(TLS_INSPECTOR, any(&TlsInspector::default()))
 }

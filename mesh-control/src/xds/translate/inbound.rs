@@ -23,14 +23,15 @@ use mesh_api::model::Protocol;
 use super::clusters::original_dst_cluster;
 use super::endpoints::single_endpoint;
 use super::filters::{
-    RouteSource, TcpTarget, http_connection_manager, http_inspector, original_dst, tcp_proxy,
+    PROTOCOL_DETECTION_TIMEOUT, RouteSource, TcpTarget, http_connection_manager, http_inspector,
+    original_dst, tcp_proxy,
 };
 use super::listeners::{PortHandling, port_handling};
 use super::names::{
     BLACK_HOLE_CLUSTER, INBOUND_PASSTHROUGH_BIND_IP, INBOUND_PASSTHROUGH_CLUSTER, VIRTUAL_INBOUND,
     VIRTUAL_INBOUND_PORT, inbound_cluster_name,
 };
-use super::proto::{core_socket_address, seconds, socket_address, u32_value};
+use super::proto::{core_socket_address, duration, seconds, socket_address, u32_value};
 use super::scope::ProxyScope;
 use super::traffic_policy::{ClusterPolicy, UpstreamHttp};
 
@@ -134,6 +135,8 @@ pub(crate) fn virtual_inbound(scope: &ProxyScope<'_>) -> Listener {
             ..Default::default()
         }),
         listener_filters,
+        listener_filters_timeout: sniffing.then(|| duration(PROTOCOL_DETECTION_TIMEOUT)),
+        continue_on_listener_filters_timeout: sniffing,
         traffic_direction: TrafficDirection::Inbound as i32,
         ..Default::default()
     }

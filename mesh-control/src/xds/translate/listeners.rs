@@ -11,13 +11,14 @@ use mesh_api::model::{Protocol, Service};
 use prost::Message;
 
 use super::filters::{
-    RouteSource, TcpTarget, http_connection_manager, http_inspector, tcp_proxy, tls_inspector,
+    PROTOCOL_DETECTION_TIMEOUT, RouteSource, TcpTarget, http_connection_manager, http_inspector,
+    tcp_proxy, tls_inspector,
 };
 use super::names::{
     BLACK_HOLE_CLUSTER, PASSTHROUGH_CLUSTER, VIRTUAL_OUTBOUND, VIRTUAL_OUTBOUND_PORT,
     is_capture_port, outbound_cluster_name, outbound_listener_name, route_config_name,
 };
-use super::proto::{cidr_range, socket_address, u32_value};
+use super::proto::{cidr_range, duration, socket_address, u32_value};
 use super::scope::ProxyScope;
 use super::tcp_routes::{tcp_target, tls_target};
 
@@ -243,6 +244,8 @@ fn port_listener(
         filter_chains: chains.chains,
         default_filter_chain,
         listener_filters,
+        listener_filters_timeout: has_sniffed.then(|| duration(PROTOCOL_DETECTION_TIMEOUT)),
+        continue_on_listener_filters_timeout: has_sniffed,
         traffic_direction: TrafficDirection::Outbound as i32,
         ..Default::default()
     }

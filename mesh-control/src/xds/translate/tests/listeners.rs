@@ -48,6 +48,15 @@ fn tcp_services_get_vip_filter_chains_with_weighted_tcp_routes() {
             .iter()
             .any(|f| f.name == "envoy.filters.listener.http_inspector")
     );
+    // A client of a server-first protocol sends nothing: after the detection timeout
+    // the connection is proxied as TCP rather than closed.
+    assert_eq!(
+        cache.listener_filters_timeout.as_ref().map(|d| (d.seconds, d.nanos)),
+        Some((0, 100_000_000))
+    );
+    assert!(cache.continue_on_listener_filters_timeout);
+    let http_only = find(&r.listeners, |l| &l.name, "0.0.0.0_8080");
+    assert!(http_only.listener_filters_timeout.is_none());
 }
 
 #[test]
@@ -71,6 +80,9 @@ fn inbound_has_a_chain_and_cluster_per_workload_port() {
             .iter()
             .any(|f| f.name == "envoy.filters.listener.original_dst")
     );
+    // Port 9100 has no declared protocol: sniffed, with the detection timeout.
+    assert!(inbound.continue_on_listener_filters_timeout);
+    assert!(inbound.listener_filters_timeout.is_some());
     let c = cluster(&r, "inbound|8000||");
     let text = format!("{:?}", c.load_assignment);
     assert!(
