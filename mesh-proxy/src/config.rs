@@ -2,6 +2,7 @@
 //! endpoints, converted from xDS protos and published as immutable [`Snapshot`]s.
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -11,10 +12,15 @@ use crate::route::RouteTable;
 use crate::upstream::ClusterRuntime;
 
 mod cluster;
+pub mod filter_chain;
 mod listener;
+mod network_filter;
 
 pub use cluster::{ClusterConfig, ClusterKind, Endpoint, build_cluster, build_endpoints};
-pub use listener::{HttpChain, ListenerConfig, ListenerRole, RouteSource, build_listener};
+pub use listener::{FilterChainConfig, ListenerConfig, ListenerFilters, build_listener};
+pub use network_filter::{
+    HttpChain, NetworkFilter, RouteSource, TcpClusters, TcpProxyConfig, build_network_filter,
+};
 
 /// Everything the data path reads, as one immutable value: a request takes the
 /// snapshot once and never sees half of an update.
@@ -77,6 +83,27 @@ pub struct ClusterSummary<'a> {
 }
 
 impl Snapshot {
+    /// The listener a `use_original_dst` listener hands a connection to, as Envoy
+    /// picks it: the one on exactly `destination`, else the wildcard address of the
+    /// same family on its port; `None` keeps the connection where it is.
+    pub fn hand_off_target(&self, destination: SocketAddr) -> Option<&Arc<ListenerConfig>> {
+        let destination = match destination.ip() {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(destination, |v4| {
+                SocketAddr::new(v4.into(), destination.port())
+            }),
+            IpAddr::V4(_) => destination,
+        };
+        let wildcard = SocketAddr::new(
+            match destination.ip() {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            },
+            destination.port(),
+        );
+        let on = |addr: SocketAddr| self.listeners.values().find(|l| l.address == addr);
+        on(destination).or_else(|| on(wildcard))
+    }
+
     pub fn config_dump(&self) -> ConfigDump<'_> {
         ConfigDump {
             synced: self.synced,

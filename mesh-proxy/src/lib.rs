@@ -7,9 +7,12 @@
 pub mod admin;
 pub mod balance;
 pub mod config;
+pub mod drain;
 pub mod identity;
+pub mod metrics;
 pub mod outlier;
 pub mod proxy;
+pub mod redirect;
 pub mod route;
 pub mod stats;
 pub mod upstream;
@@ -17,12 +20,16 @@ pub mod xds;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
+use crate::admin::{AdminState, LogLevels};
 use crate::config::Snapshot;
+use crate::drain::Drain;
 use crate::identity::ProxyIdentity;
 use crate::proxy::Shared;
 use crate::stats::Stats;
@@ -34,15 +41,27 @@ pub struct RunConfig {
     pub identity: ProxyIdentity,
     pub admin_address: SocketAddr,
     pub health_address: SocketAddr,
+    /// `/stats/prometheus` (Istio's 15090).
+    pub metrics_address: SocketAddr,
+    /// How long SIGTERM waits for open connections (Istio's terminationDrainDuration).
+    #[serde(serialize_with = "seconds")]
+    pub drain_duration: Duration,
 }
 
-/// Runs the proxy until the process is stopped.
-pub async fn run(config: RunConfig) -> anyhow::Result<()> {
+/// Runs the proxy until the process is stopped: at once on SIGINT; on SIGTERM after
+/// draining (listeners stop accepting, open connections get up to `drain_duration`).
+pub async fn run(config: RunConfig, log_levels: Arc<LogLevels>) -> anyhow::Result<()> {
     let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
     let stats = Arc::new(Stats::default());
+    let drain = Drain::new();
     let shared = Shared {
         snapshots: rx,
         stats: stats.clone(),
+        drain: drain.clone(),
+    };
+    let state = AdminState {
+        shared: shared.clone(),
+        log_levels,
     };
     let admin = TcpListener::bind(config.admin_address)
         .await
@@ -50,17 +69,41 @@ pub async fn run(config: RunConfig) -> anyhow::Result<()> {
     let health = TcpListener::bind(config.health_address)
         .await
         .with_context(|| format!("cannot bind the health address {}", config.health_address))?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     tracing::info!(node = %config.identity.node_id(), xds = %config.xds_address, "starting");
-    tokio::spawn(admin::serve_admin(admin, shared.clone()));
-    tokio::spawn(admin::serve_health(health, shared.clone()));
+    tokio::spawn(admin::serve_admin(admin, state.clone()));
+    tokio::spawn(admin::serve_health(health, state.clone()));
+    // Metrics are not worth refusing to proxy for (e.g. two proxies sharing a host).
+    match TcpListener::bind(config.metrics_address).await {
+        Ok(metrics) => drop(tokio::spawn(admin::serve_metrics(metrics, state))),
+        Err(e) => tracing::warn!(
+            "cannot bind the metrics address {}: {e}; /stats/prometheus is served on the admin port only (set --metrics-address)",
+            config.metrics_address
+        ),
+    }
     tokio::spawn(proxy::listeners::run(shared));
     let client = xds::XdsClient::new(config.xds_address, config.identity.node(), tx, stats);
+    // Config keeps arriving while draining, as Envoy's does.
+    let mut client = tokio::spawn(client.run());
     tokio::select! {
-        () = client.run() => Ok(()),
+        _ = &mut client => Ok(()),
         signal = tokio::signal::ctrl_c() => {
             signal.context("cannot listen for signals")?;
             tracing::info!("interrupted; exiting");
             Ok(())
         }
+        _ = terminate.recv() => {
+            tracing::info!(drain_duration = ?config.drain_duration, "SIGTERM; draining");
+            let open = drain.drain(config.drain_duration).await;
+            if open > 0 {
+                tracing::warn!("{open} connections still open after the drain duration; closing them");
+            }
+            client.abort();
+            Ok(())
+        }
     }
+}
+
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{}s", d.as_secs_f64()))
 }

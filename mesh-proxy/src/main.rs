@@ -2,10 +2,17 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use mesh_proxy::RunConfig;
+use mesh_proxy::admin::LogLevels;
 use mesh_proxy::identity::{ProxyIdentity, parse_labels, parse_workload};
+use mesh_proxy::redirect::{self, RedirectArgs};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, reload};
 
 /// The mesh sidecar proxy (the Envoy / linkerd2-proxy role): takes its config from
 /// mesh-control over Delta ADS and proxies HTTP as the routes say.
@@ -20,6 +27,8 @@ struct Cli {
 enum Command {
     /// Run the sidecar for one workload.
     Run(RunArgs),
+    /// Capture the pod's traffic to the proxy with iptables (Istio's istio-init).
+    Redirect(RedirectArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -45,6 +54,13 @@ struct RunArgs {
     /// Health endpoint (`/healthz/ready`).
     #[arg(long, env = "MESH_HEALTH_ADDRESS", default_value = "0.0.0.0:15021")]
     health_address: SocketAddr,
+    /// Prometheus endpoint (`/stats/prometheus`).
+    #[arg(long, env = "MESH_METRICS_ADDRESS", default_value = "0.0.0.0:15090")]
+    metrics_address: SocketAddr,
+    /// How long SIGTERM waits for open connections to finish (Istio's
+    /// terminationDrainDuration), e.g. 5s, 500ms, 1m.
+    #[arg(long, env = "MESH_DRAIN_DURATION", default_value = "5s", value_parser = parse_duration)]
+    drain_duration: Duration,
     /// The cluster id reported in the node metadata (Istio's CLUSTER_ID).
     #[arg(long, env = "MESH_CLUSTER_ID", default_value = "Kubernetes")]
     cluster_id: String,
@@ -57,15 +73,35 @@ struct RunArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let Command::Run(args) = cli.command;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MESH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    let config = match run_config(&args) {
+    match Cli::parse().command {
+        Command::Run(args) => run(&args),
+        Command::Redirect(args) => redirect(&args),
+    }
+}
+
+fn redirect(args: &RedirectArgs) -> ExitCode {
+    let request = match args.request() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mesh-proxy redirect: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match redirect::run(&request) {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mesh-proxy redirect: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &RunArgs) -> ExitCode {
+    let log_levels = init_logging();
+    let config = match run_config(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("mesh-proxy: {e}");
@@ -89,7 +125,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(mesh_proxy::run(config)) {
+    match runtime.block_on(mesh_proxy::run(config, log_levels)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mesh-proxy: {e:#}");
@@ -113,5 +149,61 @@ fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
         },
         admin_address: args.admin_address,
         health_address: args.health_address,
+        metrics_address: args.metrics_address,
+        drain_duration: args.drain_duration,
     })
+}
+
+/// Logs to stderr with the `MESH_LOG` filter (`info` by default), behind a reload
+/// handle so that the admin interface can change it (`POST /logging`).
+fn init_logging() -> Arc<LogLevels> {
+    let initial = std::env::var("MESH_LOG")
+        .ok()
+        .filter(|f| EnvFilter::try_new(f).is_ok())
+        .unwrap_or_else(|| "info".to_string());
+    let (filter, handle) = reload::Layer::new(EnvFilter::new(&initial));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer())
+        .init();
+    Arc::new(LogLevels::new(&initial, move |directives| {
+        let filter = EnvFilter::try_new(directives).map_err(|e| format!("`{directives}`: {e}"))?;
+        handle
+            .reload(filter)
+            .map_err(|e| format!("cannot change the log filter: {e}"))
+    }))
+}
+
+/// Go's duration syntax as Istio writes it (`5s`, `500ms`, `1m`, `1h`), or seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let bad = || format!("`{s}` is not a duration; write it as 5s, 500ms or 1m");
+    let n: f64 = number.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drain_durations_are_read_as_istio_writes_them() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
 }

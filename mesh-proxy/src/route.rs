@@ -11,6 +11,8 @@ use hyper::StatusCode;
 use regex::Regex;
 
 mod build;
+mod cors;
+mod fault;
 mod header_ops;
 mod matcher;
 mod rewrite;
@@ -18,6 +20,8 @@ mod rewrite;
 mod tests;
 
 pub use build::{RouteConfigError, build_route_table, proto_duration};
+pub use cors::{Cors, CorsOutcome};
+pub use fault::{Abort, Fault, FaultDecision, Share};
 pub use matcher::{RequestHead, pick_weighted};
 
 /// Envoy's route timeout when a route sets none.
@@ -48,6 +52,10 @@ pub struct Route {
     pub action: RouteAction,
     pub request_headers: HeaderOps,
     pub response_headers: HeaderOps,
+    /// `envoy.filters.http.fault` for this route.
+    pub fault: Option<Fault>,
+    /// `envoy.filters.http.cors` for this route.
+    pub cors: Option<Cors>,
 }
 
 /// Envoy's `RouteMatch`: path, headers and query parameters must all match.

@@ -1,6 +1,15 @@
-//! Counters the admin interface reports (`/stats`), named after Envoy's.
+//! Counters the admin interface reports (`/stats`, and `/stats/prometheus` through
+//! [`crate::metrics`]), named after Envoy's. Recording takes no lock: atomic adds, and
+//! the per-listener and per-cluster entries are found in a table whose slots are set
+//! once (a lock is taken only to add a name once the table is full).
 
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::metrics::Histogram;
 
 /// Envoy's response flags, for counters and access logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +26,10 @@ pub enum ResponseFlag {
     NoClusterFound,
     /// Upstream connection reset or protocol error.
     UpstreamConnectionTermination,
+    /// The fault filter aborted the request.
+    FaultInjected,
+    /// The fault filter delayed the request.
+    DelayInjected,
 }
 
 impl ResponseFlag {
@@ -29,6 +42,8 @@ impl ResponseFlag {
             ResponseFlag::UpstreamRequestTimeout => "UT",
             ResponseFlag::NoClusterFound => "NC",
             ResponseFlag::UpstreamConnectionTermination => "UC",
+            ResponseFlag::FaultInjected => "FI",
+            ResponseFlag::DelayInjected => "DI",
         }
     }
 }
@@ -39,28 +54,115 @@ pub struct Stats {
     downstream_rq_total: AtomicU64,
     downstream_rq_xx: [AtomicU64; 5],
     upstream_rq_retry: AtomicU64,
-    flags: [AtomicU64; 6],
+    flags: [AtomicU64; FLAGS.len()],
     xds_ack: AtomicU64,
     xds_nack: AtomicU64,
+    /// Per HTTP connection manager, by `stat_prefix` (Envoy's `http.<prefix>.*`).
+    http: Registry,
+    /// Per cluster, by name (Envoy's `cluster.<name>.*`).
+    clusters: Registry,
 }
 
-const FLAGS: [ResponseFlag; 6] = [
+/// Requests through one connection manager (downstream) or to one cluster (upstream).
+#[derive(Debug, Default)]
+pub struct RequestStats {
+    pub rq_total: AtomicU64,
+    /// By status class, 1xx to 5xx.
+    pub rq_xx: [AtomicU64; 5],
+    pub rq_time: Histogram,
+}
+
+/// One request to a cluster: counted when sent, its time and status class recorded
+/// by [`UpstreamRequest::finish`] when the response headers arrive.
+#[derive(Debug)]
+pub struct UpstreamRequest {
+    stats: Arc<RequestStats>,
+    start: Instant,
+}
+
+/// Slots of a [`Registry`]: room for the clusters of a large mesh before the overflow
+/// map (with its lock) is used.
+const REGISTRY_SLOTS: usize = 4096;
+
+type Entry = (Arc<str>, Arc<RequestStats>);
+
+/// Stats by name, never removed (as Envoy's stay until the cluster is gone for good).
+/// An open-addressing table of set-once slots: a lookup is a hash and atomic loads.
+#[derive(Debug)]
+struct Registry {
+    slots: Box<[OnceLock<Entry>]>,
+    overflow: RwLock<HashMap<Arc<str>, Arc<RequestStats>>>,
+}
+
+const FLAGS: [ResponseFlag; 8] = [
     ResponseFlag::NoRoute,
     ResponseFlag::NoHealthyUpstream,
     ResponseFlag::UpstreamConnectionFailure,
     ResponseFlag::UpstreamRequestTimeout,
     ResponseFlag::NoClusterFound,
     ResponseFlag::UpstreamConnectionTermination,
+    ResponseFlag::FaultInjected,
+    ResponseFlag::DelayInjected,
 ];
 
 impl Stats {
-    pub fn request(&self, status: u16, flag: Option<ResponseFlag>) {
+    /// A downstream request answered with `status` by the connection manager
+    /// `stat_prefix`, `elapsed` after it arrived.
+    pub fn request(
+        &self,
+        stat_prefix: &str,
+        status: u16,
+        flag: Option<ResponseFlag>,
+        elapsed: Duration,
+    ) {
         self.downstream_rq_total.fetch_add(1, Ordering::Relaxed);
-        let class = usize::from(status / 100).clamp(1, 5) - 1;
-        self.downstream_rq_xx[class].fetch_add(1, Ordering::Relaxed);
+        self.downstream_rq_xx[class(status)].fetch_add(1, Ordering::Relaxed);
         if let Some(i) = flag.and_then(|flag| FLAGS.iter().position(|f| *f == flag)) {
             self.flags[i].fetch_add(1, Ordering::Relaxed);
         }
+        self.http.get(stat_prefix).record(status, elapsed);
+    }
+
+    /// A request about to be sent to `cluster` (each retry is one more).
+    pub fn upstream_rq(&self, cluster: &str) -> UpstreamRequest {
+        let stats = self.clusters.get(cluster);
+        stats.rq_total.fetch_add(1, Ordering::Relaxed);
+        UpstreamRequest {
+            stats,
+            start: Instant::now(),
+        }
+    }
+
+    /// Per connection manager stats, sorted by stat prefix.
+    pub fn http_stats(&self) -> Vec<(Arc<str>, Arc<RequestStats>)> {
+        self.http.sorted()
+    }
+
+    /// Per cluster stats, sorted by cluster name.
+    pub fn cluster_stats(&self) -> Vec<(Arc<str>, Arc<RequestStats>)> {
+        self.clusters.sorted()
+    }
+
+    /// The process-wide counters without tags, by their `/stats` names.
+    pub fn globals(&self) -> [(&'static str, u64); 3] {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        [
+            (
+                "cluster_manager.upstream_rq_retry",
+                get(&self.upstream_rq_retry),
+            ),
+            ("control_plane.xds_ack", get(&self.xds_ack)),
+            ("control_plane.xds_nack", get(&self.xds_nack)),
+        ]
+    }
+
+    /// Requests by Envoy response flag (short name).
+    pub fn response_flags(&self) -> Vec<(&'static str, u64)> {
+        FLAGS
+            .iter()
+            .zip(&self.flags)
+            .map(|(flag, c)| (flag.short(), c.load(Ordering::Relaxed)))
+            .collect()
     }
 
     pub fn retry(&self) {
@@ -96,7 +198,86 @@ impl Stats {
         for (flag, c) in FLAGS.iter().zip(&self.flags) {
             lines.push(format!("http.response_flag.{}: {}", flag.short(), get(c)));
         }
+        for (scope, registry, dir) in [
+            ("http", &self.http, "downstream"),
+            ("cluster", &self.clusters, "upstream"),
+        ] {
+            for (name, s) in registry.sorted() {
+                let total = get(&s.rq_total);
+                lines.push(format!("{scope}.{name}.{dir}_rq_total: {total}"));
+                for (i, c) in s.rq_xx.iter().enumerate() {
+                    lines.push(format!("{scope}.{name}.{dir}_rq_{}xx: {}", i + 1, get(c)));
+                }
+            }
+        }
         lines.sort();
         lines.join("\n") + "\n"
     }
+}
+
+impl RequestStats {
+    fn record(&self, status: u16, elapsed: Duration) {
+        self.rq_total.fetch_add(1, Ordering::Relaxed);
+        self.rq_xx[class(status)].fetch_add(1, Ordering::Relaxed);
+        self.rq_time.record(elapsed);
+    }
+}
+
+impl UpstreamRequest {
+    /// The attempt ended: with the upstream's response status, or `None` (connect
+    /// failure, reset, timeout), which Envoy gives no status class or time.
+    pub fn finish(self, status: Option<u16>) {
+        if let Some(status) = status {
+            self.stats.rq_xx[class(status)].fetch_add(1, Ordering::Relaxed);
+            self.stats.rq_time.record(self.start.elapsed());
+        }
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            slots: (0..REGISTRY_SLOTS).map(|_| OnceLock::new()).collect(),
+            overflow: RwLock::default(),
+        }
+    }
+}
+
+impl Registry {
+    /// The entry of `name`, created on first use.
+    fn get(&self, name: &str) -> Arc<RequestStats> {
+        let hasher = BuildHasherDefault::<DefaultHasher>::default();
+        let start = usize::try_from(hasher.hash_one(name)).unwrap_or(0) % self.slots.len();
+        for i in 0..self.slots.len() {
+            let slot = &self.slots[(start + i) % self.slots.len()];
+            // Setting an empty slot races only with others setting that same slot.
+            let (key, stats) = slot.get_or_init(|| (Arc::from(name), Arc::default()));
+            if **key == *name {
+                return stats.clone();
+            }
+        }
+        let overflow = self.overflow.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = overflow.get(name) {
+            return s.clone();
+        }
+        drop(overflow);
+        let mut overflow = self
+            .overflow
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        overflow.entry(Arc::from(name)).or_default().clone()
+    }
+
+    fn sorted(&self) -> Vec<Entry> {
+        let mut all: Vec<Entry> = self.slots.iter().filter_map(|s| s.get().cloned()).collect();
+        let overflow = self.overflow.read().unwrap_or_else(PoisonError::into_inner);
+        all.extend(overflow.iter().map(|(k, v)| (k.clone(), v.clone())));
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+}
+
+/// The index of a status's class: 0 for 1xx … 4 for 5xx (others clamped).
+fn class(status: u16) -> usize {
+    usize::from(status / 100).clamp(1, 5) - 1
 }

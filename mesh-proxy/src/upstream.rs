@@ -1,7 +1,8 @@
 //! Upstream connections of a cluster: a keep-alive connection pool, and the choice of
 //! endpoint by the cluster's load balancer (`crate::balance`, Envoy's policies).
 
-use std::net::SocketAddr;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -10,9 +11,10 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::balance::{self, Health, LoadBalancer, RandomGenerator};
-use crate::config::{Cluster, ClusterConfig, Endpoint};
+use crate::config::{Cluster, ClusterConfig, ClusterKind, Endpoint};
 
 /// Idle pooled connections are closed after this long.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -27,13 +29,16 @@ const HOST_SELECTION_ATTEMPTS: usize = 5;
 pub struct ClusterRuntime {
     pub connect_timeout: Duration,
     pub http2: bool,
+    pub source_address: Option<IpAddr>,
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
 impl ClusterRuntime {
-    pub fn new(connect_timeout: Duration, http2: bool) -> ClusterRuntime {
+    pub fn new(config: &ClusterConfig) -> ClusterRuntime {
+        let (connect_timeout, http2) = (config.connect_timeout, config.http2);
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
+        connector.set_local_address(config.source_address);
         connector.set_nodelay(true);
         connector.enforce_http(true);
         let client = Client::builder(TokioExecutor::new())
@@ -46,8 +51,34 @@ impl ClusterRuntime {
         ClusterRuntime {
             connect_timeout,
             http2,
+            source_address: config.source_address,
             client,
         }
+    }
+
+    /// Whether this pool can serve `config` (same connection settings).
+    pub fn fits(&self, config: &ClusterConfig) -> bool {
+        self.connect_timeout == config.connect_timeout
+            && self.http2 == config.http2
+            && self.source_address == config.source_address
+    }
+
+    /// A TCP connection to `endpoint` for the TCP proxy, from the cluster's source
+    /// address, within its connect timeout.
+    pub async fn connect_tcp(&self, endpoint: SocketAddr) -> io::Result<TcpStream> {
+        let socket = if endpoint.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        if let Some(ip) = self.source_address {
+            socket.bind(SocketAddr::new(ip, 0))?;
+        }
+        let stream = tokio::time::timeout(self.connect_timeout, socket.connect(endpoint))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timeout"))??;
+        stream.set_nodelay(true)?;
+        Ok(stream)
     }
 
     pub fn client(&self) -> &Client<HttpConnector, Full<Bytes>> {
@@ -84,7 +115,21 @@ pub struct ActiveRequest {
 impl Cluster {
     /// The endpoint for the next attempt, or `None` (503 `UH`). A retry avoids the
     /// previous host when another is available (Envoy's `previous_hosts` predicate).
-    pub fn pick(self: &Arc<Self>, avoid: Option<SocketAddr>) -> Option<ActiveRequest> {
+    /// An ORIGINAL_DST cluster's one host is the connection's restored original
+    /// destination; without one (not captured) it has none, as in Envoy.
+    pub fn pick(
+        self: &Arc<Self>,
+        avoid: Option<SocketAddr>,
+        original_dst: Option<SocketAddr>,
+    ) -> Option<ActiveRequest> {
+        if self.config.kind == ClusterKind::OriginalDst {
+            return Some(ActiveRequest {
+                cluster: self.clone(),
+                // No balancer entry: nothing to count.
+                index: usize::MAX,
+                address: original_dst?,
+            });
+        }
         let mut lb = self.balancer.lock().unwrap_or_else(PoisonError::into_inner);
         let mut index = lb.choose_host(None, &mut ThreadRandom)?;
         for _ in 1..HOST_SELECTION_ATTEMPTS {

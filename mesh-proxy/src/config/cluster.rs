@@ -1,6 +1,6 @@
 //! `Cluster` and `ClusterLoadAssignment` protos → [`ClusterConfig`] and endpoints.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use envoy_types::pb::envoy::config::cluster::v3::{
@@ -29,6 +29,9 @@ pub struct ClusterConfig {
     #[serde(with = "millis")]
     pub connect_timeout: Duration,
     pub http2: bool,
+    /// `upstream_bind_config.source_address`: the source IP of upstream connections
+    /// (Istio's 127.0.0.6 for inbound, which its redirect rules exempt).
+    pub source_address: Option<IpAddr>,
     /// Envoy's lb_policy name.
     pub lb_policy: String,
     /// The balancer `lb_policy` and `common_lb_config` describe.
@@ -43,7 +46,8 @@ pub enum ClusterKind {
     Eds { service_name: String },
     /// Endpoints inline.
     Static { endpoints: Vec<Endpoint> },
-    /// ORIGINAL_DST: needs traffic capture, so no endpoint here yet.
+    /// ORIGINAL_DST: the one endpoint is the downstream connection's original
+    /// destination (the local address where no listener restored it).
     OriginalDst,
 }
 
@@ -104,6 +108,20 @@ pub fn build_cluster(c: &Cluster) -> Result<ClusterConfig, String> {
     };
     let lb = LbPolicy::try_from(c.lb_policy)
         .map_err(|_| err(format!("lb_policy {} unknown", c.lb_policy)))?;
+    if kind == ClusterKind::OriginalDst {
+        // Envoy's own checks: the destination is the connection's, nothing to balance.
+        if lb != LbPolicy::ClusterProvided {
+            return Err(err(format!(
+                "lb_policy {}: an ORIGINAL_DST cluster takes only CLUSTER_PROVIDED",
+                lb.as_str_name()
+            )));
+        }
+    } else if lb == LbPolicy::ClusterProvided {
+        return Err(err(
+            "lb_policy CLUSTER_PROVIDED: only for ORIGINAL_DST clusters".into(),
+        ));
+    }
+    let source_address = upstream_source_address(c).map_err(err)?;
     let policy = match lb {
         LbPolicy::RoundRobin | LbPolicy::ClusterProvided => BalancePolicy::RoundRobin,
         LbPolicy::LeastRequest => BalancePolicy::default_least_request(),
@@ -178,8 +196,48 @@ pub fn build_cluster(c: &Cluster) -> Result<ClusterConfig, String> {
         kind,
         connect_timeout,
         http2,
+        source_address,
         lb_policy: lb.as_str_name().to_string(),
         lb_config,
+    })
+}
+
+/// `upstream_bind_config`: a source IP (port 0) is all this proxy binds.
+fn upstream_source_address(c: &Cluster) -> Result<Option<IpAddr>, String> {
+    let Some(bind) = &c.upstream_bind_config else {
+        return Ok(None);
+    };
+    if bind.freebind.as_ref().is_some_and(|b| b.value)
+        || !bind.socket_options.is_empty()
+        || !bind.extra_source_addresses.is_empty()
+        || {
+            #[allow(deprecated)]
+            let additional = !bind.additional_source_addresses.is_empty();
+            additional
+        }
+        || bind.local_address_selector.is_some()
+    {
+        return Err(
+            "upstream_bind_config: only source_address is supported (no freebind, socket options or extra addresses)"
+                .into(),
+        );
+    }
+    let Some(sa) = &bind.source_address else {
+        return Ok(None);
+    };
+    if !matches!(
+        sa.port_specifier,
+        None | Some(socket_address::PortSpecifier::PortValue(0))
+    ) {
+        return Err(
+            "upstream_bind_config.source_address: a fixed source port is not supported".into(),
+        );
+    }
+    sa.address.parse().map(Some).map_err(|_| {
+        format!(
+            "upstream_bind_config.source_address: {:?} is not an IP address",
+            sa.address
+        )
     })
 }
 

@@ -100,12 +100,17 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
         let mut retries_left = policy.map_or(0, |p| p.num_retries);
         let mut backoff_round = 0u32;
         loop {
-            let Some(active) = cluster.pick(previous) else {
+            let Some(active) = cluster.pick(previous, conn.original_dst) else {
                 return local_reply::no_healthy_upstream();
             };
             previous = Some(active.address);
             let request = upstream_request(&parts, active.address, &path, body.clone());
+            let upstream_rq = conn.shared.stats.upstream_rq(cluster_name);
             let attempt = send(cluster, request, policy).await;
+            upstream_rq.finish(match &attempt {
+                Attempt::Response(r) => Some(r.status().as_u16()),
+                Attempt::Failed { .. } => None,
+            });
             drop(active);
             let retry = match &attempt {
                 Attempt::Response(resp) => policy.is_some_and(|p| retriable_response(p, resp)),
@@ -129,10 +134,7 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
                         ] {
                             ops.apply(response.headers_mut());
                         }
-                        Reply {
-                            response,
-                            flag: None,
-                        }
+                        Reply::upstream(response)
                     }
                     Attempt::Failed { reply, .. } => reply,
                 };

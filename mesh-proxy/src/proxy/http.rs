@@ -8,21 +8,55 @@ use std::time::Instant;
 
 use hyper::body::Incoming;
 use hyper::header::HOST;
+use hyper::service::service_fn;
 use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpStream;
 
 use super::Shared;
 use super::forward::forward;
 use super::headers::normalize_path;
 use super::local_reply::{self, ProxyBody, Reply};
-use crate::config::{ListenerRole, RouteSource};
-use crate::route::{RequestHead, RouteAction};
+use super::random;
+use crate::config::{HttpChain, RouteSource};
+use crate::route::{CorsOutcome, RequestHead, RouteAction};
+use crate::stats::ResponseFlag;
 
-/// A downstream connection: which listener accepted it and from where.
+/// A downstream connection: the listener and connection manager that took it, where
+/// it came from and where it was going.
 #[derive(Debug)]
 pub(super) struct Connection {
     pub(super) listener: Arc<str>,
+    /// An inbound listener's connection: asked to finish when the proxy drains.
+    pub(super) inbound: bool,
+    /// Fixed for the connection's life, as Envoy's HCM config is (RDS routes are not).
+    pub(super) chain: Arc<HttpChain>,
     pub(super) peer: SocketAddr,
+    /// The restored original destination, the host of ORIGINAL_DST clusters (none
+    /// on a connection that was not captured: then such clusters have no host).
+    pub(super) original_dst: Option<SocketAddr>,
     pub(super) shared: Shared,
+}
+
+/// Serves HTTP/1.1 and HTTP/2 with prior knowledge (told apart by the preface) on a
+/// connection until it closes.
+pub(super) async fn serve_http(stream: TcpStream, conn: Arc<Connection>) {
+    let peer = conn.peer;
+    let drain = conn.inbound.then(|| conn.shared.drain.clone());
+    let service = service_fn(move |req| handle(conn.clone(), req));
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    // On drain, an inbound connection finishes its requests in flight, then closes
+    // (HTTP/1.1 `connection: close`, HTTP/2 GOAWAY) so that the peer reconnects to
+    // another endpoint; an outbound one keeps serving the app.
+    let result = match drain {
+        Some(drain) => drain.graceful(connection, |c| c.graceful_shutdown()).await,
+        None => connection.await,
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, "connection ended: {e}");
+    }
 }
 
 /// The service of every downstream HTTP request.
@@ -37,9 +71,18 @@ pub(super) async fn handle(
         .path_and_query()
         .map(|p| p.to_string())
         .unwrap_or_default();
-    let reply = route_and_forward(&conn, req).await;
+    let grpc = local_reply::is_grpc(req.headers());
+    let mut reply = route_and_forward(&conn, req).await;
+    if grpc {
+        reply = reply.into_grpc();
+    }
     let status = reply.response.status();
-    conn.shared.stats.request(status.as_u16(), reply.flag);
+    conn.shared.stats.request(
+        &conn.chain.stat_prefix,
+        status.as_u16(),
+        reply.flag,
+        start.elapsed(),
+    );
     tracing::info!(
         target: "access",
         listener = %conn.listener,
@@ -54,10 +97,7 @@ pub(super) async fn handle(
 async fn route_and_forward(conn: &Connection, req: Request<Incoming>) -> Reply {
     // One snapshot for the whole request: a push mid-request changes nothing for it.
     let snapshot = conn.shared.snapshots.borrow().clone();
-    let Some(ListenerRole::Http(chain)) = snapshot.listeners.get(&*conn.listener).map(|l| &l.role)
-    else {
-        return local_reply::no_route();
-    };
+    let chain = &conn.chain;
     let table = match &chain.routes {
         RouteSource::Inline(t) => t.clone(),
         RouteSource::Rds(name) => match snapshot.route_tables.get(name) {
@@ -95,6 +135,25 @@ async fn route_and_forward(conn: &Connection, req: Request<Incoming>) -> Reply {
     let Some((vh, route)) = table.route(&head) else {
         return local_reply::no_route();
     };
+    // The HTTP filters before the router, in Istio's order: fault, then CORS.
+    let mut delayed = false;
+    if let Some(fault) = &route.fault {
+        let decision = fault.decide(random(), random());
+        if let Some(delay) = decision.delay {
+            tokio::time::sleep(delay).await;
+            delayed = true;
+        }
+        if let Some(abort) = decision.abort {
+            return local_reply::fault_abort(abort);
+        }
+    }
+    let cors = route
+        .cors
+        .as_ref()
+        .map(|c| c.on_request(req.method(), req.headers(), random()));
+    if let Some(CorsOutcome::Preflight(headers)) = cors {
+        return local_reply::cors_preflight(headers);
+    }
     let mut reply = match &route.action {
         RouteAction::DirectResponse { status, body } => {
             local_reply::local_reply(*status, body.as_deref().unwrap_or(""), None)
@@ -119,6 +178,16 @@ async fn route_and_forward(conn: &Connection, req: Request<Incoming>) -> Reply {
     if !matches!(route.action, RouteAction::Forward(_)) {
         route.response_headers.apply(reply.response.headers_mut());
         vh.response_headers.apply(reply.response.headers_mut());
+    }
+    if let Some(CorsOutcome::Forward(headers)) = cors {
+        for (name, value) in headers {
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&value) {
+                reply.response.headers_mut().insert(name, v);
+            }
+        }
+    }
+    if delayed && reply.flag.is_none() {
+        reply.flag = Some(ResponseFlag::DelayInjected);
     }
     reply
 }

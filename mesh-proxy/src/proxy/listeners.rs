@@ -1,19 +1,21 @@
-//! Binds the listeners the config asks for and serves HTTP on them; a listener that
-//! leaves the config stops accepting (its open connections finish).
+//! Binds the listeners the config asks for (those with `bind_to_port`; the others
+//! are reached by hand-off) and hands each accepted connection to
+//! [`connection::serve`]; a listener that leaves the config stops accepting (its open
+//! connections finish).
 
 use std::collections::HashMap;
+use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 
 use super::Shared;
-use super::http::{Connection, handle};
-use crate::config::{ListenerRole, Snapshot};
+use super::connection;
+use crate::config::Snapshot;
+
+/// Envoy's default `tcp_backlog_size`.
+const BACKLOG: u32 = 128;
 
 /// Follows the snapshots forever, keeping the bound listeners in step.
 pub async fn run(shared: Shared) {
@@ -21,14 +23,14 @@ pub async fn run(shared: Shared) {
     let mut bound: HashMap<String, (SocketAddr, JoinHandle<()>)> = HashMap::new();
     loop {
         let snapshot = snapshots.borrow_and_update().clone();
-        reconcile(&snapshot, &mut bound, &shared).await;
+        reconcile(&snapshot, &mut bound, &shared);
         if snapshots.changed().await.is_err() {
             return;
         }
     }
 }
 
-async fn reconcile(
+fn reconcile(
     snapshot: &Snapshot,
     bound: &mut HashMap<String, (SocketAddr, JoinHandle<()>)>,
     shared: &Shared,
@@ -36,7 +38,7 @@ async fn reconcile(
     let wanted: HashMap<&str, SocketAddr> = snapshot
         .listeners
         .values()
-        .filter(|l| matches!(l.role, ListenerRole::Http(_)))
+        .filter(|l| l.bind_to_port)
         .map(|l| (l.name.as_str(), l.address))
         .collect();
     bound.retain(|name, (addr, task)| {
@@ -51,7 +53,7 @@ async fn reconcile(
         if bound.contains_key(name) {
             continue;
         }
-        match TcpListener::bind(addr).await {
+        match bind(addr) {
             Ok(listener) => {
                 tracing::info!(listener = %name, %addr, "listening");
                 let task = tokio::spawn(accept(listener, name.to_string(), shared.clone()));
@@ -63,10 +65,45 @@ async fn reconcile(
     }
 }
 
+/// Binds as Envoy does on Linux: SO_REUSEADDR, and SO_REUSEPORT (`enable_reuse_port`
+/// defaults to true), so that proxies sharing a host can all bind 15001 and 15006.
+fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 async fn accept(listener: TcpListener, name: String, shared: Shared) {
-    let name: Arc<str> = Arc::from(name);
+    let inbound = shared
+        .snapshots
+        .borrow()
+        .listeners
+        .get(&name)
+        .is_some_and(|l| l.inbound);
+    let drained = async {
+        if inbound {
+            shared.drain.signaled().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::pin!(drained);
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            // Draining: stop accepting new inbound connections (peers retry another
+            // endpoint); dropping the listener closes its socket. Outbound listeners
+            // keep serving the app until the process exits, as Istio's
+            // `drain_listeners?inboundonly`.
+            () = &mut drained => return,
+        };
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
                 tracing::warn!(listener = %name, "accept failed: {e}");
@@ -75,20 +112,16 @@ async fn accept(listener: TcpListener, name: String, shared: Shared) {
             }
         };
         let _ = stream.set_nodelay(true);
-        let conn = Arc::new(Connection {
-            listener: name.clone(),
-            peer,
-            shared: shared.clone(),
-        });
+        // The listener as it is now: a connection keeps the config it was accepted with.
+        let Some(config) = shared.snapshots.borrow().listeners.get(&name).cloned() else {
+            continue;
+        };
+        // Counted until it ends, so that a drain waits for it.
+        let guard = shared.drain.connection();
+        let shared = shared.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| handle(conn.clone(), req));
-            // HTTP/1.1 and HTTP/2 with prior knowledge, told apart by the preface.
-            if let Err(e) = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(%peer, "connection ended: {e}");
-            }
+            let _guard = guard;
+            connection::serve(stream, peer, config, shared).await;
         });
     }
 }

@@ -16,6 +16,8 @@ use proto::route_action::{ClusterSpecifier as ClusterSpecifierProto, HostRewrite
 use proto::route_match::PathSpecifier;
 use regex::Regex;
 
+use super::cors::build_cors;
+use super::fault::build_fault;
 use super::header_ops::header_ops;
 use super::{
     ClusterSpecifier, Forward, HeaderMatchKind, HeaderMatcher, PathMatch, QueryParameterMatcher,
@@ -32,7 +34,7 @@ pub struct RouteConfigError {
     pub reason: String,
 }
 
-/// HTTP filters whose per-route config this proxy cannot apply yet.
+/// HTTP filters whose per-route config this proxy applies.
 const FAULT_FILTER: &str = "envoy.filters.http.fault";
 const CORS_FILTER: &str = "envoy.filters.http.cors";
 
@@ -80,15 +82,15 @@ pub fn build_route_table(rc: &proto::RouteConfiguration) -> Result<RouteTable, R
 }
 
 fn build_route(r: &proto::Route) -> Result<Route, String> {
-    if let Some(filter) = r.typed_per_filter_config.keys().min() {
-        let what = match filter.as_str() {
-            FAULT_FILTER => "fault injection",
-            CORS_FILTER => "CORS",
-            _ => "this filter",
-        };
-        return Err(format!(
-            "typed_per_filter_config[{filter:?}]: {what} is not supported yet"
-        ));
+    let mut fault = None;
+    let mut cors = None;
+    for (filter, config) in &r.typed_per_filter_config {
+        let place = |e: String| format!("typed_per_filter_config[{filter:?}]: {e}");
+        match filter.as_str() {
+            FAULT_FILTER => fault = Some(build_fault(config).map_err(place)?),
+            CORS_FILTER => cors = Some(build_cors(config).map_err(place)?),
+            _ => return Err(place("this filter is not supported".into())),
+        }
     }
     let matcher = build_match(r.r#match.as_ref().ok_or("match: missing")?)
         .map_err(|e| format!("match: {e}"))?;
@@ -120,6 +122,8 @@ fn build_route(r: &proto::Route) -> Result<Route, String> {
         action,
         request_headers: header_ops(&r.request_headers_to_add, &r.request_headers_to_remove)?,
         response_headers: header_ops(&r.response_headers_to_add, &r.response_headers_to_remove)?,
+        fault,
+        cors,
     })
 }
 
@@ -212,7 +216,7 @@ fn build_header_matcher(h: &proto::HeaderMatcher) -> Result<HeaderMatcher, Strin
     })
 }
 
-fn string_matcher(s: &StringMatcherProto) -> Result<StringMatcher, String> {
+pub(super) fn string_matcher(s: &StringMatcherProto) -> Result<StringMatcher, String> {
     use string_matcher::MatchPattern;
     let ignore_case = s.ignore_case;
     Ok(match &s.match_pattern {

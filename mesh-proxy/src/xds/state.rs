@@ -12,7 +12,7 @@ use prost::Message;
 
 use super::{CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION};
 use crate::config::{
-    Cluster, ClusterConfig, ClusterKind, Endpoint, ListenerConfig, ListenerRole, RouteSource,
+    Cluster, ClusterConfig, ClusterKind, Endpoint, ListenerConfig, NetworkFilter, RouteSource,
     Snapshot, build_cluster, build_endpoints, build_listener,
 };
 use crate::route::{RouteTable, build_route_table};
@@ -134,12 +134,18 @@ impl XdsState {
     pub fn wanted_route_configs(&self) -> BTreeSet<String> {
         self.listeners
             .values()
-            .filter_map(|l| match &l.value.role {
-                ListenerRole::Http(chain) => match &chain.routes {
+            .flat_map(|l| {
+                l.value
+                    .filter_chains
+                    .iter()
+                    .chain(&l.value.default_filter_chain)
+            })
+            .filter_map(|c| match &c.filter {
+                NetworkFilter::Http(hcm) => match &hcm.routes {
                     RouteSource::Rds(name) => Some(name.clone()),
                     RouteSource::Inline(_) => None,
                 },
-                ListenerRole::NotServed { .. } => None,
+                NetworkFilter::TcpProxy(_) => None,
             })
             .collect()
     }
@@ -199,13 +205,9 @@ impl XdsState {
                     .clusters
                     .get(name)
                     .map(|c| &c.runtime)
-                    .filter(|r| {
-                        r.connect_timeout == config.connect_timeout && r.http2 == config.http2
-                    })
+                    .filter(|r| r.fits(&config))
                     .cloned()
-                    .unwrap_or_else(|| {
-                        Arc::new(ClusterRuntime::new(config.connect_timeout, config.http2))
-                    });
+                    .unwrap_or_else(|| Arc::new(ClusterRuntime::new(&config)));
                 let balancer = crate::upstream::load_balancer(&config, &endpoints);
                 (
                     name.clone(),
