@@ -51,7 +51,10 @@ fn tcp_services_get_vip_filter_chains_with_weighted_tcp_routes() {
     // A client of a server-first protocol sends nothing: after the detection timeout
     // the connection is proxied as TCP rather than closed.
     assert_eq!(
-        cache.listener_filters_timeout.as_ref().map(|d| (d.seconds, d.nanos)),
+        cache
+            .listener_filters_timeout
+            .as_ref()
+            .map(|d| (d.seconds, d.nanos)),
         Some((0, 100_000_000))
     );
     assert!(cache.continue_on_listener_filters_timeout);
