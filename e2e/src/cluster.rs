@@ -6,15 +6,18 @@
 //! namespace, a container) is the implementation's business.
 
 use std::future::Future;
+use std::pin::Pin;
 
 use mesh_sample_app::Summary;
 
 pub mod local;
 pub mod manifest;
 pub mod spec;
+pub mod sync;
 
 pub use local::LocalCluster;
 pub use spec::{Pod, PodPort, PodRef, PodSpec};
+pub use sync::ConfigSync;
 
 /// The program every pod image has: the sample app and its client modes.
 pub const SAMPLE_APP: &str = "mesh-sample-app";
@@ -58,6 +61,48 @@ impl ExecOutput {
     }
 }
 
+/// A command started in a pod by [`Cluster::spawn`]. It owns its process, so the
+/// cluster can be changed while it runs (load during a config change); dropping it
+/// kills the command.
+pub struct Running {
+    pod: PodRef,
+    argv: Vec<String>,
+    output: Pin<Box<dyn Future<Output = Result<ExecOutput, ClusterError>> + Send>>,
+}
+
+impl Running {
+    /// Wraps the future of a started command's output.
+    pub fn new(
+        pod: &PodRef,
+        argv: &[&str],
+        output: impl Future<Output = Result<ExecOutput, ClusterError>> + Send + 'static,
+    ) -> Running {
+        Running {
+            pod: pod.clone(),
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+            output: Box::pin(output),
+        }
+    }
+
+    /// Waits for the command to finish.
+    pub async fn output(self) -> Result<ExecOutput, ClusterError> {
+        self.output.await
+    }
+
+    /// Waits for a client mode started with `--json` and parses its summary.
+    pub async fn summary(self) -> Result<Summary, ClusterError> {
+        let (pod, argv) = (self.pod.clone(), self.argv.clone());
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        summary(&pod, &argv, self.output.await?)
+    }
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Running({} in {})", self.argv.join(" "), self.pod)
+    }
+}
+
 /// A cluster of pods with a mesh control plane. Methods that change the cluster take
 /// `&mut self`; a scenario is generic over `C: Cluster`.
 pub trait Cluster: Send + Sync {
@@ -67,7 +112,9 @@ pub trait Cluster: Send + Sync {
     /// port listens. The pod is an endpoint of the Services that select its labels.
     fn deploy(&mut self, spec: PodSpec) -> impl Future<Output = Result<Pod, ClusterError>> + Send;
 
-    /// Stops a pod and removes it from its Services' endpoints.
+    /// Removes a pod from its Services' endpoints, waits until the proxies know, then
+    /// stops it: its sidecar first (SIGTERM, which drains), then its app, as a
+    /// Kubernetes pod with a `preStop` hook ends without failing requests.
     fn remove(&mut self, pod: &PodRef) -> impl Future<Output = Result<(), ClusterError>> + Send;
 
     /// Applies a file of manifests (`kubectl apply -f`): v1 Services and the mesh CRDs.
@@ -90,6 +137,15 @@ pub trait Cluster: Send + Sync {
         pod: &PodRef,
         argv: &[&str],
     ) -> impl Future<Output = Result<ExecOutput, ClusterError>> + Send;
+
+    /// Starts `argv` in the pod as [`Cluster::exec`] does, without waiting for it.
+    fn spawn(&self, pod: &PodRef, argv: &[&str]) -> Result<Running, ClusterError>;
+
+    /// Stops the control plane; proxies keep serving the config they have.
+    fn stop_control_plane(&mut self) -> impl Future<Output = Result<(), ClusterError>> + Send;
+
+    /// Starts the control plane again on the same config; proxies reconnect by themselves.
+    fn start_control_plane(&mut self) -> impl Future<Output = Result<(), ClusterError>> + Send;
 
     /// The body of the pod's sidecar admin endpoint (`/config_dump`, `/stats`, …).
     fn proxy_admin(
@@ -118,6 +174,19 @@ pub trait Cluster: Send + Sync {
             argv.extend_from_slice(args);
             summary(pod, &argv, self.exec(pod, &argv).await?)
         }
+    }
+
+    /// [`Cluster::request`] started in the background: load that keeps running while
+    /// the scenario changes the cluster; [`Running::summary`] collects it.
+    fn request_in_background(
+        &self,
+        pod: &PodRef,
+        url: &str,
+        args: &[&str],
+    ) -> Result<Running, ClusterError> {
+        let mut argv = vec![SAMPLE_APP, "request", url, "--json"];
+        argv.extend_from_slice(args);
+        self.spawn(pod, &argv)
     }
 
     /// `mesh-sample-app grpc TARGET --json ARGS…` from inside `pod`.

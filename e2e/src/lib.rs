@@ -11,6 +11,7 @@
 
 pub mod cluster;
 pub mod control_plane;
+pub mod demo;
 pub mod echo;
 pub mod envoy;
 pub mod fixtures;
@@ -18,6 +19,7 @@ pub mod http;
 pub mod mesh;
 pub mod mesh_proxy;
 pub mod poll;
+pub mod scenarios;
 pub mod tcp_echo;
 pub mod tolerance;
 pub mod tools;

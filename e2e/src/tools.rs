@@ -36,10 +36,25 @@ pub fn meshctl() -> PathBuf {
     built_binary("meshctl")
 }
 
+/// Set by `cargo xtask demo` (or by hand) to the directory of already-built binaries
+/// (`target/debug`): they are used as they are, nothing is rebuilt.
+pub const BIN_DIR_ENV: &str = "MESH_BIN_DIR";
+
+/// The directory given in [`BIN_DIR_ENV`], when set: binaries there are not rebuilt.
+pub fn prebuilt_dir() -> Option<PathBuf> {
+    std::env::var_os(BIN_DIR_ENV)
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+}
+
 /// `target/<profile>/<name>`, built once per test process. Cargo builds only the
 /// binaries of a test's own package, so this runs `cargo build` for the others (a no-op
-/// when they are fresh); that way a test never runs a stale binary.
+/// when they are fresh); that way a test never runs a stale binary. With
+/// [`BIN_DIR_ENV`] set, the binaries there are taken as they are.
 fn built_binary(name: &str) -> PathBuf {
+    if let Some(dir) = prebuilt_dir() {
+        return dir.join(name);
+    }
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let profile_dir = profile_dir();
     let built = BUILT.get_or_init(|| build_binaries(&profile_dir));
@@ -58,11 +73,19 @@ fn built_binary(name: &str) -> PathBuf {
 }
 
 /// `target/debug` (or the profile this test was built with), from the test's own path
-/// `target/<profile>/deps/<test>-<hash>`.
+/// `target/<profile>/deps/<test>-<hash>`, or a binary's `target/<profile>/<bin>`.
 fn profile_dir() -> PathBuf {
     std::env::current_exe()
         .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()))
+        .and_then(|exe| {
+            let dir = exe.parent()?;
+            let dir = if dir.file_name()? == "deps" {
+                dir.parent()?
+            } else {
+                dir
+            };
+            Some(dir.to_path_buf())
+        })
         .unwrap_or_else(|| workspace_root().join("target/debug"))
 }
 

@@ -428,6 +428,97 @@ async fn faults_cors_and_grpc_local_replies_like_envoy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consistent_hash_picks_the_same_endpoint_as_envoy() {
+    let mut mesh = mesh_or_skip!("consistent_hash_picks_the_same_endpoint_as_envoy");
+    let backends: Vec<Backend> = (1..=4)
+        .map(|i| Backend::version(&format!("web-{i}"), "v1"))
+        .collect();
+    mesh.add_service("web", &backends).await;
+    mesh.add_service(
+        "maglev",
+        &[
+            Backend::version("maglev-1", "v1"),
+            Backend::version("maglev-2", "v1"),
+            Backend::version("maglev-3", "v1"),
+        ],
+    )
+    .await;
+    mesh.apply(
+        "hash-dr.yaml",
+        "
+        apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata: {name: web, namespace: e2e}
+        spec:
+          host: web
+          trafficPolicy:
+            loadBalancer:
+              consistentHash: {httpHeaderName: x-user}
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata: {name: maglev, namespace: e2e}
+        spec:
+          host: maglev
+          trafficPolicy:
+            loadBalancer:
+              consistentHash:
+                httpQueryParameterName: user
+                maglev: {tableSize: 65537}
+        ",
+    );
+    mesh.start_client(true).await;
+    let ours = mesh.start_mesh_proxy_client().await;
+    let user = |name: &str| mesh.get("web", "/").header("x-user", name);
+    // Both proxies have the ring hash config once every request of a user sticks.
+    for proxy in [None, Some(ours)] {
+        e2e::eventually("ring hash in force", Duration::from_secs(20), || async {
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..6 {
+                let reply = match proxy {
+                    None => mesh.send(&user("alice")).await?,
+                    Some(addr) => mesh.send_to(addr, &user("alice")).await?,
+                };
+                seen.insert(reply.workload().unwrap_or("").to_string());
+            }
+            if seen.len() == 1 {
+                Ok(())
+            } else {
+                Err(format!("{seen:?}"))
+            }
+        })
+        .await;
+    }
+    // Same xxHash64, same ring and table: the same user lands on the same endpoint
+    // through either proxy, and users spread over the endpoints.
+    let mut cases: Vec<(String, Call)> = (0..24)
+        .map(|i| (format!("ring hash, user {i}"), user(&format!("user-{i}"))))
+        .collect();
+    cases.extend((0..12).map(|i| {
+        (
+            format!("maglev, user {i}"),
+            mesh.get("maglev", &format!("/?user=u{i}")),
+        )
+    }));
+    let cases: Vec<(&str, Call)> = cases.iter().map(|(w, c)| (w.as_str(), c.clone())).collect();
+    let diffs = differences(&mesh, ours, &cases).await;
+    assert!(
+        diffs.is_empty(),
+        "mesh-proxy and Envoy disagree:\n{}",
+        diffs.join("\n")
+    );
+    let mut spread = std::collections::BTreeSet::new();
+    for (_, call) in cases.iter().take(24) {
+        let reply = mesh
+            .send_to(ours, call)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        spread.insert(reply.workload().unwrap_or("").to_string());
+    }
+    assert!(spread.len() >= 3, "24 users over 4 endpoints: {spread:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_turn_a_flaky_upstreams_503_into_200_like_envoy() {
     let mut mesh = mesh_or_skip!("retries_turn_a_flaky_upstreams_503_into_200_like_envoy");
     mesh.add_service("flaky", &[Backend::version("flaky-1", "v1")])

@@ -40,6 +40,7 @@ mod maglev;
 mod ring_hash;
 mod xxhash;
 
+pub use hash_policy::{HashPolicy, HashPolicyKind, RequestAttributes, generate_hash};
 pub use xxhash::xxh64;
 
 use edf::EdfScheduler;

@@ -123,6 +123,8 @@ pub enum RouteAction {
 #[derive(Debug, Clone)]
 pub struct Forward {
     pub clusters: ClusterSpecifier,
+    /// For ring hash and maglev clusters (Istio's `consistentHash`).
+    pub hash_policies: Vec<crate::balance::HashPolicy>,
     pub prefix_rewrite: Option<String>,
     pub regex_rewrite: Option<(Regex, String)>,
     pub host_rewrite: Option<String>,

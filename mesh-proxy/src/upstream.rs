@@ -121,6 +121,7 @@ impl Cluster {
         self: &Arc<Self>,
         avoid: Option<SocketAddr>,
         original_dst: Option<SocketAddr>,
+        hash: Option<u64>,
     ) -> Option<ActiveRequest> {
         if self.config.kind == ClusterKind::OriginalDst {
             return Some(ActiveRequest {
@@ -131,12 +132,15 @@ impl Cluster {
             });
         }
         let mut lb = self.balancer.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut index = lb.choose_host(None, &mut ThreadRandom)?;
-        for _ in 1..HOST_SELECTION_ATTEMPTS {
+        let mut index = lb.choose_host(hash, &mut ThreadRandom)?;
+        for attempt in 1..HOST_SELECTION_ATTEMPTS {
             if Some(self.endpoints.get(index)?.address) != avoid {
                 break;
             }
-            index = lb.choose_host(None, &mut ThreadRandom)?;
+            // A hashed retry looks a little further along the ring or table, as
+            // Envoy's does, rather than landing on the same host again.
+            let hash = hash.map(|h| h.wrapping_add(attempt as u64));
+            index = lb.choose_host(hash, &mut ThreadRandom)?;
         }
         let active = lb.endpoints().get(index)?.active_requests;
         lb.set_active_requests(index, active + 1);

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use super::manifest::{self, ClusterIp, ServiceRecord};
-use super::{Cluster, ClusterError, ExecOutput, Pod, PodRef, PodSpec, SAMPLE_APP};
+use super::{Cluster, ClusterError, ExecOutput, Pod, PodRef, PodSpec, Running, SAMPLE_APP, sync};
 use crate::control_plane::dedent;
 
 mod binaries;
@@ -48,6 +48,10 @@ const XDS_PORT: u16 = 15010;
 const DEBUG_PORT: u16 = 15014;
 /// A command run in a pod is killed after this long.
 const EXEC_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a removed pod's endpoints may take to leave every proxy's config.
+const ENDPOINT_REMOVAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a removed pod's sidecar may drain (Istio's `terminationDrainDuration`).
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
 
 static NEXT_CLUSTER: AtomicU32 = AtomicU32::new(0);
 
@@ -58,7 +62,9 @@ static NEXT_CLUSTER: AtomicU32 = AtomicU32::new(0);
 pub struct LocalCluster {
     // Dropped in this order: pods before the control plane before the bridge.
     pods: BTreeMap<PodRef, LocalPod>,
-    control_plane: NetnsProcess,
+    /// `None` while stopped by [`Cluster::stop_control_plane`].
+    control_plane: Option<NetnsProcess>,
+    control_plane_starts: u32,
     bridge: Netns,
     id: String,
     services: BTreeMap<String, Vec<ServiceRecord>>,
@@ -116,29 +122,14 @@ impl LocalCluster {
             "br0",
         ])?;
         bridge.ip(&["link", "set", "br0", "up"])?;
-        let argv: Vec<String> = [
-            binaries.mesh_control.to_string_lossy().as_ref(),
-            "--config-dir",
-            &work.path().join("config").to_string_lossy(),
-            "--xds-address",
-            &SocketAddr::from((GATEWAY, XDS_PORT)).to_string(),
-            "--debug-address",
-            &SocketAddr::from((GATEWAY, DEBUG_PORT)).to_string(),
-        ]
-        .map(String::from)
-        .to_vec();
         let log = work.path().join("logs/mesh-control.log");
-        let mut control_plane =
-            NetnsProcess::spawn("mesh-control", bridge.name(), None, &argv, &[], &log)?;
-        control_plane
-            .wait_listening(&bridge, &[XDS_PORT, DEBUG_PORT], Duration::from_secs(30))
-            .await
-            .map_err(|e| {
-                ClusterError::ControlPlane(format!("{e}\n{}", control_plane.describe(40)))
-            })?;
+        let control_plane =
+            Self::spawn_control_plane(&bridge, &binaries, &work.path().join("config"), &log)
+                .await?;
         Ok(LocalCluster {
             pods: BTreeMap::new(),
-            control_plane,
+            control_plane: Some(control_plane),
+            control_plane_starts: 1,
             bridge,
             id,
             services: BTreeMap::new(),
@@ -160,6 +151,12 @@ impl LocalCluster {
         SocketAddr::from((GATEWAY, XDS_PORT))
     }
 
+    /// Where `meshctl` reaches the control plane's debug endpoint (from the bridge's
+    /// namespace, the first of [`LocalCluster::netns_names`]).
+    pub fn debug_address(&self) -> SocketAddr {
+        SocketAddr::from((GATEWAY, DEBUG_PORT))
+    }
+
     /// The control plane's config directory (what [`Cluster::apply`] writes into).
     pub fn config_dir(&self) -> PathBuf {
         self.config.path().to_path_buf()
@@ -177,6 +174,11 @@ impl LocalCluster {
         names
     }
 
+    /// The network namespace of `pod` (`ip netns exec NAME …`), when deployed.
+    pub fn pod_netns(&self, pod: &PodRef) -> Option<String> {
+        self.pods.get(pod).map(|p| p.netns.name().to_string())
+    }
+
     /// Runs `argv` in the pod as root (for what the app's user may not do, such as
     /// reading iptables).
     pub async fn exec_as_root(
@@ -186,6 +188,35 @@ impl LocalCluster {
     ) -> Result<ExecOutput, ClusterError> {
         let netns = self.pod(pod)?.netns.name().to_string();
         self.exec_in(&netns, None, argv).await
+    }
+
+    /// `mesh-control` on the bridge, serving `config`, once it listens.
+    async fn spawn_control_plane(
+        bridge: &Netns,
+        binaries: &Binaries,
+        config: &std::path::Path,
+        log: &std::path::Path,
+    ) -> Result<NetnsProcess, ClusterError> {
+        let argv: Vec<String> = [
+            binaries.mesh_control.to_string_lossy().as_ref(),
+            "--config-dir",
+            &config.to_string_lossy(),
+            "--xds-address",
+            &SocketAddr::from((GATEWAY, XDS_PORT)).to_string(),
+            "--debug-address",
+            &SocketAddr::from((GATEWAY, DEBUG_PORT)).to_string(),
+        ]
+        .map(String::from)
+        .to_vec();
+        let mut control_plane =
+            NetnsProcess::spawn("mesh-control", bridge.name(), None, &argv, &[], log)?;
+        control_plane
+            .wait_listening(bridge, &[XDS_PORT, DEBUG_PORT], Duration::from_secs(30))
+            .await
+            .map_err(|e| {
+                ClusterError::ControlPlane(format!("{e}\n{}", control_plane.describe(40)))
+            })?;
+        Ok(control_plane)
     }
 
     fn pod(&self, pod: &PodRef) -> Result<&LocalPod, ClusterError> {
@@ -308,9 +339,54 @@ impl Cluster for LocalCluster {
 
     async fn remove(&mut self, pod: &PodRef) -> Result<(), ClusterError> {
         self.pod(pod)?;
+        // Endpoints first, as Kubernetes does: proxies stop picking the pod before it
+        // stops; then the sidecar drains and the app goes (see `terminate_sidecar`).
+        let before = match self.control_plane {
+            Some(_) => Some(sync::config_version(self).await?),
+            None => None,
+        };
         self.config.remove(&workload_entry_file(pod))?;
-        self.pods.remove(pod);
+        self.refresh_hosts()?;
+        if let Some(before) = before {
+            // A proxy that is slow or NACKs does not keep the pod alive: go on.
+            let _ = sync::wait_synced(self, before, ENDPOINT_REMOVAL_TIMEOUT).await;
+        }
+        if let Some(mut local) = self.pods.remove(pod) {
+            local.terminate_sidecar(DRAIN_GRACE).await;
+        }
         self.refresh_hosts()
+    }
+
+    fn spawn(&self, pod: &PodRef, argv: &[&str]) -> Result<Running, ClusterError> {
+        let netns = self.pod(pod)?.netns.name().to_string();
+        let Some((program, args)) = argv.split_first() else {
+            return Err(command_error("spawn", "give a command to run"));
+        };
+        let mut resolved = vec![self.binaries.resolve(program)];
+        resolved.extend(args.iter().map(|a| a.to_string()));
+        let output = process::spawn_exec(&netns, Some(APP_IDS), &resolved, EXEC_TIMEOUT)?;
+        Ok(Running::new(pod, argv, output))
+    }
+
+    async fn stop_control_plane(&mut self) -> Result<(), ClusterError> {
+        if let Some(mut control_plane) = self.control_plane.take() {
+            control_plane.terminate(Duration::from_secs(5)).await;
+        }
+        Ok(())
+    }
+
+    async fn start_control_plane(&mut self) -> Result<(), ClusterError> {
+        if self.control_plane.is_some() {
+            return Ok(());
+        }
+        let n = self.control_plane_starts;
+        let log = self.logs_dir().join(format!("mesh-control.{n}.log"));
+        let started =
+            Self::spawn_control_plane(&self.bridge, &self.binaries, self.config.path(), &log)
+                .await?;
+        self.control_plane = Some(started);
+        self.control_plane_starts += 1;
+        Ok(())
     }
 
     async fn apply(&mut self, file: &str, yaml: &str) -> Result<(), ClusterError> {
@@ -362,7 +438,9 @@ impl Cluster for LocalCluster {
 impl Drop for LocalCluster {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("{}", self.control_plane.describe(40));
+            if let Some(control_plane) = &self.control_plane {
+                eprintln!("{}", control_plane.describe(40));
+            }
             for pod in self.pods.values() {
                 eprintln!("{}", pod.describe());
             }

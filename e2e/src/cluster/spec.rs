@@ -18,6 +18,11 @@ pub struct PodRef {
     pub namespace: String,
 }
 
+/// Istio's pod annotations for ports the redirect rules leave alone; a kind cluster's
+/// injector reads the same ones.
+pub const EXCLUDE_OUTBOUND_PORTS: &str = "traffic.sidecar.istio.io/excludeOutboundPorts";
+pub const EXCLUDE_INBOUND_PORTS: &str = "traffic.sidecar.istio.io/excludeInboundPorts";
+
 /// A named container port (`containerPort` with its `name`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodPort {
@@ -31,6 +36,9 @@ pub struct PodPort {
 pub struct PodSpec {
     pub pod: PodRef,
     pub labels: BTreeMap<String, String>,
+    /// Pod annotations; the sidecar honours [`EXCLUDE_OUTBOUND_PORTS`] and
+    /// [`EXCLUDE_INBOUND_PORTS`].
+    pub annotations: BTreeMap<String, String>,
     pub service_account: String,
     /// The ports the app listens on; a pod is ready when all of them listen.
     pub ports: Vec<PodPort>,
@@ -77,6 +85,7 @@ impl PodSpec {
         PodSpec {
             pod: PodRef::new(name, namespace),
             labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
             service_account: "default".to_string(),
             ports: Vec::new(),
             command: Vec::new(),
@@ -111,6 +120,11 @@ impl PodSpec {
 
     pub fn label(mut self, key: &str, value: &str) -> PodSpec {
         self.labels.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    pub fn annotation(mut self, key: &str, value: &str) -> PodSpec {
+        self.annotations.insert(key.to_string(), value.to_string());
         self
     }
 

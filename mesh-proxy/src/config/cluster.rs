@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use envoy_types::pb::envoy::config::cluster::v3::cluster as envoy_cluster;
 use envoy_types::pb::envoy::config::cluster::v3::{
     Cluster, cluster::ClusterDiscoveryType, cluster::DiscoveryType, cluster::LbPolicy,
 };
@@ -122,22 +123,37 @@ pub fn build_cluster(c: &Cluster) -> Result<ClusterConfig, String> {
         ));
     }
     let source_address = upstream_source_address(c).map_err(err)?;
-    let policy = match lb {
-        LbPolicy::RoundRobin | LbPolicy::ClusterProvided => BalancePolicy::RoundRobin,
-        LbPolicy::LeastRequest => BalancePolicy::default_least_request(),
-        LbPolicy::Random => BalancePolicy::Random,
-        other => {
+    let policy = match (lb, &c.lb_config) {
+        (LbPolicy::RoundRobin | LbPolicy::ClusterProvided, None) => BalancePolicy::RoundRobin,
+        (LbPolicy::LeastRequest, None) => BalancePolicy::default_least_request(),
+        (LbPolicy::Random, None) => BalancePolicy::Random,
+        (LbPolicy::RingHash, None) => BalancePolicy::default_ring_hash(),
+        (LbPolicy::RingHash, Some(envoy_cluster::LbConfig::RingHashLbConfig(r))) => {
+            ring_hash_policy(r).map_err(err)?
+        }
+        (LbPolicy::Maglev, None) => BalancePolicy::default_maglev(),
+        (LbPolicy::Maglev, Some(envoy_cluster::LbConfig::MaglevLbConfig(m))) => {
+            let table_size = m.table_size.as_ref().map_or(65537, |v| v.value);
+            if !is_prime(table_size) || table_size > 5_000_011 {
+                return Err(err(format!(
+                    "maglev_lb_config.table_size: {table_size} is not a prime up to 5000011"
+                )));
+            }
+            BalancePolicy::Maglev { table_size }
+        }
+        (_, Some(_)) => {
+            return Err(err(format!(
+                "lb_config: this per-policy setting does not go with lb_policy {}",
+                lb.as_str_name()
+            )));
+        }
+        (other, None) => {
             return Err(err(format!(
                 "lb_policy {}: not supported yet",
                 other.as_str_name()
             )));
         }
     };
-    if c.lb_config.is_some() {
-        return Err(err(
-            "lb_config: per-policy settings are not supported yet".into()
-        ));
-    }
     let healthy_panic_threshold = c
         .common_lb_config
         .as_ref()
@@ -284,4 +300,94 @@ pub fn build_endpoints(cla: &ClusterLoadAssignment) -> Result<Vec<Endpoint>, Str
         }
     }
     Ok(out)
+}
+
+/// `ring_hash_lb_config` with Envoy's defaults and checks (xxHash only: MURMUR_HASH_2
+/// would place hosts differently from Envoy).
+fn ring_hash_policy(r: &envoy_cluster::RingHashLbConfig) -> Result<BalancePolicy, String> {
+    if r.hash_function != envoy_cluster::ring_hash_lb_config::HashFunction::XxHash as i32 {
+        return Err("ring_hash_lb_config.hash_function: only XX_HASH is supported".into());
+    }
+    let minimum_ring_size = r.minimum_ring_size.as_ref().map_or(1024, |v| v.value);
+    let maximum_ring_size = r.maximum_ring_size.as_ref().map_or(8 << 20, |v| v.value);
+    if minimum_ring_size > maximum_ring_size || maximum_ring_size > 8 << 20 {
+        return Err(format!(
+            "ring_hash_lb_config: minimum_ring_size {minimum_ring_size} and maximum_ring_size \
+             {maximum_ring_size} must be ordered and at most 8M"
+        ));
+    }
+    Ok(BalancePolicy::RingHash {
+        minimum_ring_size,
+        maximum_ring_size,
+    })
+}
+
+fn is_prime(n: u64) -> bool {
+    n >= 2
+        && (2..)
+            .take_while(|d| d * d <= n)
+            .all(|d| !n.is_multiple_of(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use envoy_types::pb::google::protobuf::UInt64Value;
+
+    use super::*;
+
+    fn hashed(
+        lb: LbPolicy,
+        config: Option<envoy_cluster::LbConfig>,
+    ) -> Result<BalancePolicy, String> {
+        let c = Cluster {
+            name: "outbound|80||web.shop.svc.cluster.local".into(),
+            cluster_discovery_type: Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32)),
+            lb_policy: lb as i32,
+            lb_config: config,
+            ..Default::default()
+        };
+        build_cluster(&c).map(|c| c.lb_config.policy)
+    }
+
+    #[test]
+    fn istios_consistent_hash_clusters_are_ring_hash_or_maglev() {
+        // What the translator emits for `consistentHash` (minimumRingSize) and `maglev`.
+        let ring = envoy_cluster::LbConfig::RingHashLbConfig(envoy_cluster::RingHashLbConfig {
+            minimum_ring_size: Some(UInt64Value { value: 2048 }),
+            ..Default::default()
+        });
+        assert_eq!(
+            hashed(LbPolicy::RingHash, Some(ring)),
+            Ok(BalancePolicy::RingHash {
+                minimum_ring_size: 2048,
+                maximum_ring_size: 8 << 20
+            })
+        );
+        let maglev = envoy_cluster::LbConfig::MaglevLbConfig(envoy_cluster::MaglevLbConfig {
+            table_size: Some(UInt64Value { value: 251 }),
+        });
+        assert_eq!(
+            hashed(LbPolicy::Maglev, Some(maglev)),
+            Ok(BalancePolicy::Maglev { table_size: 251 })
+        );
+        assert_eq!(
+            hashed(LbPolicy::Maglev, None),
+            Ok(BalancePolicy::default_maglev())
+        );
+    }
+
+    #[test]
+    fn what_envoy_would_refuse_or_hash_differently_is_nacked() {
+        let not_prime = envoy_cluster::LbConfig::MaglevLbConfig(envoy_cluster::MaglevLbConfig {
+            table_size: Some(UInt64Value { value: 1000 }),
+        });
+        let err = hashed(LbPolicy::Maglev, Some(not_prime)).expect_err("refused");
+        assert!(err.contains("table_size: 1000"), "{err}");
+        let murmur = envoy_cluster::LbConfig::RingHashLbConfig(envoy_cluster::RingHashLbConfig {
+            hash_function: envoy_cluster::ring_hash_lb_config::HashFunction::MurmurHash2 as i32,
+            ..Default::default()
+        });
+        let err = hashed(LbPolicy::RingHash, Some(murmur)).expect_err("refused");
+        assert!(err.contains("XX_HASH"), "{err}");
+    }
 }

@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HOST, HeaderValue};
+use hyper::header::{HOST, HeaderValue, SET_COOKIE};
 use hyper::{Request, Response, StatusCode, Uri};
 
 use super::deadline::DeadlineBody;
 use super::headers::{forwarded, random, strip_hop_by_hop};
 use super::http::Connection;
 use super::local_reply::{self, BoxError, Reply};
+use crate::balance::hash_policy::{MintedCookie, RequestHash};
+use crate::balance::{LbPolicy, RequestAttributes, generate_hash};
 use crate::config::{Cluster, Snapshot};
 use crate::route::{
     ClusterSpecifier, Forward, HeaderOps, RetryPolicy, Route, VirtualHost, pick_weighted,
@@ -92,6 +94,8 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
         parts.headers.remove(HOST);
     }
 
+    let request_hash = consistent_hash(cluster, t.forward, &parts.headers, t.path, conn);
+
     // Envoy's route timeout runs from the end of the request to the end of the response.
     let deadline = t.forward.timeout.map(|t| tokio::time::Instant::now() + t);
     let attempts = async {
@@ -100,7 +104,7 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
         let mut retries_left = policy.map_or(0, |p| p.num_retries);
         let mut backoff_round = 0u32;
         loop {
-            let Some(active) = cluster.pick(previous, conn.original_dst) else {
+            let Some(active) = cluster.pick(previous, conn.original_dst, request_hash.hash) else {
                 return local_reply::no_healthy_upstream();
             };
             previous = Some(active.address);
@@ -127,6 +131,11 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
                             }
                         });
                         strip_hop_by_hop(response.headers_mut());
+                        if let Some(cookie) = &request_hash.set_cookie
+                            && let Ok(v) = HeaderValue::from_str(&set_cookie(cookie))
+                        {
+                            response.headers_mut().append(SET_COOKIE, v);
+                        }
                         for ops in [
                             cluster_headers.map_or(&empty, |c| &c.response_headers),
                             &t.route.response_headers,
@@ -153,6 +162,47 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
             .unwrap_or_else(|_| local_reply::timeout()),
         None => attempts.await,
     }
+}
+
+/// The request's hash for a ring hash or maglev cluster (none for other policies,
+/// as Envoy computes it only when the balancer asks).
+fn consistent_hash(
+    cluster: &Cluster,
+    forward: &crate::route::Forward,
+    headers: &hyper::HeaderMap,
+    path: &str,
+    conn: &Connection,
+) -> RequestHash {
+    let hashing = matches!(
+        cluster.config.lb_config.policy,
+        LbPolicy::RingHash { .. } | LbPolicy::Maglev { .. }
+    );
+    if !hashing || forward.hash_policies.is_empty() {
+        return RequestHash::default();
+    }
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+        .collect();
+    generate_hash(
+        &forward.hash_policies,
+        &RequestAttributes {
+            headers: &pairs,
+            path,
+            remote_address: Some(conn.peer),
+            local_address: conn.original_dst,
+        },
+    )
+}
+
+/// Envoy's `Set-Cookie` for a cookie its hash policy minted.
+fn set_cookie(c: &MintedCookie) -> String {
+    let mut out = format!("{}=\"{}\"; Max-Age={}", c.name, c.value, c.ttl.as_secs());
+    if !c.path.is_empty() {
+        out.push_str(&format!("; Path={}", c.path));
+    }
+    out.push_str("; HttpOnly");
+    out
 }
 
 fn upstream_request(

@@ -87,7 +87,7 @@ async fn connect(
     let mut previous = None;
     for _ in 0..config.max_connect_attempts {
         // A STATIC cluster without endpoints (BlackHoleCluster) ends here: `UH`.
-        let Some(host) = cluster.pick(previous, conn.original_dst) else {
+        let Some(host) = cluster.pick(previous, conn.original_dst, None) else {
             return Err((name, ResponseFlag::NoHealthyUpstream));
         };
         match cluster.runtime.connect_tcp(host.address).await {

@@ -24,6 +24,7 @@ use super::{
     Redirect, RetryOn, RetryPolicy, Route, RouteAction, RouteMatch, RouteTable, StringMatcher,
     VirtualHost, WeightedCluster,
 };
+use crate::balance::{HashPolicy, HashPolicyKind};
 
 /// Why a route configuration was refused: which object, which field, and why.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -252,9 +253,6 @@ fn build_forward(a: &proto::RouteAction) -> Result<Forward, String> {
     if !a.request_mirror_policies.is_empty() {
         return Err("route.request_mirror_policies: mirroring is not supported yet".into());
     }
-    if !a.hash_policy.is_empty() {
-        return Err("route.hash_policy: consistent hashing is not supported yet".into());
-    }
     let clusters = match &a.cluster_specifier {
         Some(ClusterSpecifierProto::Cluster(c)) => ClusterSpecifier::Cluster(c.clone()),
         Some(ClusterSpecifierProto::WeightedClusters(w)) => {
@@ -313,7 +311,14 @@ fn build_forward(a: &proto::RouteAction) -> Result<Forward, String> {
         None => Some(super::DEFAULT_ROUTE_TIMEOUT),
         Some(d) => Some(proto_duration(d)).filter(|d| !d.is_zero()),
     };
+    let hash_policies = a
+        .hash_policy
+        .iter()
+        .map(build_hash_policy)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("route.hash_policy: {e}"))?;
     Ok(Forward {
+        hash_policies,
         clusters,
         prefix_rewrite: Some(a.prefix_rewrite.clone()).filter(|p| !p.is_empty()),
         regex_rewrite,
@@ -324,6 +329,36 @@ fn build_forward(a: &proto::RouteAction) -> Result<Forward, String> {
             .as_ref()
             .map(build_retry_policy)
             .transpose()?,
+    })
+}
+
+/// One of the route's hash policies, for ring hash and maglev clusters.
+fn build_hash_policy(p: &proto::route_action::HashPolicy) -> Result<HashPolicy, String> {
+    use proto::route_action::hash_policy::PolicySpecifier;
+    let kind = match &p.policy_specifier {
+        Some(PolicySpecifier::Header(h)) if h.regex_rewrite.is_none() => HashPolicyKind::Header {
+            name: h.header_name.to_ascii_lowercase(),
+        },
+        Some(PolicySpecifier::Cookie(c)) if c.attributes.is_empty() => HashPolicyKind::Cookie {
+            name: c.name.clone(),
+            ttl: c.ttl.as_ref().map(proto_duration),
+            path: c.path.clone(),
+        },
+        Some(PolicySpecifier::ConnectionProperties(c)) if c.source_ip => HashPolicyKind::SourceIp,
+        Some(PolicySpecifier::QueryParameter(q)) => HashPolicyKind::QueryParameter {
+            name: q.name.clone(),
+        },
+        _ => {
+            return Err(
+                "only header (without regex_rewrite), cookie (without attributes), source IP \
+                 and query parameter policies are supported"
+                    .into(),
+            );
+        }
+    };
+    Ok(HashPolicy {
+        kind,
+        terminal: p.terminal,
     })
 }
 

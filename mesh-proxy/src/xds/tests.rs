@@ -50,10 +50,11 @@ fn an_unsupported_cluster_is_nacked_by_name_and_the_others_are_applied() {
         "outbound|8080||web.e2e.svc.cluster.local",
         cluster::LbPolicy::RoundRobin,
     );
-    let bad = eds_cluster(
-        "outbound|8080||ring.e2e.svc.cluster.local",
-        cluster::LbPolicy::RingHash,
+    let mut bad = eds_cluster(
+        "outbound|8080||ejecting.e2e.svc.cluster.local",
+        cluster::LbPolicy::RoundRobin,
     );
+    bad.outlier_detection = Some(Default::default());
     let err = state
         .apply(&response(
             CLUSTER,
@@ -63,9 +64,9 @@ fn an_unsupported_cluster_is_nacked_by_name_and_the_others_are_applied() {
             ],
             &[],
         ))
-        .expect_err("ring hash is not supported");
+        .expect_err("outlier detection is not supported");
     assert!(
-        err.contains("ring.e2e") && err.contains("lb_policy RING_HASH"),
+        err.contains("ejecting.e2e") && err.contains("outlier_detection"),
         "{err}"
     );
     assert_eq!(

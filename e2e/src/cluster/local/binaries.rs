@@ -51,6 +51,9 @@ impl Binaries {
 fn built_sample_app(mesh_control: &Path) -> Result<PathBuf, ClusterError> {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let profile_dir = mesh_control.parent().unwrap_or(Path::new("."));
+    if tools::prebuilt_dir().is_some() {
+        return Ok(profile_dir.join(SAMPLE_APP));
+    }
     let built = BUILT.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);

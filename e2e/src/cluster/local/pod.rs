@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::binaries::Binaries;
 use super::netns::Netns;
 use super::process::{Ids, NetnsProcess};
+use crate::cluster::spec::{EXCLUDE_INBOUND_PORTS, EXCLUDE_OUTBOUND_PORTS};
 use crate::cluster::{ClusterError, PodSpec};
 
 /// The app's user, an ordinary one: its traffic is what the redirect rules capture.
@@ -77,8 +78,18 @@ impl LocalPod {
     /// as uid 1337 and waits until it is ready.
     pub(super) async fn start_sidecar(&mut self, ctx: &PodContext<'_>) -> Result<(), ClusterError> {
         let proxy = ctx.binaries.resolve("mesh-proxy");
+        let mut redirect = vec![proxy.clone(), "redirect".to_string()];
+        for (annotation, flag) in [
+            (EXCLUDE_OUTBOUND_PORTS, "--exclude-outbound-ports"),
+            (EXCLUDE_INBOUND_PORTS, "--exclude-inbound-ports"),
+        ] {
+            if let Some(ports) = self.spec.annotations.get(annotation) {
+                redirect.extend([flag.to_string(), ports.clone()]);
+            }
+        }
+        let redirect: Vec<&str> = redirect.iter().map(String::as_str).collect();
         self.netns
-            .run(&[&proxy, "redirect"])
+            .run(&redirect)
             .map_err(|e| self.error(format!("installing the redirect rules: {e}")))?;
         let id = &self.spec.pod;
         let argv: Vec<String> = [
@@ -174,6 +185,16 @@ impl LocalPod {
             None => Ok(()),
         };
         waited.map_err(|e| self.error(format!("the app {e}\n{}", self.describe())))
+    }
+
+    /// Stops the sidecar with SIGTERM, which makes it drain (stop accepting, let open
+    /// requests finish), and waits up to `grace`; the app keeps running meanwhile so
+    /// that requests in flight to it complete. `false` when no sidecar exited in time.
+    pub(super) async fn terminate_sidecar(&mut self, grace: Duration) -> bool {
+        match self.proxy.as_mut() {
+            Some(proxy) => proxy.terminate(grace).await,
+            None => true,
+        }
     }
 
     /// The tails of the app's and the sidecar's logs.

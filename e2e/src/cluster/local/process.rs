@@ -2,6 +2,7 @@
 //! given user, in their own process group, which is killed when dropped.
 
 use std::fs;
+use std::future::Future;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -68,6 +69,22 @@ impl NetnsProcess {
     /// `Some(status)` when the process has exited.
     pub(super) fn exited(&mut self) -> Option<String> {
         self.child.try_wait().ok().flatten().map(|s| s.to_string())
+    }
+
+    /// Sends SIGTERM and waits up to `grace` for the process to exit (it is killed
+    /// when dropped either way); `true` when it exited in time.
+    pub(super) async fn terminate(&mut self, grace: Duration) -> bool {
+        // `ip netns exec` and `setpriv` exec their command: the child is the program.
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).output();
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if self.exited().is_some() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
     }
 
     /// Waits until the process listens on every one of `ports` in `netns`; the error
@@ -148,25 +165,47 @@ pub(super) async fn exec(
     argv: &[String],
     timeout: Duration,
 ) -> Result<ExecOutput, ClusterError> {
-    let error = |detail: String| ClusterError::Command {
-        command: argv.join(" "),
+    spawn_exec(netns, ids, argv, timeout)?.await
+}
+
+/// Starts `argv` as [`exec`] does; the returned future owns the process (killed when
+/// dropped) and yields its output.
+pub(super) fn spawn_exec(
+    netns: &str,
+    ids: Option<Ids>,
+    argv: &[String],
+    timeout: Duration,
+) -> Result<impl Future<Output = Result<ExecOutput, ClusterError>> + Send + 'static, ClusterError> {
+    let command = argv.join(" ");
+    let error = move |detail: String| ClusterError::Command {
+        command: command.clone(),
         detail,
     };
     let (program, args) = netns_argv(netns, ids, argv);
-    let output = tokio::process::Command::new(program)
+    let child = tokio::process::Command::new(program)
         .args(&args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", "/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(timeout, output)
-        .await
-        .map_err(|_| error(format!("still running after {timeout:?}")))?
+        .spawn()
         .map_err(|e| error(e.to_string()))?;
-    Ok(ExecOutput {
+    Ok(async move {
+        let output = tokio::time::timeout(timeout, child.wait_with_output())
+            .await
+            .map_err(|_| error(format!("still running after {timeout:?}")))?
+            .map_err(|e| error(e.to_string()))?;
+        Ok(exec_output(&output))
+    })
+}
+
+fn exec_output(output: &std::process::Output) -> ExecOutput {
+    ExecOutput {
         status: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    })
+    }
 }
