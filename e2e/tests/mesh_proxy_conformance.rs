@@ -518,6 +518,100 @@ async fn consistent_hash_picks_the_same_endpoint_as_envoy() {
     assert!(spread.len() >= 3, "24 users over 4 endpoints: {spread:?}");
 }
 
+/// A request through Envoy (`None`) or through mesh-proxy's listener.
+async fn through(mesh: &Mesh, mesh_proxy: Option<SocketAddr>, call: &Call) -> Reply {
+    match mesh_proxy {
+        None => mesh.reply(call).await,
+        Some(addr) => mesh
+            .send_to(addr, call)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrored_requests_reach_the_mirror_with_a_shadow_host_like_envoy() {
+    let mut mesh =
+        mesh_or_skip!("mirrored_requests_reach_the_mirror_with_a_shadow_host_like_envoy");
+    reviews(&mut mesh).await;
+    mesh.apply("reviews-subsets.yaml", REVIEWS_SUBSETS);
+    // Istio's mirroring task: v1 answers, v2 gets a copy of every request; and half
+    // of the requests of another path.
+    mesh.apply(
+        "reviews-vs.yaml",
+        "
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: reviews, namespace: e2e}
+        spec:
+          hosts: [reviews]
+          http:
+          - match: [{uri: {prefix: /half}}]
+            route: [{destination: {host: reviews, subset: v1}}]
+            mirror: {host: reviews, subset: v2}
+            mirrorPercentage: {value: 50}
+          - route: [{destination: {host: reviews, subset: v1}}]
+            mirror: {host: reviews, subset: v2}
+        ",
+    );
+    mesh.start_client(true).await;
+    let ours = mesh.start_mesh_proxy_client().await;
+    let v2 = mesh.echo("reviews-v2");
+    let call = mesh.get("reviews", "/mirrored");
+    let mut shadow_hosts = Vec::new();
+    for (proxy, addr) in [("envoy", None), ("mesh-proxy", Some(ours))] {
+        // Wait until this proxy has the mirror, then count exactly.
+        e2e::eventually("the mirror in force", Duration::from_secs(20), || async {
+            let before = v2.requests();
+            let reply = through(&mesh, addr, &call).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if reply.workload() == Some("reviews-v1") && v2.requests() > before {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{:?}, v2 saw {}",
+                    reply.workload(),
+                    v2.requests() - before
+                ))
+            }
+        })
+        .await;
+        let before = v2.requests();
+        for _ in 0..20 {
+            let reply = through(&mesh, addr, &call).await;
+            assert_eq!(reply.workload(), Some("reviews-v1"), "{proxy}: v1 answers");
+        }
+        e2e::eventually("20 copies", Duration::from_secs(5), || async {
+            match v2.requests() - before {
+                20 => Ok(()),
+                n => Err(format!("{proxy}: v2 saw {n} copies")),
+            }
+        })
+        .await;
+        shadow_hosts.push(v2.last_host());
+        let before = v2.requests();
+        for _ in 0..400 {
+            through(&mesh, addr, &mesh.get("reviews", "/half")).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_binomial(
+            &format!("{proxy}: copies of /half"),
+            v2.requests() - before,
+            400,
+            0.5,
+            4.5,
+        );
+    }
+    // The copies' Host: Envoy's `-shadow` suffix, the same through both.
+    assert!(
+        shadow_hosts[0]
+            .as_deref()
+            .is_some_and(|h| h.contains("-shadow")),
+        "{shadow_hosts:?}"
+    );
+    assert_eq!(shadow_hosts[0], shadow_hosts[1], "envoy vs mesh-proxy");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_turn_a_flaky_upstreams_503_into_200_like_envoy() {
     let mut mesh = mesh_or_skip!("retries_turn_a_flaky_upstreams_503_into_200_like_envoy");
@@ -558,9 +652,9 @@ async fn retries_turn_a_flaky_upstreams_503_into_200_like_envoy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_route_mesh_proxy_cannot_implement_is_nacked_and_the_last_config_kept() {
+async fn config_mesh_proxy_cannot_implement_is_nacked_and_the_last_config_kept() {
     let mut mesh =
-        mesh_or_skip!("a_route_mesh_proxy_cannot_implement_is_nacked_and_the_last_config_kept");
+        mesh_or_skip!("config_mesh_proxy_cannot_implement_is_nacked_and_the_last_config_kept");
     mesh.add_service("web", &[Backend::version("web-1", "v1")])
         .await;
     let ours = mesh.start_mesh_proxy_client().await;
@@ -571,22 +665,17 @@ async fn a_route_mesh_proxy_cannot_implement_is_nacked_and_the_last_config_kept(
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(reply.workload(), Some("web-1"));
 
-    // Mirroring is not implemented yet: the whole route config is refused.
+    // Outlier detection is not implemented yet: the cluster is refused.
     mesh.apply(
-        "web-vs.yaml",
+        "web-dr.yaml",
         "
         apiVersion: networking.istio.io/v1
-        kind: VirtualService
+        kind: DestinationRule
         metadata: {name: web, namespace: e2e}
         spec:
-          hosts: [web]
-          http:
-          - match: [{uri: {prefix: /mirrored}}]
-            route: [{destination: {host: web}}]
-            mirror: {host: web}
-          - match: [{uri: {exact: /marker}}]
-            directResponse: {status: 418}
-          - route: [{destination: {host: web}}]
+          host: web
+          trafficPolicy:
+            outlierDetection: {consecutive5xxErrors: 3, interval: 10s, baseEjectionTime: 30s}
         ",
     );
     let node =
@@ -598,7 +687,7 @@ async fn a_route_mesh_proxy_cannot_implement_is_nacked_and_the_last_config_kept(
             let text = mesh.meshctl(&["proxy-status", &node, "-o", "json"])?;
             let json: serde_json::Value =
                 serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
-            if json[0]["types"]["RDS"]["state"] == "NACKED" {
+            if json[0]["types"]["CDS"]["state"] == "NACKED" {
                 Ok(json)
             } else {
                 Err(text)
@@ -606,8 +695,11 @@ async fn a_route_mesh_proxy_cannot_implement_is_nacked_and_the_last_config_kept(
         },
     )
     .await;
-    let detail = json[0]["types"]["RDS"].to_string();
-    assert!(detail.contains("mirroring"), "the NACK says why: {detail}");
+    let detail = json[0]["types"]["CDS"].to_string();
+    assert!(
+        detail.contains("outlier_detection") && detail.contains("web.e2e"),
+        "the NACK says which cluster and why: {detail}"
+    );
     let reply = mesh
         .send_to(ours, &marker)
         .await
@@ -615,7 +707,7 @@ async fn a_route_mesh_proxy_cannot_implement_is_nacked_and_the_last_config_kept(
     assert_eq!(
         reply.workload(),
         Some("web-1"),
-        "the last accepted routes stay in force"
+        "the last accepted cluster stays in force"
     );
     let dump = mesh
         .mesh_proxy()

@@ -125,12 +125,23 @@ pub struct Forward {
     pub clusters: ClusterSpecifier,
     /// For ring hash and maglev clusters (Istio's `consistentHash`).
     pub hash_policies: Vec<crate::balance::HashPolicy>,
+    /// Clusters that get a copy of a share of the requests (fire and forget).
+    pub mirrors: Vec<Mirror>,
     pub prefix_rewrite: Option<String>,
     pub regex_rewrite: Option<(Regex, String)>,
     pub host_rewrite: Option<String>,
     /// `None`: no timeout (Envoy's `0s`).
     pub timeout: Option<Duration>,
     pub retry_policy: Option<RetryPolicy>,
+}
+
+/// Envoy's `RequestMirrorPolicy`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mirror {
+    pub cluster: String,
+    pub share: Share,
+    /// Whether the copy's Host gets `-shadow` (Envoy's default; Istio keeps it).
+    pub shadow_host_suffix: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -17,7 +17,7 @@ use crate::balance::hash_policy::{MintedCookie, RequestHash};
 use crate::balance::{LbPolicy, RequestAttributes, generate_hash};
 use crate::config::{Cluster, Snapshot};
 use crate::route::{
-    ClusterSpecifier, Forward, HeaderOps, RetryPolicy, Route, VirtualHost, pick_weighted,
+    ClusterSpecifier, Forward, HeaderOps, Mirror, RetryPolicy, Route, VirtualHost, pick_weighted,
 };
 
 /// Request bodies are buffered (so that a retry can resend them) up to this size.
@@ -94,6 +94,11 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
         parts.headers.remove(HOST);
     }
 
+    for mirror in &t.forward.mirrors {
+        if mirror.share.hit(random()) {
+            shadow(conn, &t, mirror, &parts, host, &path, body.clone());
+        }
+    }
     let request_hash = consistent_hash(cluster, t.forward, &parts.headers, t.path, conn);
 
     // Envoy's route timeout runs from the end of the request to the end of the response.
@@ -161,6 +166,66 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
             .await
             .unwrap_or_else(|_| local_reply::timeout()),
         None => attempts.await,
+    }
+}
+
+/// Sends a copy of the request to a mirror cluster and forgets it, as Envoy's shadow:
+/// the Host gets `-shadow` before its port, the answer (or failure) is dropped.
+fn shadow(
+    conn: &Connection,
+    t: &Target<'_>,
+    mirror: &Mirror,
+    parts: &hyper::http::request::Parts,
+    host: &str,
+    path: &str,
+    body: Bytes,
+) {
+    let Some(cluster) = t.snapshot.clusters.get(&mirror.cluster).cloned() else {
+        tracing::debug!(cluster = %mirror.cluster, "mirror cluster not found");
+        return;
+    };
+    let Some(active) = cluster.pick(None, conn.original_dst, None) else {
+        return;
+    };
+    let mut request = upstream_request(parts, active.address, path, body);
+    if cluster.config.http2 {
+        *request.version_mut() = hyper::Version::HTTP_2;
+        request.headers_mut().remove(HOST);
+    } else {
+        *request.version_mut() = hyper::Version::HTTP_11;
+        let host = if mirror.shadow_host_suffix {
+            shadow_host(host)
+        } else {
+            host.to_string()
+        };
+        if let Ok(v) = HeaderValue::from_str(&host) {
+            request.headers_mut().insert(HOST, v);
+        }
+    }
+    let timeout = t
+        .forward
+        .timeout
+        .unwrap_or(crate::route::DEFAULT_ROUTE_TIMEOUT);
+    tokio::spawn(async move {
+        let call = cluster.runtime.client().request(request);
+        if let Ok(Ok(response)) = tokio::time::timeout(timeout, call).await {
+            // Read to the end so that the connection goes back to the pool.
+            let _ = response.into_body().collect().await;
+        }
+        drop(active);
+    });
+}
+
+/// Envoy's shadow Host: `-shadow` after the name, before any port.
+fn shadow_host(host: &str) -> String {
+    match host.rsplit_once(':') {
+        // A port: digits after the last colon (`[::1]` has none, `[::1]:80` has one).
+        Some((name, port))
+            if !name.is_empty() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            format!("{name}-shadow:{port}")
+        }
+        _ => format!("{host}-shadow"),
     }
 }
 
@@ -293,4 +358,17 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shadow_host;
+
+    #[test]
+    fn shadow_hosts_get_the_suffix_before_the_port() {
+        assert_eq!(shadow_host("reviews"), "reviews-shadow");
+        assert_eq!(shadow_host("reviews:9080"), "reviews-shadow:9080");
+        assert_eq!(shadow_host("10.0.0.1:80"), "10.0.0.1-shadow:80");
+        assert_eq!(shadow_host("[::1]:80"), "[::1]-shadow:80");
+    }
 }

@@ -20,9 +20,9 @@ use super::cors::build_cors;
 use super::fault::build_fault;
 use super::header_ops::header_ops;
 use super::{
-    ClusterSpecifier, Forward, HeaderMatchKind, HeaderMatcher, PathMatch, QueryParameterMatcher,
-    Redirect, RetryOn, RetryPolicy, Route, RouteAction, RouteMatch, RouteTable, StringMatcher,
-    VirtualHost, WeightedCluster,
+    ClusterSpecifier, Forward, HeaderMatchKind, HeaderMatcher, Mirror, PathMatch,
+    QueryParameterMatcher, Redirect, RetryOn, RetryPolicy, Route, RouteAction, RouteMatch,
+    RouteTable, Share, StringMatcher, VirtualHost, WeightedCluster,
 };
 use crate::balance::{HashPolicy, HashPolicyKind};
 
@@ -250,9 +250,6 @@ fn full_regex(r: &RegexMatcher, case_sensitive: bool) -> Result<Regex, String> {
 }
 
 fn build_forward(a: &proto::RouteAction) -> Result<Forward, String> {
-    if !a.request_mirror_policies.is_empty() {
-        return Err("route.request_mirror_policies: mirroring is not supported yet".into());
-    }
     let clusters = match &a.cluster_specifier {
         Some(ClusterSpecifierProto::Cluster(c)) => ClusterSpecifier::Cluster(c.clone()),
         Some(ClusterSpecifierProto::WeightedClusters(w)) => {
@@ -317,8 +314,15 @@ fn build_forward(a: &proto::RouteAction) -> Result<Forward, String> {
         .map(build_hash_policy)
         .collect::<Result<_, _>>()
         .map_err(|e| format!("route.hash_policy: {e}"))?;
+    let mirrors = a
+        .request_mirror_policies
+        .iter()
+        .map(build_mirror)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("route.request_mirror_policies: {e}"))?;
     Ok(Forward {
         hash_policies,
+        mirrors,
         clusters,
         prefix_rewrite: Some(a.prefix_rewrite.clone()).filter(|p| !p.is_empty()),
         regex_rewrite,
@@ -329,6 +333,32 @@ fn build_forward(a: &proto::RouteAction) -> Result<Forward, String> {
             .as_ref()
             .map(build_retry_policy)
             .transpose()?,
+    })
+}
+
+/// A mirror: the cluster and the share of requests it gets a copy of.
+fn build_mirror(m: &proto::route_action::RequestMirrorPolicy) -> Result<Mirror, String> {
+    if m.cluster.is_empty() {
+        return Err("cluster_header is not supported, only cluster".into());
+    }
+    if !m.request_headers_mutations.is_empty() {
+        return Err("request_headers_mutations are not supported".into());
+    }
+    let share = match &m.runtime_fraction {
+        // Unset: every request, as Envoy reads it.
+        None => Share {
+            numerator: 100,
+            denominator: 100,
+        },
+        Some(f) if !f.runtime_key.is_empty() => {
+            return Err("runtime_fraction.runtime_key: runtime overrides are not supported".into());
+        }
+        Some(f) => Share::from_proto(f.default_value.as_ref()),
+    };
+    Ok(Mirror {
+        cluster: m.cluster.clone(),
+        share,
+        shadow_host_suffix: !m.disable_shadow_host_suffix_append,
     })
 }
 
