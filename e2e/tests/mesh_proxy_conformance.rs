@@ -613,6 +613,78 @@ async fn mirrored_requests_reach_the_mirror_with_a_shadow_host_like_envoy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circuit_breakers_overflow_with_503_uo_like_envoy() {
+    let mut mesh = mesh_or_skip!("circuit_breakers_overflow_with_503_uo_like_envoy");
+    mesh.add_service("httpbin", &[Backend::version("httpbin-1", "v1")])
+        .await;
+    // Istio's circuit-breaking task (without its outlier detection, not implemented).
+    mesh.apply(
+        "httpbin-dr.yaml",
+        "
+        apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata: {name: httpbin, namespace: e2e}
+        spec:
+          host: httpbin
+          trafficPolicy:
+            connectionPool:
+              tcp: {maxConnections: 1}
+              http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 1}
+        ",
+    );
+    mesh.start_client(true).await;
+    let ours = mesh.start_mesh_proxy_client().await;
+    let call = mesh.get("httpbin", "/get");
+    mesh.wait_routed_to(&call, "httpbin-1").await;
+    e2e::eventually(
+        "mesh-proxy has the cluster",
+        Duration::from_secs(20),
+        || async {
+            let r = mesh.send_to(ours, &call).await?;
+            if r.workload() == Some("httpbin-1") {
+                Ok(())
+            } else {
+                Err(format!("{}", r.status))
+            }
+        },
+    )
+    .await;
+    mesh.echo("httpbin-1").set_delay(Duration::from_millis(200));
+    let fortio = e2e::HttpClient::new();
+    let mut bodies = Vec::new();
+    for (proxy, addr) in [
+        ("envoy", mesh.outbound_addr("httpbin")),
+        ("mesh-proxy", ours),
+    ] {
+        let replies = fortio
+            .send_many(addr, &call, 20, 20)
+            .await
+            .unwrap_or_else(|e| panic!("{proxy}: {e}"));
+        let ok = replies.iter().filter(|r| r.status == 200).count();
+        let overflowed: Vec<&Reply> = replies.iter().filter(|r| r.status == 503).collect();
+        assert_eq!(ok + overflowed.len(), 20, "{proxy}: only 200 or 503");
+        assert!(ok >= 1, "{proxy}: the one connection serves requests");
+        assert!(
+            overflowed.len() >= 5,
+            "{proxy}: most of 20 overflow, {} did",
+            overflowed.len()
+        );
+        for r in &overflowed {
+            assert_eq!(r.header("x-envoy-overloaded"), Some("true"), "{proxy}");
+            assert_eq!(r.workload(), None, "{proxy}: the proxy's own answer");
+        }
+        bodies.push(overflowed[0].body.clone());
+    }
+    assert_eq!(bodies[0], bodies[1], "the same UO body");
+    let stats = mesh
+        .mesh_proxy()
+        .admin("/stats")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(stats.contains("UO"), "the UO flag is counted: {stats}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_turn_a_flaky_upstreams_503_into_200_like_envoy() {
     let mut mesh = mesh_or_skip!("retries_turn_a_flaky_upstreams_503_into_200_like_envoy");
     mesh.add_service("flaky", &[Backend::version("flaky-1", "v1")])

@@ -16,7 +16,10 @@ pub mod filter_chain;
 mod listener;
 mod network_filter;
 
-pub use cluster::{ClusterConfig, ClusterKind, Endpoint, build_cluster, build_endpoints};
+pub use cluster::{
+    ClusterConfig, ClusterKind, ConnectionLimits, Endpoint, PoolOptions, build_cluster,
+    build_endpoints,
+};
 pub use listener::{FilterChainConfig, ListenerConfig, ListenerFilters, build_listener};
 pub use network_filter::{
     HttpChain, NetworkFilter, RouteSource, TcpClusters, TcpProxyConfig, build_network_filter,

@@ -30,6 +30,8 @@ pub enum ResponseFlag {
     FaultInjected,
     /// The fault filter delayed the request.
     DelayInjected,
+    /// A circuit breaker threshold was reached.
+    UpstreamOverflow,
 }
 
 impl ResponseFlag {
@@ -44,6 +46,7 @@ impl ResponseFlag {
             ResponseFlag::UpstreamConnectionTermination => "UC",
             ResponseFlag::FaultInjected => "FI",
             ResponseFlag::DelayInjected => "DI",
+            ResponseFlag::UpstreamOverflow => "UO",
         }
     }
 }
@@ -94,7 +97,7 @@ struct Registry {
     overflow: RwLock<HashMap<Arc<str>, Arc<RequestStats>>>,
 }
 
-const FLAGS: [ResponseFlag; 8] = [
+const FLAGS: [ResponseFlag; 9] = [
     ResponseFlag::NoRoute,
     ResponseFlag::NoHealthyUpstream,
     ResponseFlag::UpstreamConnectionFailure,
@@ -103,6 +106,7 @@ const FLAGS: [ResponseFlag; 8] = [
     ResponseFlag::UpstreamConnectionTermination,
     ResponseFlag::FaultInjected,
     ResponseFlag::DelayInjected,
+    ResponseFlag::UpstreamOverflow,
 ];
 
 impl Stats {

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -12,9 +13,12 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::balance::{self, Health, LoadBalancer, RandomGenerator};
-use crate::config::{Cluster, ClusterConfig, ClusterKind, Endpoint};
+use crate::config::{
+    Cluster, ClusterConfig, ClusterKind, ConnectionLimits, Endpoint, PoolOptions,
+};
 
 /// Idle pooled connections are closed after this long.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -30,7 +34,39 @@ pub struct ClusterRuntime {
     pub connect_timeout: Duration,
     pub http2: bool,
     pub source_address: Option<IpAddr>,
+    pub limits: ConnectionLimits,
+    pub pool: PoolOptions,
     client: Client<HttpConnector, Full<Bytes>>,
+    /// The circuit breakers' counts, shared by every request to the cluster.
+    breakers: Arc<Breakers>,
+}
+
+/// What the circuit breakers count.
+#[derive(Debug)]
+struct Breakers {
+    /// HTTP/1.1: a permit per request on the wire (one connection each).
+    connections: Arc<Semaphore>,
+    pending: AtomicU32,
+    active: AtomicU32,
+    retries: AtomicU32,
+}
+
+/// The request went over a circuit breaker threshold: 503 `UO`, never retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overflow;
+
+/// A request admitted by the circuit breakers; its counts are released on drop
+/// (keep it with the response body: the connection is busy until the body ends).
+#[derive(Debug)]
+pub struct Admission {
+    breakers: Arc<Breakers>,
+    _connection: Option<OwnedSemaphorePermit>,
+}
+
+/// A retry counted against `max_retries` while it runs.
+#[derive(Debug)]
+pub struct RetryAdmission {
+    breakers: Arc<Breakers>,
 }
 
 impl ClusterRuntime {
@@ -41,26 +77,89 @@ impl ClusterRuntime {
         connector.set_local_address(config.source_address);
         connector.set_nodelay(true);
         connector.enforce_http(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder
+            .pool_idle_timeout(config.pool.idle_timeout.unwrap_or(POOL_IDLE_TIMEOUT))
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .http2_only(http2)
-            .set_host(false)
-            .build(connector);
+            .set_host(false);
+        if !config.pool.reuse_connections {
+            builder.pool_max_idle_per_host(0);
+        }
+        let client = builder.build(connector);
+        let limits = config.limits;
         ClusterRuntime {
             connect_timeout,
             http2,
             source_address: config.source_address,
+            limits,
+            pool: config.pool,
             client,
+            breakers: Arc::new(Breakers {
+                connections: Arc::new(Semaphore::new(
+                    usize::try_from(limits.max_connections)
+                        .unwrap_or(Semaphore::MAX_PERMITS)
+                        .min(Semaphore::MAX_PERMITS),
+                )),
+                pending: AtomicU32::new(0),
+                active: AtomicU32::new(0),
+                retries: AtomicU32::new(0),
+            }),
         }
     }
 
-    /// Whether this pool can serve `config` (same connection settings).
+    /// Whether this pool can serve `config` (same connection settings and limits).
     pub fn fits(&self, config: &ClusterConfig) -> bool {
         self.connect_timeout == config.connect_timeout
             && self.http2 == config.http2
             && self.source_address == config.source_address
+            && self.limits == config.limits
+            && self.pool == config.pool
+    }
+
+    /// Envoy's circuit breakers for one request: over `max_requests` in flight, or
+    /// (HTTP/1.1) with every connection busy and `max_pending_requests` already
+    /// waiting, it overflows; otherwise it waits for a connection if it must.
+    pub async fn admit(&self) -> Result<Admission, Overflow> {
+        let b = &self.breakers;
+        if b.active.load(Ordering::Relaxed) >= self.limits.max_requests {
+            return Err(Overflow);
+        }
+        let connection = if self.http2 {
+            None
+        } else {
+            match b.connections.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    if b.pending.fetch_add(1, Ordering::AcqRel) >= self.limits.max_pending_requests {
+                        b.pending.fetch_sub(1, Ordering::AcqRel);
+                        return Err(Overflow);
+                    }
+                    let permit = b.connections.clone().acquire_owned().await;
+                    b.pending.fetch_sub(1, Ordering::AcqRel);
+                    Some(permit.map_err(|_| Overflow)?)
+                }
+            }
+        };
+        b.active.fetch_add(1, Ordering::AcqRel);
+        Ok(Admission {
+            breakers: b.clone(),
+            _connection: connection,
+        })
+    }
+
+    /// A retry, unless `max_retries` retries are already in flight (Envoy's
+    /// `upstream_rq_retry_overflow`: the last answer stands).
+    pub fn admit_retry(&self) -> Option<RetryAdmission> {
+        let b = &self.breakers;
+        if b.retries.fetch_add(1, Ordering::AcqRel) >= self.limits.max_retries {
+            b.retries.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(RetryAdmission {
+            breakers: b.clone(),
+        })
     }
 
     /// A TCP connection to `endpoint` for the TCP proxy, from the cluster's source
@@ -83,6 +182,18 @@ impl ClusterRuntime {
 
     pub fn client(&self) -> &Client<HttpConnector, Full<Bytes>> {
         &self.client
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.breakers.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Drop for RetryAdmission {
+    fn drop(&mut self) {
+        self.breakers.retries.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

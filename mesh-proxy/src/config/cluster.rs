@@ -19,8 +19,6 @@ use serde::Serialize;
 use crate::balance::{LbConfig, LbPolicy as BalancePolicy};
 
 const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
-/// Istio's "no limit" circuit breaker threshold.
-const UNLIMITED: u32 = u32::MAX;
 
 /// A cluster as this proxy applies it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -38,6 +36,52 @@ pub struct ClusterConfig {
     /// The balancer `lb_policy` and `common_lb_config` describe.
     #[serde(skip)]
     pub lb_config: LbConfig,
+    /// Circuit breaker thresholds (Istio's connection pool settings).
+    pub limits: ConnectionLimits,
+    pub pool: PoolOptions,
+}
+
+/// Envoy's circuit breaker thresholds: beyond them a request gets 503 `UO`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ConnectionLimits {
+    /// HTTP/1.1: requests on the wire at once (one per connection).
+    pub max_connections: u32,
+    /// Requests waiting for a connection.
+    pub max_pending_requests: u32,
+    /// Requests in flight.
+    pub max_requests: u32,
+    /// Retries in flight.
+    pub max_retries: u32,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 1024,
+            max_pending_requests: 1024,
+            max_requests: 1024,
+            max_retries: 3,
+        }
+    }
+}
+
+/// Keep-alive settings of the connection pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PoolOptions {
+    /// `idle_timeout` (Envoy: 1 h when unset).
+    #[serde(skip)]
+    pub idle_timeout: Option<Duration>,
+    /// False with `max_requests_per_connection: 1`.
+    pub reuse_connections: bool,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            idle_timeout: None,
+            reuse_connections: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -172,18 +216,8 @@ pub fn build_cluster(c: &Cluster) -> Result<ClusterConfig, String> {
     if c.outlier_detection.is_some() {
         return Err(err("outlier_detection: not supported yet".into()));
     }
-    if let Some(cb) = &c.circuit_breakers {
-        let limited = cb.thresholds.iter().any(|t| {
-            [&t.max_connections, &t.max_pending_requests, &t.max_requests]
-                .iter()
-                .any(|v| v.as_ref().is_some_and(|v| v.value != UNLIMITED))
-        });
-        if limited {
-            return Err(err(
-                "circuit_breakers: connection pool limits are not supported yet".into(),
-            ));
-        }
-    }
+    let limits = circuit_breaker_limits(c).map_err(err)?;
+    let mut pool = PoolOptions::default();
     #[allow(deprecated)]
     let mut http2 = c.http2_protocol_options.is_some();
     for (name, any) in &c.typed_extension_protocol_options {
@@ -202,6 +236,9 @@ pub fn build_cluster(c: &Cluster) -> Result<ClusterConfig, String> {
                 Some(ProtocolConfig::Http2ProtocolOptions(_))
             );
         }
+        if let Some(common) = &opts.common_http_protocol_options {
+            pool = pool_options(common).map_err(|e| err(format!("{name}: {e}")))?;
+        }
     }
     let connect_timeout = c
         .connect_timeout
@@ -215,6 +252,61 @@ pub fn build_cluster(c: &Cluster) -> Result<ClusterConfig, String> {
         source_address,
         lb_policy: lb.as_str_name().to_string(),
         lb_config,
+        limits,
+        pool,
+    })
+}
+
+/// The DEFAULT priority's circuit breaker thresholds, Envoy's defaults where unset
+/// (1024 connections, pending and active requests, 3 concurrent retries).
+fn circuit_breaker_limits(c: &Cluster) -> Result<ConnectionLimits, String> {
+    let mut limits = ConnectionLimits::default();
+    let Some(cb) = &c.circuit_breakers else {
+        return Ok(limits);
+    };
+    for t in &cb.thresholds {
+        if t.priority != 0 {
+            // HIGH priority: no route of ours asks for it.
+            continue;
+        }
+        if t.retry_budget.is_some() || t.max_connection_pools.is_some() {
+            return Err("circuit_breakers: retry_budget and max_connection_pools are not supported".into());
+        }
+        let value = |v: &Option<envoy_types::pb::google::protobuf::UInt32Value>, default| {
+            v.as_ref().map_or(default, |v| v.value)
+        };
+        limits = ConnectionLimits {
+            max_connections: value(&t.max_connections, 1024),
+            max_pending_requests: value(&t.max_pending_requests, 1024),
+            max_requests: value(&t.max_requests, 1024),
+            max_retries: value(&t.max_retries, 3),
+        };
+    }
+    Ok(limits)
+}
+
+/// What the connection pool honours of `common_http_protocol_options`.
+fn pool_options(
+    common: &envoy_types::pb::envoy::config::core::v3::HttpProtocolOptions,
+) -> Result<PoolOptions, String> {
+    let max_requests_per_connection = common
+        .max_requests_per_connection
+        .as_ref()
+        .map(|v| v.value)
+        .filter(|v| *v > 0);
+    if max_requests_per_connection.is_some_and(|v| v > 1) {
+        // A keep-alive pool cannot count requests per connection; 1 means no reuse.
+        return Err("max_requests_per_connection: only 1 (no connection reuse) is supported".into());
+    }
+    if common.max_connection_duration.is_some() || common.max_stream_duration.is_some() {
+        return Err("max_connection_duration and max_stream_duration are not supported".into());
+    }
+    Ok(PoolOptions {
+        idle_timeout: common
+            .idle_timeout
+            .as_ref()
+            .map(crate::route::proto_duration),
+        reuse_connections: max_requests_per_connection.is_none(),
     })
 }
 

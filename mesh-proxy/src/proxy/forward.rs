@@ -12,7 +12,8 @@ use hyper::{Request, Response, StatusCode, Uri};
 use super::deadline::DeadlineBody;
 use super::headers::{forwarded, random, strip_hop_by_hop};
 use super::http::Connection;
-use super::local_reply::{self, BoxError, Reply};
+use super::local_reply::{self, BoxError, ProxyBody, Reply};
+use crate::upstream::{Admission, RetryAdmission};
 use crate::balance::hash_policy::{MintedCookie, RequestHash};
 use crate::balance::{LbPolicy, RequestAttributes, generate_hash};
 use crate::config::{Cluster, Snapshot};
@@ -108,11 +109,17 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
         let mut previous: Option<SocketAddr> = None;
         let mut retries_left = policy.map_or(0, |p| p.num_retries);
         let mut backoff_round = 0u32;
+        // The retry in progress, counted against `max_retries` until the next one.
+        let mut _retrying: Option<RetryAdmission> = None;
         loop {
             let Some(active) = cluster.pick(previous, conn.original_dst, request_hash.hash) else {
                 return local_reply::no_healthy_upstream();
             };
             previous = Some(active.address);
+            // Over a circuit breaker: 503 UO, never retried (as Envoy's overflow).
+            let Ok(admission) = cluster.runtime.admit().await else {
+                return local_reply::overflow();
+            };
             let request = upstream_request(&parts, active.address, &path, body.clone());
             let upstream_rq = conn.shared.stats.upstream_rq(cluster_name);
             let attempt = send(cluster, request, policy).await;
@@ -125,11 +132,19 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
                 Attempt::Response(resp) => policy.is_some_and(|p| retriable_response(p, resp)),
                 Attempt::Failed { retriable, .. } => *retriable && policy.is_some(),
             };
-            if !retry || retries_left == 0 {
+            // A retry also needs room under `max_retries`, else the answer stands.
+            let retry_slot = (retry && retries_left > 0)
+                .then(|| cluster.runtime.admit_retry())
+                .flatten();
+            if retry_slot.is_none() {
                 return match attempt {
                     Attempt::Response(resp) => {
                         let mut response = resp.map(|b| {
-                            let body = b.map_err(BoxError::from).boxed();
+                            let body = AdmittedBody {
+                                body: b.map_err(BoxError::from).boxed(),
+                                _admission: admission,
+                            }
+                            .boxed();
                             match deadline {
                                 Some(at) => DeadlineBody::new(body, at).boxed(),
                                 None => body,
@@ -153,6 +168,8 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
                     Attempt::Failed { reply, .. } => reply,
                 };
             }
+            drop(admission);
+            _retrying = retry_slot;
             retries_left -= 1;
             conn.shared.stats.retry();
             if let Some(p) = policy {
@@ -166,6 +183,33 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
             .await
             .unwrap_or_else(|_| local_reply::timeout()),
         None => attempts.await,
+    }
+}
+
+/// A response body that keeps its request's circuit breaker admission until it
+/// ends: the upstream connection is busy until then.
+struct AdmittedBody {
+    body: ProxyBody,
+    _admission: Admission,
+}
+
+impl hyper::body::Body for AdmittedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BoxError>>> {
+        std::pin::Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -196,6 +196,21 @@ pub(super) fn upstream_reset(reason: &str) -> Reply {
     )
 }
 
+/// A circuit breaker said no (Envoy's pool overflow).
+pub(super) fn overflow() -> Reply {
+    let mut reply = local_reply(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+        Some(ResponseFlag::UpstreamOverflow),
+    );
+    // Envoy marks its circuit breakers' answers so that clients can tell them apart.
+    reply
+        .response
+        .headers_mut()
+        .insert("x-envoy-overloaded", HeaderValue::from_static("true"));
+    reply
+}
+
 pub(super) fn timeout() -> Reply {
     local_reply(
         StatusCode::GATEWAY_TIMEOUT,
