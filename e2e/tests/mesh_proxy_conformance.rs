@@ -685,6 +685,108 @@ async fn circuit_breakers_overflow_with_503_uo_like_envoy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outlier_detection_ejects_and_brings_back_a_host_like_envoy() {
+    let mut mesh = mesh_or_skip!("outlier_detection_ejects_and_brings_back_a_host_like_envoy");
+    mesh.add_service(
+        "httpbin",
+        &[
+            Backend::version("httpbin-ok", "v1"),
+            Backend::version("httpbin-bad", "v1"),
+        ],
+    )
+    .await;
+    // Istio's outlier detection with a short ejection, and no retries so that the
+    // client sees each failure.
+    mesh.apply(
+        "httpbin.yaml",
+        "
+        apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata: {name: httpbin, namespace: e2e}
+        spec:
+          host: httpbin
+          trafficPolicy:
+            outlierDetection:
+              consecutive5xxErrors: 1
+              interval: 1s
+              baseEjectionTime: 3s
+              maxEjectionPercent: 100
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: httpbin, namespace: e2e}
+        spec:
+          hosts: [httpbin]
+          http:
+          - route: [{destination: {host: httpbin}}]
+            retries: {attempts: 0}
+        ",
+    );
+    mesh.start_client(true).await;
+    let ours = mesh.start_mesh_proxy_client().await;
+    let call = mesh.get("httpbin", "/status");
+    mesh.wait_routed_to(&call, "httpbin-bad").await;
+    let bad = mesh.echo("httpbin-bad");
+    for (proxy, addr) in [("envoy", None), ("mesh-proxy", Some(ours))] {
+        e2e::eventually("both endpoints in use", Duration::from_secs(20), || async {
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..10 {
+                seen.insert(
+                    through(&mesh, addr, &call)
+                        .await
+                        .workload()
+                        .map(str::to_string),
+                );
+            }
+            if seen.len() == 2 {
+                Ok(())
+            } else {
+                Err(format!("{proxy}: {seen:?}"))
+            }
+        })
+        .await;
+        bad.fail_next(u32::MAX);
+        // The first 503 ejects httpbin-bad: then only httpbin-ok answers.
+        let mut failures = 0;
+        for _ in 0..10 {
+            if through(&mesh, addr, &call).await.status == 503 {
+                failures += 1;
+            }
+        }
+        assert_eq!(
+            failures, 1,
+            "{proxy}: one failure, then the host is ejected"
+        );
+        let before = bad.requests();
+        for _ in 0..40 {
+            let reply = through(&mesh, addr, &call).await;
+            assert_eq!(reply.workload(), Some("httpbin-ok"), "{proxy}");
+        }
+        assert_eq!(
+            bad.requests(),
+            before,
+            "{proxy}: an ejected host gets no traffic"
+        );
+        // Healed, it is back after the base ejection time (3 s, checked every 1 s).
+        bad.fail_next(0);
+        tokio::time::sleep(Duration::from_millis(4200)).await;
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..20 {
+            seen.insert(
+                through(&mesh, addr, &call)
+                    .await
+                    .workload()
+                    .map(str::to_string),
+            );
+        }
+        assert!(
+            seen.contains(&Some("httpbin-bad".to_string())),
+            "{proxy}: back after the ejection: {seen:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_turn_a_flaky_upstreams_503_into_200_like_envoy() {
     let mut mesh = mesh_or_skip!("retries_turn_a_flaky_upstreams_503_into_200_like_envoy");
     mesh.add_service("flaky", &[Backend::version("flaky-1", "v1")])
@@ -737,7 +839,7 @@ async fn config_mesh_proxy_cannot_implement_is_nacked_and_the_last_config_kept()
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(reply.workload(), Some("web-1"));
 
-    // Outlier detection is not implemented yet: the cluster is refused.
+    // Upstream TLS is not implemented yet: the cluster is refused.
     mesh.apply(
         "web-dr.yaml",
         "
@@ -747,7 +849,7 @@ async fn config_mesh_proxy_cannot_implement_is_nacked_and_the_last_config_kept()
         spec:
           host: web
           trafficPolicy:
-            outlierDetection: {consecutive5xxErrors: 3, interval: 10s, baseEjectionTime: 30s}
+            tls: {mode: SIMPLE}
         ",
     );
     let node =
@@ -769,7 +871,7 @@ async fn config_mesh_proxy_cannot_implement_is_nacked_and_the_last_config_kept()
     .await;
     let detail = json[0]["types"]["CDS"].to_string();
     assert!(
-        detail.contains("outlier_detection") && detail.contains("web.e2e"),
+        detail.contains("transport_socket") && detail.contains("web.e2e"),
         "the NACK says which cluster and why: {detail}"
     );
     let reply = mesh

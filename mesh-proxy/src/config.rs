@@ -44,6 +44,8 @@ pub struct Cluster {
     /// Indexes `endpoints`; locked only to pick a host and count requests in flight.
     pub balancer: Mutex<LoadBalancer>,
     pub runtime: Arc<ClusterRuntime>,
+    /// The outlier detector's generation the balancer's health reflects.
+    pub ejections_seen: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Cluster {

@@ -16,9 +16,8 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::balance::{self, Health, LoadBalancer, RandomGenerator};
-use crate::config::{
-    Cluster, ClusterConfig, ClusterKind, ConnectionLimits, Endpoint, PoolOptions,
-};
+use crate::config::{Cluster, ClusterConfig, ClusterKind, ConnectionLimits, Endpoint, PoolOptions};
+use crate::outlier::{OutlierDetectionConfig, OutlierDetector, UpstreamResult};
 
 /// Idle pooled connections are closed after this long.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -39,6 +38,37 @@ pub struct ClusterRuntime {
     client: Client<HttpConnector, Full<Bytes>>,
     /// The circuit breakers' counts, shared by every request to the cluster.
     breakers: Arc<Breakers>,
+    outlier_config: Option<OutlierDetectionConfig>,
+    /// Ejections outlive config pushes, as Envoy's detector does.
+    outlier: Option<Mutex<OutlierState>>,
+}
+
+/// A cluster's outlier detector and when it last ran its interval.
+#[derive(Debug)]
+struct OutlierState {
+    detector: OutlierDetector<SocketAddr>,
+    last_interval: Duration,
+    /// Bumped whenever the set of ejected hosts may have changed.
+    generation: u64,
+}
+
+impl OutlierState {
+    /// Runs the detector's interval work if an interval has passed (lazily, at the
+    /// next pick: un-ejection only matters to a pick).
+    fn tick(&mut self, now: Duration, interval: Duration) {
+        if now.saturating_sub(self.last_interval) >= interval {
+            self.last_interval = now;
+            if !self.detector.on_interval(now).is_empty() {
+                self.generation += 1;
+            }
+        }
+    }
+}
+
+/// Monotonic time since the proxy started, the detector's clock.
+fn since_start() -> Duration {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed()
 }
 
 /// What the circuit breakers count.
@@ -106,6 +136,34 @@ impl ClusterRuntime {
                 active: AtomicU32::new(0),
                 retries: AtomicU32::new(0),
             }),
+            outlier_config: config.outlier,
+            outlier: config.outlier.map(|c| {
+                Mutex::new(OutlierState {
+                    detector: OutlierDetector::new(c, [], crate::proxy::random()),
+                    last_interval: since_start(),
+                    generation: 0,
+                })
+            }),
+        }
+    }
+
+    /// The hosts the outlier detector watches (EDS changed them).
+    pub fn watch_hosts(&self, hosts: impl IntoIterator<Item = SocketAddr>) {
+        if let Some(state) = &self.outlier {
+            let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
+            st.detector.set_hosts(hosts);
+            st.generation += 1;
+        }
+    }
+
+    /// An upstream result for the outlier detector.
+    pub fn record(&self, host: SocketAddr, result: UpstreamResult) {
+        if let Some(state) = &self.outlier {
+            let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(why) = st.detector.put_result(&host, result, since_start()) {
+                tracing::info!(%host, reason = ?why, "outlier detection ejected a host");
+                st.generation += 1;
+            }
         }
     }
 
@@ -116,6 +174,7 @@ impl ClusterRuntime {
             && self.source_address == config.source_address
             && self.limits == config.limits
             && self.pool == config.pool
+            && self.outlier_config == config.outlier
     }
 
     /// Envoy's circuit breakers for one request: over `max_requests` in flight, or
@@ -132,7 +191,8 @@ impl ClusterRuntime {
             match b.connections.clone().try_acquire_owned() {
                 Ok(permit) => Some(permit),
                 Err(_) => {
-                    if b.pending.fetch_add(1, Ordering::AcqRel) >= self.limits.max_pending_requests {
+                    if b.pending.fetch_add(1, Ordering::AcqRel) >= self.limits.max_pending_requests
+                    {
                         b.pending.fetch_sub(1, Ordering::AcqRel);
                         return Err(Overflow);
                     }
@@ -182,6 +242,37 @@ impl ClusterRuntime {
 
     pub fn client(&self) -> &Client<HttpConnector, Full<Bytes>> {
         &self.client
+    }
+}
+
+impl Cluster {
+    /// Gives ejected hosts to the balancer as unhealthy (healthy panic may still use
+    /// them, as in Envoy) once the detector's ejections changed.
+    fn apply_ejections(&self, lb: &mut LoadBalancer) {
+        let (Some(state), Some(config)) = (&self.runtime.outlier, &self.runtime.outlier_config)
+        else {
+            return;
+        };
+        let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
+        st.tick(since_start(), config.interval);
+        if self.ejections_seen.load(Ordering::Acquire) == st.generation {
+            return;
+        }
+        let hosts = self
+            .endpoints
+            .iter()
+            .zip(lb.endpoints())
+            .map(|(e, current)| balance::Endpoint {
+                health: if e.healthy && !st.detector.is_ejected(&e.address) {
+                    Health::Healthy
+                } else {
+                    Health::Unhealthy
+                },
+                ..current.clone()
+            })
+            .collect();
+        lb.update(hosts);
+        self.ejections_seen.store(st.generation, Ordering::Release);
     }
 }
 
@@ -243,6 +334,7 @@ impl Cluster {
             });
         }
         let mut lb = self.balancer.lock().unwrap_or_else(PoisonError::into_inner);
+        self.apply_ejections(&mut lb);
         let mut index = lb.choose_host(hash, &mut ThreadRandom)?;
         for attempt in 1..HOST_SELECTION_ATTEMPTS {
             if Some(self.endpoints.get(index)?.address) != avoid {

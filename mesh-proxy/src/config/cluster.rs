@@ -17,6 +17,7 @@ use prost::Message;
 use serde::Serialize;
 
 use crate::balance::{LbConfig, LbPolicy as BalancePolicy};
+use crate::outlier::OutlierDetectionConfig;
 
 const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
@@ -39,6 +40,9 @@ pub struct ClusterConfig {
     /// Circuit breaker thresholds (Istio's connection pool settings).
     pub limits: ConnectionLimits,
     pub pool: PoolOptions,
+    /// Consecutive-error outlier detection (Istio's `outlierDetection`).
+    #[serde(skip)]
+    pub outlier: Option<OutlierDetectionConfig>,
 }
 
 /// Envoy's circuit breaker thresholds: beyond them a request gets 503 `UO`.
@@ -213,9 +217,12 @@ pub fn build_cluster(c: &Cluster) -> Result<ClusterConfig, String> {
             "transport_socket: upstream TLS is not supported yet".into()
         ));
     }
-    if c.outlier_detection.is_some() {
-        return Err(err("outlier_detection: not supported yet".into()));
-    }
+    let outlier = c
+        .outlier_detection
+        .as_ref()
+        .map(outlier_detection)
+        .transpose()
+        .map_err(|e| err(format!("outlier_detection: {e}")))?;
     let limits = circuit_breaker_limits(c).map_err(err)?;
     let mut pool = PoolOptions::default();
     #[allow(deprecated)]
@@ -254,6 +261,57 @@ pub fn build_cluster(c: &Cluster) -> Result<ClusterConfig, String> {
         lb_config,
         limits,
         pool,
+        outlier,
+    })
+}
+
+/// Envoy's consecutive-error outlier detection; the detectors it would run that this
+/// proxy does not (success rate, failure percentage, local-origin split) are refused.
+fn outlier_detection(
+    od: &envoy_types::pb::envoy::config::cluster::v3::OutlierDetection,
+) -> Result<OutlierDetectionConfig, String> {
+    let u32_or = |v: &Option<envoy_types::pb::google::protobuf::UInt32Value>, d: u32| {
+        v.as_ref().map_or(d, |v| v.value)
+    };
+    // Envoy runs success-rate detection by default (enforcing 100%); Istio sets 0.
+    if u32_or(&od.enforcing_success_rate, 100) != 0 {
+        return Err("success-rate detection (enforcing_success_rate) is not supported; set it to 0 as Istio does".into());
+    }
+    if u32_or(&od.enforcing_failure_percentage, 0) != 0
+        || u32_or(&od.enforcing_failure_percentage_local_origin, 0) != 0
+    {
+        return Err("failure-percentage detection is not supported".into());
+    }
+    if od.split_external_local_origin_errors {
+        return Err("split_external_local_origin_errors is not supported".into());
+    }
+    let d = OutlierDetectionConfig::default();
+    let duration = |v: &Option<envoy_types::pb::google::protobuf::Duration>, d: Duration| {
+        v.as_ref().map_or(d, crate::route::proto_duration)
+    };
+    Ok(OutlierDetectionConfig {
+        interval: duration(&od.interval, d.interval),
+        base_ejection_time: duration(&od.base_ejection_time, d.base_ejection_time),
+        max_ejection_time: duration(&od.max_ejection_time, d.max_ejection_time),
+        max_ejection_time_jitter: duration(
+            &od.max_ejection_time_jitter,
+            d.max_ejection_time_jitter,
+        ),
+        max_ejection_percent: u32_or(&od.max_ejection_percent, d.max_ejection_percent).min(100),
+        always_eject_one_host: od.always_eject_one_host.as_ref().is_some_and(|b| b.value),
+        consecutive_5xx: u32_or(&od.consecutive_5xx, d.consecutive_5xx),
+        enforcing_consecutive_5xx: u32_or(
+            &od.enforcing_consecutive_5xx,
+            d.enforcing_consecutive_5xx,
+        ),
+        consecutive_gateway_failure: u32_or(
+            &od.consecutive_gateway_failure,
+            d.consecutive_gateway_failure,
+        ),
+        enforcing_consecutive_gateway_failure: u32_or(
+            &od.enforcing_consecutive_gateway_failure,
+            d.enforcing_consecutive_gateway_failure,
+        ),
     })
 }
 
@@ -270,7 +328,9 @@ fn circuit_breaker_limits(c: &Cluster) -> Result<ConnectionLimits, String> {
             continue;
         }
         if t.retry_budget.is_some() || t.max_connection_pools.is_some() {
-            return Err("circuit_breakers: retry_budget and max_connection_pools are not supported".into());
+            return Err(
+                "circuit_breakers: retry_budget and max_connection_pools are not supported".into(),
+            );
         }
         let value = |v: &Option<envoy_types::pb::google::protobuf::UInt32Value>, default| {
             v.as_ref().map_or(default, |v| v.value)
@@ -296,7 +356,9 @@ fn pool_options(
         .filter(|v| *v > 0);
     if max_requests_per_connection.is_some_and(|v| v > 1) {
         // A keep-alive pool cannot count requests per connection; 1 means no reuse.
-        return Err("max_requests_per_connection: only 1 (no connection reuse) is supported".into());
+        return Err(
+            "max_requests_per_connection: only 1 (no connection reuse) is supported".into(),
+        );
     }
     if common.max_connection_duration.is_some() || common.max_stream_duration.is_some() {
         return Err("max_connection_duration and max_stream_duration are not supported".into());
@@ -466,6 +528,34 @@ mod tests {
             hashed(LbPolicy::Maglev, None),
             Ok(BalancePolicy::default_maglev())
         );
+    }
+
+    #[test]
+    fn istios_outlier_detection_is_applied_and_success_rate_must_be_off() {
+        use envoy_types::pb::envoy::config::cluster::v3::OutlierDetection;
+        use envoy_types::pb::google::protobuf::{Duration as ProtoDuration, UInt32Value};
+        let mut od = OutlierDetection {
+            consecutive_5xx: Some(UInt32Value { value: 1 }),
+            interval: Some(ProtoDuration {
+                seconds: 1,
+                nanos: 0,
+            }),
+            max_ejection_percent: Some(UInt32Value { value: 100 }),
+            enforcing_success_rate: Some(UInt32Value { value: 0 }),
+            ..Default::default()
+        };
+        let config = outlier_detection(&od).expect("Istio's shape");
+        assert_eq!(config.consecutive_5xx, 1);
+        assert_eq!(config.interval, Duration::from_secs(1));
+        assert_eq!(config.max_ejection_percent, 100);
+        assert_eq!(
+            config.base_ejection_time,
+            Duration::from_secs(30),
+            "Envoy's default"
+        );
+        od.enforcing_success_rate = None;
+        let err = outlier_detection(&od).expect_err("Envoy would run success-rate ejection");
+        assert!(err.contains("enforcing_success_rate"), "{err}");
     }
 
     #[test]

@@ -13,13 +13,15 @@ use super::deadline::DeadlineBody;
 use super::headers::{forwarded, random, strip_hop_by_hop};
 use super::http::Connection;
 use super::local_reply::{self, BoxError, ProxyBody, Reply};
-use crate::upstream::{Admission, RetryAdmission};
 use crate::balance::hash_policy::{MintedCookie, RequestHash};
 use crate::balance::{LbPolicy, RequestAttributes, generate_hash};
 use crate::config::{Cluster, Snapshot};
+use crate::outlier::UpstreamResult;
 use crate::route::{
     ClusterSpecifier, Forward, HeaderOps, Mirror, RetryPolicy, Route, VirtualHost, pick_weighted,
 };
+use crate::stats::ResponseFlag;
+use crate::upstream::{Admission, RetryAdmission};
 
 /// Request bodies are buffered (so that a retry can resend them) up to this size.
 const MAX_BUFFERED_BODY: usize = 16 << 20;
@@ -127,6 +129,9 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
                 Attempt::Response(r) => Some(r.status().as_u16()),
                 Attempt::Failed { .. } => None,
             });
+            cluster
+                .runtime
+                .record(active.address, outlier_result(&attempt));
             drop(active);
             let retry = match &attempt {
                 Attempt::Response(resp) => policy.is_some_and(|p| retriable_response(p, resp)),
@@ -183,6 +188,18 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
             .await
             .unwrap_or_else(|_| local_reply::timeout()),
         None => attempts.await,
+    }
+}
+
+/// What an attempt tells outlier detection about its host.
+fn outlier_result(attempt: &Attempt) -> UpstreamResult {
+    match attempt {
+        Attempt::Response(r) => UpstreamResult::HttpStatus(r.status().as_u16()),
+        Attempt::Failed { reply, .. } => match reply.flag {
+            Some(ResponseFlag::UpstreamConnectionFailure) => UpstreamResult::ConnectFailed,
+            Some(ResponseFlag::UpstreamRequestTimeout) => UpstreamResult::Timeout,
+            _ => UpstreamResult::RequestFailed,
+        },
     }
 }
 

@@ -209,6 +209,7 @@ impl XdsState {
                     .cloned()
                     .unwrap_or_else(|| Arc::new(ClusterRuntime::new(&config)));
                 let balancer = crate::upstream::load_balancer(&config, &endpoints);
+                runtime.watch_hosts(endpoints.iter().map(|e| e.address));
                 (
                     name.clone(),
                     Arc::new(Cluster {
@@ -216,6 +217,8 @@ impl XdsState {
                         endpoints,
                         balancer,
                         runtime,
+                        // Not yet in step with the detector: the first pick syncs.
+                        ejections_seen: u64::MAX.into(),
                     }),
                 )
             })

@@ -293,7 +293,11 @@ fn secs_u32(d: std::time::Duration) -> envoy_types::pb::google::protobuf::UInt32
 /// above zero; the deprecated `consecutiveErrors` counts gateway errors.
 fn apply_outlier_detection(c: &mut Cluster, od: &OutlierDetection) {
     let enforcing = |v: u32| u32_value(if v > 0 { 100 } else { 0 });
-    let mut out = EnvoyOutlierDetection::default();
+    let mut out = EnvoyOutlierDetection {
+        // As Istio: success-rate detection (on by default in Envoy) stays off.
+        enforcing_success_rate: Some(u32_value(0)),
+        ..Default::default()
+    };
     if let Some(v) = od.consecutive_5xx_errors {
         out.consecutive_5xx = Some(u32_value(v));
         out.enforcing_consecutive_5xx = Some(enforcing(v));

@@ -64,6 +64,11 @@ fn connection_pool_becomes_circuit_breakers_with_istio_defaults() {
     );
     assert_eq!(od.max_ejection_percent, Some(UInt32Value { value: 50 }));
     assert_eq!(od.base_ejection_time, Some(seconds(30)));
+    assert_eq!(
+        od.enforcing_success_rate,
+        Some(UInt32Value { value: 0 }),
+        "success-rate ejection off, as Istio"
+    );
     // Port-level settings replace the rule's whole connection pool, as in Istio.
     let grpc = cluster(&r, "outbound|9090||api.shop.svc.cluster.local");
     assert_eq!(thresholds(grpc), [u32::MAX, u32::MAX, 500, u32::MAX]);
