@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -117,6 +117,10 @@ async fn accept_loop(listener: TcpListener, workload: String, state: Arc<EchoSta
     }
 }
 
+/// The response headers with the size and checksum of the request body received.
+pub const BODY_BYTES_HEADER: &str = "x-echo-body-bytes";
+pub const BODY_SUM_HEADER: &str = "x-echo-body-sum";
+
 async fn answer(
     req: Request<Incoming>,
     workload: String,
@@ -161,8 +165,20 @@ async fn answer(
     for (name, value) in req.headers() {
         let _ = writeln!(body, "{name}: {}", value.to_str().unwrap_or("<binary>"));
     }
+    // What arrived of the request body: its size and a checksum, to prove a proxy
+    // passed (or, on a retry, resent) it whole.
+    let received = req.into_body().collect().await.map(|b| b.to_bytes());
+    let (size, sum) = match &received {
+        Ok(b) => (
+            b.len().to_string(),
+            b.iter().fold(0u32, |h, x| h.wrapping_mul(31).wrapping_add(u32::from(*x))).to_string(),
+        ),
+        Err(e) => (format!("error: {e}"), String::new()),
+    };
     let response = Response::builder()
         .status(status)
+        .header(BODY_BYTES_HEADER, size)
+        .header(BODY_SUM_HEADER, sum)
         .header(WORKLOAD_HEADER, &workload)
         .header(PATH_HEADER, &path)
         .header(HOST_HEADER, &host)

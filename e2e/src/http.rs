@@ -38,6 +38,8 @@ pub struct Call {
     pub host: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
+    /// The request body (empty for none).
+    pub body: Bytes,
 }
 
 impl Call {
@@ -47,6 +49,16 @@ impl Call {
             host: host.to_string(),
             path: path.to_string(),
             headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// A POST of `body`.
+    pub fn post(host: &str, path: &str, body: impl Into<Bytes>) -> Call {
+        Call {
+            method: Method::POST,
+            body: body.into(),
+            ..Call::get(host, path)
         }
     }
 
@@ -102,7 +114,7 @@ impl HttpClient {
         let mut req = Request::builder()
             .method(call.method.clone())
             .uri(&uri)
-            .body(Full::new(Bytes::new()))
+            .body(Full::new(call.body.clone()))
             .map_err(|e| format!("bad request {uri}: {e}"))?;
         let headers = req.headers_mut();
         headers.insert(

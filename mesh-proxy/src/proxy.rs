@@ -24,6 +24,7 @@ mod inspect;
 pub mod listeners;
 mod local_reply;
 mod orig_dst;
+mod request_body;
 mod tcp_proxy;
 
 pub use headers::random;

@@ -7,8 +7,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -18,6 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::balance::{self, Health, LoadBalancer, RandomGenerator};
 use crate::config::{Cluster, ClusterConfig, ClusterKind, ConnectionLimits, Endpoint, PoolOptions};
 use crate::outlier::{OutlierDetectionConfig, OutlierDetector, UpstreamResult};
+use crate::proxy::ProxyBody;
 
 /// Idle pooled connections are closed after this long.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -35,7 +34,7 @@ pub struct ClusterRuntime {
     pub source_address: Option<IpAddr>,
     pub limits: ConnectionLimits,
     pub pool: PoolOptions,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpConnector, ProxyBody>,
     /// The circuit breakers' counts, shared by every request to the cluster.
     breakers: Arc<Breakers>,
     outlier_config: Option<OutlierDetectionConfig>,
@@ -240,7 +239,7 @@ impl ClusterRuntime {
         Ok(stream)
     }
 
-    pub fn client(&self) -> &Client<HttpConnector, Full<Bytes>> {
+    pub fn client(&self) -> &Client<HttpConnector, ProxyBody> {
         &self.client
     }
 }

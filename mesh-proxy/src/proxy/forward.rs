@@ -4,15 +4,19 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Body as _;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HOST, HeaderValue, SET_COOKIE};
-use hyper::{Request, Response, StatusCode, Uri};
+use hyper::{Request, Response, Uri};
 
 use super::deadline::DeadlineBody;
 use super::headers::{forwarded, random, strip_hop_by_hop};
 use super::http::Connection;
 use super::local_reply::{self, BoxError, ProxyBody, Reply};
+use super::request_body::Replay;
 use crate::balance::hash_policy::{MintedCookie, RequestHash};
 use crate::balance::{LbPolicy, RequestAttributes, generate_hash};
 use crate::config::{Cluster, Snapshot};
@@ -22,9 +26,6 @@ use crate::route::{
 };
 use crate::stats::ResponseFlag;
 use crate::upstream::{Admission, RetryAdmission};
-
-/// Request bodies are buffered (so that a retry can resend them) up to this size.
-const MAX_BUFFERED_BODY: usize = 16 << 20;
 
 /// Where a routed request goes.
 #[derive(Debug)]
@@ -81,16 +82,8 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
         .forward
         .rewritten_path(&t.route.matcher, t.path)
         .unwrap_or_else(|| t.path.to_string());
-    let body = match Limited::new(body, MAX_BUFFERED_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return local_reply::local_reply(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload too large",
-                None,
-            );
-        }
-    };
+    // Streamed upstream as it arrives, and kept for retries while it is small.
+    let body = (!body.is_end_stream()).then(|| Replay::start(body));
     parts.version = hyper::Version::HTTP_11;
     if cluster.config.http2 {
         parts.version = hyper::Version::HTTP_2;
@@ -99,7 +92,15 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
 
     for mirror in &t.forward.mirrors {
         if mirror.share.hit(random()) {
-            shadow(conn, &t, mirror, &parts, host, &path, body.clone());
+            shadow(
+                conn,
+                &t,
+                mirror,
+                &parts,
+                host,
+                &path,
+                attempt_body(body.as_ref()),
+            );
         }
     }
     let request_hash = consistent_hash(cluster, t.forward, &parts.headers, t.path, conn);
@@ -122,7 +123,8 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
             let Ok(admission) = cluster.runtime.admit().await else {
                 return local_reply::overflow();
             };
-            let request = upstream_request(&parts, active.address, &path, body.clone());
+            let request =
+                upstream_request(&parts, active.address, &path, attempt_body(body.as_ref()));
             let upstream_rq = conn.shared.stats.upstream_rq(cluster_name);
             let attempt = send(cluster, request, policy).await;
             upstream_rq.finish(match &attempt {
@@ -138,7 +140,9 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
                 Attempt::Failed { retriable, .. } => *retriable && policy.is_some(),
             };
             // A retry also needs room under `max_retries`, else the answer stands.
-            let retry_slot = (retry && retries_left > 0)
+            // And a body that can be sent again (Envoy: retry buffer overflow).
+            let replayable = body.as_ref().is_none_or(|b| b.replayable());
+            let retry_slot = (retry && retries_left > 0 && replayable)
                 .then(|| cluster.runtime.admit_retry())
                 .flatten();
             if retry_slot.is_none() {
@@ -239,7 +243,7 @@ fn shadow(
     parts: &hyper::http::request::Parts,
     host: &str,
     path: &str,
-    body: Bytes,
+    body: ProxyBody,
 ) {
     let Some(cluster) = t.snapshot.clusters.get(&mirror.cluster).cloned() else {
         tracing::debug!(cluster = %mirror.cluster, "mirror cluster not found");
@@ -331,13 +335,21 @@ fn set_cookie(c: &MintedCookie) -> String {
     out
 }
 
+/// An attempt's request body: none, or the replay from its start.
+fn attempt_body(body: Option<&Arc<Replay>>) -> ProxyBody {
+    match body {
+        None => Empty::new().map_err(|never| match never {}).boxed(),
+        Some(replay) => replay.attempt().boxed(),
+    }
+}
+
 fn upstream_request(
     parts: &hyper::http::request::Parts,
     endpoint: SocketAddr,
     path: &str,
-    body: Bytes,
-) -> Request<Full<Bytes>> {
-    let mut req = Request::new(Full::new(body));
+    body: ProxyBody,
+) -> Request<ProxyBody> {
+    let mut req = Request::new(body);
     *req.method_mut() = parts.method.clone();
     *req.version_mut() = parts.version;
     *req.headers_mut() = parts.headers.clone();
@@ -350,7 +362,7 @@ fn upstream_request(
 /// conditions allow another.
 async fn send(
     cluster: &Cluster,
-    request: Request<Full<Bytes>>,
+    request: Request<ProxyBody>,
     policy: Option<&RetryPolicy>,
 ) -> Attempt {
     let call = cluster.runtime.client().request(request);
