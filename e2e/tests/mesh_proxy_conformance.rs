@@ -853,6 +853,125 @@ async fn request_bodies_stream_and_retries_resend_them_like_envoy() {
     assert_eq!(envoy, mine, "envoy vs mesh-proxy");
 }
 
+/// A WebSocket-like upstream: answers the upgrade with 101, then echoes each read
+/// with an `echo:` prefix.
+async fn upgrade_server(ip: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind(format!("{ip}:8080"))
+        .await
+        .expect("the upgrade server binds");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\
+                              Upgrade: websocket\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+                if stream.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                    let mut out = b"echo:".to_vec();
+                    out.extend_from_slice(&buf[..n]);
+                    if stream.write_all(&out).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// A WebSocket handshake then one message through `proxy`: the status line and the
+/// echo.
+async fn websocket_exchange(proxy: SocketAddr, host: &str) -> Result<(String, String), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(proxy)
+        .await
+        .map_err(|e| e.to_string())?;
+    let request = format!(
+        "GET /chat HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    s.write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut buf).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err(format!("closed after {:?}", String::from_utf8_lossy(&head)));
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let status = head.lines().next().unwrap_or_default().to_string();
+    if !status.contains(" 101 ") {
+        return Ok((status, String::new()));
+    }
+    s.write_all(b"ping").await.map_err(|e| e.to_string())?;
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .map_err(|_| "no echo in 5 s".to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok((status, String::from_utf8_lossy(&buf[..n]).into_owned()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_upgrades_become_tunnels_like_envoy() {
+    let mut mesh = mesh_or_skip!("websocket_upgrades_become_tunnels_like_envoy");
+    let ip = mesh.allocate_ip();
+    upgrade_server(&ip).await;
+    mesh.apply(
+        "ws.yaml",
+        &format!(
+            "
+            apiVersion: v1
+            kind: Service
+            metadata: {{name: ws, namespace: e2e}}
+            spec:
+              selector: {{app: ws}}
+              ports: [{{name: http, port: 8080}}]
+            ---
+            apiVersion: networking.istio.io/v1
+            kind: WorkloadEntry
+            metadata: {{name: ws-1, namespace: e2e}}
+            spec: {{address: {ip}, labels: {{app: ws}}}}
+            "
+        ),
+    );
+    mesh.start_client(true).await;
+    let ours = mesh.start_mesh_proxy_client().await;
+    let host = mesh.host("ws");
+    for (proxy, addr) in [("envoy", mesh.outbound_addr("ws")), ("mesh-proxy", ours)] {
+        let (status, echo) =
+            e2e::eventually("a 101 and an echo", Duration::from_secs(20), || async {
+                let got = websocket_exchange(addr, &host).await?;
+                if got.0.contains(" 101 ") {
+                    Ok(got)
+                } else {
+                    Err(format!("{proxy}: {got:?}"))
+                }
+            })
+            .await;
+        assert_eq!(status, "HTTP/1.1 101 Switching Protocols", "{proxy}");
+        assert_eq!(
+            echo, "echo:ping",
+            "{proxy}: bytes flow both ways through the tunnel"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_turn_a_flaky_upstreams_503_into_200_like_envoy() {
     let mut mesh = mesh_or_skip!("retries_turn_a_flaky_upstreams_503_into_200_like_envoy");

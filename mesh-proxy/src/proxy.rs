@@ -26,6 +26,7 @@ mod local_reply;
 mod orig_dst;
 mod request_body;
 mod tcp_proxy;
+mod upgrade;
 
 pub use headers::random;
 pub use local_reply::{BoxError, ProxyBody, full};

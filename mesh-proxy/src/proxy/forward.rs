@@ -17,6 +17,7 @@ use super::headers::{forwarded, random, strip_hop_by_hop};
 use super::http::Connection;
 use super::local_reply::{self, BoxError, ProxyBody, Reply};
 use super::request_body::Replay;
+use super::upgrade;
 use crate::balance::hash_policy::{MintedCookie, RequestHash};
 use crate::balance::{LbPolicy, RequestAttributes, generate_hash};
 use crate::config::{Cluster, Snapshot};
@@ -46,7 +47,8 @@ enum Attempt {
     Failed { reply: Reply, retriable: bool },
 }
 
-pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incoming>) -> Reply {
+pub(super) async fn forward(conn: &Connection, t: Target<'_>, mut req: Request<Incoming>) -> Reply {
+    let mut upgrade = upgrade::websocket(&mut req);
     // Which cluster: the route's, or a weighted draw.
     let (cluster_name, cluster_headers, cluster_host) = match &t.forward.clusters {
         ClusterSpecifier::Cluster(name) => (name.as_str(), None, None),
@@ -62,6 +64,9 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
     // The upstream request: headers as Envoy's router sends them.
     let (mut parts, body) = req.into_parts();
     strip_hop_by_hop(&mut parts.headers);
+    if upgrade.is_some() {
+        upgrade::restore_headers(&mut parts.headers);
+    }
     forwarded(&mut parts.headers, conn.peer.ip(), t.use_remote_address);
     let empty = HeaderOps::default();
     // Envoy's default order: weighted cluster, route, virtual host.
@@ -85,6 +90,13 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
     // Streamed upstream as it arrives, and kept for retries while it is small.
     let body = (!body.is_end_stream()).then(|| Replay::start(body));
     parts.version = hyper::Version::HTTP_11;
+    if cluster.config.http2 && upgrade.is_some() {
+        return local_reply::local_reply(
+            hyper::StatusCode::SERVICE_UNAVAILABLE,
+            "a WebSocket upgrade to an HTTP/2 upstream is not supported",
+            None,
+        );
+    }
     if cluster.config.http2 {
         parts.version = hyper::Version::HTTP_2;
         parts.headers.remove(HOST);
@@ -108,7 +120,12 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
     // Envoy's route timeout runs from the end of the request to the end of the response.
     let deadline = t.forward.timeout.map(|t| tokio::time::Instant::now() + t);
     let attempts = async {
-        let policy = t.forward.retry_policy.as_ref();
+        // An upgrade is not retried: its connection is the stream.
+        let policy = t
+            .forward
+            .retry_policy
+            .as_ref()
+            .filter(|_| upgrade.is_none());
         let mut previous: Option<SocketAddr> = None;
         let mut retries_left = policy.map_or(0, |p| p.num_retries);
         let mut backoff_round = 0u32;
@@ -147,7 +164,11 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
                 .flatten();
             if retry_slot.is_none() {
                 return match attempt {
-                    Attempt::Response(resp) => {
+                    Attempt::Response(mut resp) => {
+                        let upgraded = match upgrade.take() {
+                            Some(down) => upgrade::tunnel(down, &mut resp),
+                            None => false,
+                        };
                         let mut response = resp.map(|b| {
                             let body = AdmittedBody {
                                 body: b.map_err(BoxError::from).boxed(),
@@ -160,6 +181,9 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, req: Request<Incom
                             }
                         });
                         strip_hop_by_hop(response.headers_mut());
+                        if upgraded {
+                            upgrade::restore_headers(response.headers_mut());
+                        }
                         if let Some(cookie) = &request_hash.set_cookie
                             && let Ok(v) = HeaderValue::from_str(&set_cookie(cookie))
                         {

@@ -46,7 +46,8 @@ pub(super) async fn serve_http(stream: TcpStream, conn: Arc<Connection>) {
     let drain = conn.inbound.then(|| conn.shared.drain.clone());
     let service = service_fn(move |req| handle(conn.clone(), req));
     let builder = auto::Builder::new(TokioExecutor::new());
-    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    // With upgrades: a WebSocket handshake becomes a tunnel (see `upgrade`).
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     // On drain, an inbound connection finishes its requests in flight, then closes
     // (HTTP/1.1 `connection: close`, HTTP/2 GOAWAY) so that the peer reconnects to
     // another endpoint; an outbound one keeps serving the app.
