@@ -171,7 +171,9 @@ async fn answer(
     let (size, sum) = match &received {
         Ok(b) => (
             b.len().to_string(),
-            b.iter().fold(0u32, |h, x| h.wrapping_mul(31).wrapping_add(u32::from(*x))).to_string(),
+            b.iter()
+                .fold(0u32, |h, x| h.wrapping_mul(31).wrapping_add(u32::from(*x)))
+                .to_string(),
         ),
         Err(e) => (format!("error: {e}"), String::new()),
     };

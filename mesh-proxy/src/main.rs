@@ -154,13 +154,16 @@ fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
     })
 }
 
-/// Logs to stderr with the `MESH_LOG` filter (`info` by default), behind a reload
-/// handle so that the admin interface can change it (`POST /logging`).
+/// Logs to stderr with the `MESH_LOG` filter, behind a reload handle so that the
+/// admin interface can change it (`POST /logging`). The default has no access log,
+/// as Istio's default profile (`accessLogFile` unset): a line per request costs.
+const DEFAULT_LOG: &str = "info,access=warn";
+
 fn init_logging() -> Arc<LogLevels> {
     let initial = std::env::var("MESH_LOG")
         .ok()
         .filter(|f| EnvFilter::try_new(f).is_ok())
-        .unwrap_or_else(|| "info".to_string());
+        .unwrap_or_else(|| DEFAULT_LOG.to_string());
     let (filter, handle) = reload::Layer::new(EnvFilter::new(&initial));
     tracing_subscriber::registry()
         .with(filter)

@@ -74,6 +74,14 @@ const KUBERNETES_VALIDATE: PythonTool = PythonTool {
     expect: "1.37.0",
 };
 
+/// oha, the HTTP load generator of `cargo xtask bench proxy`. Built from crates.io
+/// (a few minutes), so only the bench installs it: `test` and CI never pay for it.
+const OHA: CargoTool = CargoTool {
+    krate: "oha",
+    version: "1.16.0",
+    binary: "oha",
+};
+
 /// Extracts members of nested archives; see the script's docstring.
 const EXTRACT_PY: &str = include_str!("extract.py");
 
@@ -105,6 +113,14 @@ struct PythonTool {
     expect: &'static str,
 }
 
+/// A binary crate installed with `cargo install --locked` into `target/tools/bin`.
+#[derive(Debug)]
+struct CargoTool {
+    krate: &'static str,
+    version: &'static str,
+    binary: &'static str,
+}
+
 /// Installs every tool that is missing or pinned differently; `force` reinstalls all.
 pub(crate) fn install(ws: &Workspace, force: bool) -> Result<()> {
     let installer = Installer::new(ws, force)?;
@@ -116,6 +132,11 @@ pub(crate) fn install(ws: &Workspace, force: bool) -> Result<()> {
         ws.display(&ws.tools_bin_dir())
     );
     Ok(())
+}
+
+/// The tools only `cargo xtask bench proxy` needs (oha), on top of [`install`]'s.
+pub(crate) fn install_bench_tools(ws: &Workspace) -> Result<()> {
+    Installer::new(ws, false)?.cargo_tool(&OHA)
 }
 
 #[derive(Debug)]
@@ -223,6 +244,33 @@ impl<'a> Installer<'a> {
             cmd.arg("--version");
             self.expect_version(cmd, tool.expect)?;
             self.write_stamp(tool.name, &pin)
+        })();
+        step.finish(result)
+    }
+
+    fn cargo_tool(&self, tool: &CargoTool) -> Result<()> {
+        let pin = format!("{}=={}", tool.krate, tool.version);
+        if self.env.bin_dir().join(tool.binary).is_file() && self.is_current(tool.krate, &pin) {
+            println!("==> tools: {pin} up to date");
+            return Ok(());
+        }
+        let step = Step::start(format_args!("tools: {pin} (cargo install, a few minutes)"));
+        let result = (|| {
+            let mut cargo = self.env.cargo();
+            cargo
+                .args(["install", "--locked", "--force", "--quiet"])
+                .args([tool.krate, "--version", tool.version, "--root"])
+                .arg(self.ws.tools_dir());
+            output(&mut cargo).with_context(|| {
+                format!(
+                    "could not build {pin} from crates.io: check that crates.io is reachable \
+                     (network, CARGO_REGISTRIES_*) and run `cargo xtask bench proxy` again"
+                )
+            })?;
+            let mut cmd = self.env.tool(tool.binary);
+            cmd.arg("--version");
+            self.expect_version(cmd, tool.version)?;
+            self.write_stamp(tool.krate, &pin)
         })();
         step.finish(result)
     }

@@ -1,6 +1,8 @@
-//! The Delta ADS stream: subscribe CDS and LDS (wildcard), then the EDS and RDS
-//! resources they name, as Envoy does; ACK or NACK every response; reconnect with
-//! jittered backoff, keeping the last accepted config in force meanwhile.
+//! The ADS stream: subscribe CDS and LDS (wildcard), then the EDS and RDS resources
+//! they name, as Envoy does; ACK or NACK every response; reconnect with jittered
+//! backoff, keeping the last accepted config in force meanwhile. Delta ADS first; a
+//! control plane that answers it with UNIMPLEMENTED gets State of the World
+//! ([`super::sotw`]) from then on.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -27,12 +29,19 @@ const INVALID_ARGUMENT: i32 = 3;
 /// The xDS client task: owns the accepted state and publishes snapshots.
 #[derive(Debug)]
 pub struct XdsClient {
-    address: String,
-    node: Node,
-    state: XdsState,
-    snapshots: watch::Sender<Arc<Snapshot>>,
-    stats: Arc<Stats>,
+    pub(super) address: String,
+    pub(super) node: Node,
+    pub(super) state: XdsState,
+    pub(super) snapshots: watch::Sender<Arc<Snapshot>>,
+    pub(super) stats: Arc<Stats>,
+    /// Set once the control plane refused Delta ADS.
+    sotw: bool,
 }
+
+/// The control plane does not serve Delta ADS.
+#[derive(Debug, thiserror::Error)]
+#[error("the control plane does not serve Delta ADS: {0}")]
+struct DeltaUnimplemented(String);
 
 impl XdsClient {
     pub fn new(
@@ -47,6 +56,7 @@ impl XdsClient {
             state: XdsState::default(),
             snapshots,
             stats,
+            sotw: false,
         }
     }
 
@@ -55,9 +65,19 @@ impl XdsClient {
         let mut backoff = BACKOFF_MIN;
         loop {
             let started = Instant::now();
-            match self.stream().await {
+            let result = if self.sotw {
+                self.stream_sotw().await
+            } else {
+                self.stream().await
+            };
+            match result {
                 Ok(()) => {
                     tracing::warn!(address = %self.address, "xDS stream closed by the control plane")
+                }
+                Err(e) if e.is::<DeltaUnimplemented>() => {
+                    tracing::info!(address = %self.address, "{e}; using State-of-the-World ADS");
+                    self.sotw = true;
+                    continue;
                 }
                 Err(e) => tracing::warn!(address = %self.address, "xDS stream failed: {e:#}"),
             }
@@ -99,11 +119,19 @@ impl XdsClient {
             })
             .await?;
         }
+        let unimplemented = |status: tonic::Status| -> anyhow::Error {
+            if status.code() == tonic::Code::Unimplemented {
+                DeltaUnimplemented(status.message().to_string()).into()
+            } else {
+                status.into()
+            }
+        };
         let mut responses = client
             .delta_aggregated_resources(ReceiverStream::new(rx))
-            .await?
+            .await
+            .map_err(unimplemented)?
             .into_inner();
-        while let Some(resp) = responses.message().await? {
+        while let Some(resp) = responses.message().await.map_err(unimplemented)? {
             let result = self.state.apply(&resp);
             // Subscribe what new clusters and listeners need before acknowledging them.
             match resp.type_url.as_str() {

@@ -7,7 +7,10 @@ use envoy_types::pb::envoy::config::cluster::v3::Cluster as ClusterProto;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::listener::v3::Listener;
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
-use envoy_types::pb::envoy::service::discovery::v3::DeltaDiscoveryResponse;
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryResponse, DiscoveryResponse, Resource,
+};
+use envoy_types::pb::google::protobuf::Any;
 use prost::Message;
 
 use super::{CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION};
@@ -115,6 +118,51 @@ impl XdsState {
             Ok(())
         } else {
             Err(errors.join("; "))
+        }
+    }
+
+    /// Applies a State-of-the-World response as the Delta one it amounts to: every
+    /// resource it carries, and for CDS and LDS (whose responses are complete) the
+    /// removal of every resource it no longer carries.
+    pub fn apply_sotw(&mut self, resp: &DiscoveryResponse) -> Result<(), String> {
+        let mut named = Vec::with_capacity(resp.resources.len());
+        let mut errors = Vec::new();
+        for any in &resp.resources {
+            match resource_name(&resp.type_url, any) {
+                Ok(name) => named.push(Resource {
+                    name,
+                    version: resp.version_info.clone(),
+                    resource: Some(any.clone()),
+                    ..Default::default()
+                }),
+                Err(e) => errors.push(e),
+            }
+        }
+        let present: BTreeSet<&str> = named.iter().map(|r| r.name.as_str()).collect();
+        let held: Vec<String> = match resp.type_url.as_str() {
+            CLUSTER => self.clusters.keys().cloned().collect(),
+            LISTENER => self.listeners.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let removed_resources = held
+            .into_iter()
+            .filter(|n| !present.contains(n.as_str()))
+            .collect();
+        let delta = DeltaDiscoveryResponse {
+            type_url: resp.type_url.clone(),
+            resources: named,
+            removed_resources,
+            nonce: resp.nonce.clone(),
+            ..Default::default()
+        };
+        let applied = self.apply(&delta);
+        match (applied, errors.is_empty()) {
+            (Ok(()), true) => Ok(()),
+            (Ok(()), false) => Err(errors.join("; ")),
+            (Err(e), _) => {
+                errors.push(e);
+                Err(errors.join("; "))
+            }
         }
     }
 
@@ -258,4 +306,17 @@ impl XdsState {
             versions,
         }
     }
+}
+
+/// The name of a SotW resource, from inside it (SotW responses carry no names).
+fn resource_name(type_url: &str, any: &Any) -> Result<String, String> {
+    let bytes = any.value.as_slice();
+    let name = match type_url {
+        CLUSTER => ClusterProto::decode(bytes).map(|c| c.name),
+        LISTENER => Listener::decode(bytes).map(|l| l.name),
+        ROUTE_CONFIGURATION => RouteConfiguration::decode(bytes).map(|r| r.name),
+        CLUSTER_LOAD_ASSIGNMENT => ClusterLoadAssignment::decode(bytes).map(|c| c.cluster_name),
+        other => return Err(format!("type {other:?} is not supported")),
+    };
+    name.map_err(|e| format!("a {type_url} resource cannot be decoded: {e}"))
 }

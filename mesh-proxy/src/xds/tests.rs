@@ -156,3 +156,69 @@ fn synced_only_once_clusters_listeners_and_their_endpoints_arrived() {
         .expect("removal");
     assert!(state.synced() && state.wanted_endpoints().is_empty());
 }
+
+#[test]
+fn sotw_responses_replace_clusters_but_leave_unlisted_endpoints() {
+    use envoy_types::pb::envoy::service::discovery::v3::DiscoveryResponse;
+    let sotw = |type_url: &str, version: &str, msgs: Vec<Vec<u8>>| DiscoveryResponse {
+        type_url: type_url.to_string(),
+        version_info: version.to_string(),
+        resources: msgs
+            .into_iter()
+            .map(|value| Any {
+                type_url: type_url.to_string(),
+                value,
+            })
+            .collect(),
+        nonce: "n".into(),
+        ..Default::default()
+    };
+    let a = eds_cluster(
+        "outbound|80||a.demo.svc.cluster.local",
+        cluster::LbPolicy::RoundRobin,
+    );
+    let b = eds_cluster(
+        "outbound|80||b.demo.svc.cluster.local",
+        cluster::LbPolicy::RoundRobin,
+    );
+    let mut state = XdsState::default();
+    state
+        .apply_sotw(&sotw(
+            CLUSTER,
+            "1",
+            vec![a.encode_to_vec(), b.encode_to_vec()],
+        ))
+        .expect("both");
+    let cla = |name: &str| ClusterLoadAssignment {
+        cluster_name: name.to_string(),
+        ..Default::default()
+    };
+    state
+        .apply_sotw(&sotw(
+            CLUSTER_LOAD_ASSIGNMENT,
+            "1",
+            vec![cla(&a.name).encode_to_vec(), cla(&b.name).encode_to_vec()],
+        ))
+        .expect("endpoints");
+    // CDS is complete: b is gone. An EDS response naming only a leaves b's alone.
+    state
+        .apply_sotw(&sotw(CLUSTER, "2", vec![a.encode_to_vec()]))
+        .expect("a only");
+    assert_eq!(
+        state.wanted_endpoints().into_iter().collect::<Vec<_>>(),
+        vec![a.name.clone()]
+    );
+    state
+        .apply_sotw(&sotw(
+            CLUSTER_LOAD_ASSIGNMENT,
+            "2",
+            vec![cla(&a.name).encode_to_vec()],
+        ))
+        .expect("a's endpoints");
+    assert!(
+        state
+            .versions(CLUSTER_LOAD_ASSIGNMENT)
+            .contains_key(&b.name)
+    );
+    assert!(!state.versions(CLUSTER).contains_key(&b.name));
+}

@@ -1,0 +1,214 @@
+//! The processes under test and the one that configures them: `mesh-control` on the
+//! node, and a sidecar per pod — mesh-proxy or Envoy, both as uid 1337 behind the
+//! pod's `mesh-proxy redirect` rules, both fed by the same control plane.
+
+use std::fmt;
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::net::{NODE_IP, Netns, Process, path_str};
+
+/// The config directory's single file: the Service the client calls and the server
+/// pod as its WorkloadEntry.
+const CONFIG: &str = "\
+apiVersion: v1
+kind: Service
+metadata: {name: bench, namespace: bench}
+spec:
+  clusterIP: 10.96.0.90
+  selector: {app: bench-server}
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: server-0, namespace: bench}
+spec: {address: 10.211.0.20, labels: {app: bench-server}}
+";
+
+/// What the client calls: the Service's VIP, captured by the client pod's rules.
+pub(crate) const SERVICE_URL: &str = "http://10.96.0.90:8080/";
+const XDS_PORT: u16 = 15010;
+/// Both proxies' admin port, on 127.0.0.1 of their own pod.
+const ADMIN_READY: &str = "http://127.0.0.1:15000/ready";
+
+/// Which sidecar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProxyKind {
+    MeshProxy,
+    Envoy,
+}
+
+/// Where the binaries are; the bench runs release builds of ours.
+#[derive(Debug, Clone)]
+pub(crate) struct Binaries {
+    pub(crate) mesh_control: PathBuf,
+    pub(crate) mesh_proxy: PathBuf,
+    pub(crate) meshctl: PathBuf,
+    pub(crate) envoy: PathBuf,
+}
+
+/// Who a sidecar is for: its pod, address and labels.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Workload {
+    pub(crate) name: &'static str,
+    pub(crate) ip: &'static str,
+    pub(crate) labels: &'static str,
+}
+
+/// What both proxies are given. `concurrency` is passed to Envoy; mesh-proxy has no
+/// flag for it and uses tokio's default of one worker per core, which this equals.
+#[derive(Debug, Clone)]
+pub(crate) struct SidecarSettings {
+    pub(crate) concurrency: usize,
+    /// `MESH_LOG` for mesh-proxy: per-request access lines off, as Envoy has none here.
+    pub(crate) mesh_log: String,
+}
+
+impl ProxyKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ProxyKind::MeshProxy => "mesh-proxy",
+            ProxyKind::Envoy => "envoy",
+        }
+    }
+}
+
+impl fmt::Display for ProxyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Writes the config and starts mesh-control on the node, serving xDS on the bridge.
+pub(crate) fn start_control_plane(
+    node: &Netns,
+    bin: &Binaries,
+    dir: &Path,
+) -> Result<Process, String> {
+    let config_dir = dir.join("config");
+    fs::create_dir_all(&config_dir).map_err(|e| format!("create {}: {e}", config_dir.display()))?;
+    fs::write(config_dir.join("bench.yaml"), CONFIG)
+        .map_err(|e| format!("write the bench config: {e}"))?;
+    let xds = format!("{NODE_IP}:{XDS_PORT}");
+    let mut process = node.spawn(
+        "mesh-control",
+        &[
+            path_str(&bin.mesh_control)?,
+            "--config-dir",
+            path_str(&config_dir)?,
+            "--xds-address",
+            &xds,
+            "--debug-address",
+            "127.0.0.1:15014",
+        ],
+        false,
+        &[],
+        &dir.join("mesh-control.log"),
+    )?;
+    node.wait_http_ok(
+        "http://127.0.0.1:15014/healthz/ready",
+        Duration::from_secs(20),
+    )
+    .map_err(|e| with_log(&mut process, e))?;
+    Ok(process)
+}
+
+/// Starts `kind` as `workload`'s sidecar in `pod` and waits until it is ready (first
+/// complete xDS sync).
+pub(crate) fn start_sidecar(
+    kind: ProxyKind,
+    pod: &Netns,
+    workload: Workload,
+    bin: &Binaries,
+    settings: &SidecarSettings,
+    dir: &Path,
+) -> Result<Process, String> {
+    let xds = format!("{NODE_IP}:{XDS_PORT}");
+    let name = format!("{kind} {}", workload.name);
+    let log = dir.join(format!("{kind}-{}.log", workload.name));
+    let full_name = format!("{}.bench", workload.name);
+    let mut process = match kind {
+        ProxyKind::MeshProxy => pod.spawn(
+            &name,
+            &[
+                path_str(&bin.mesh_proxy)?,
+                "run",
+                "--xds-address",
+                &xds,
+                "--workload",
+                &full_name,
+                "--ip",
+                workload.ip,
+                "--labels",
+                workload.labels,
+            ],
+            true,
+            &[("MESH_LOG", settings.mesh_log.as_str())],
+            &log,
+        )?,
+        ProxyKind::Envoy => {
+            let config = envoy_bootstrap(bin, workload, &full_name, &xds, dir)?;
+            let concurrency = settings.concurrency.to_string();
+            pod.spawn(
+                &name,
+                &[
+                    path_str(&bin.envoy)?,
+                    "-c",
+                    path_str(&config)?,
+                    "--concurrency",
+                    &concurrency,
+                    "--disable-hot-restart",
+                    "--log-level",
+                    "warning",
+                ],
+                true,
+                &[],
+                &log,
+            )?
+        }
+    };
+    pod.wait_http_ok(ADMIN_READY, Duration::from_secs(30))
+        .map_err(|e| with_log(&mut process, e))?;
+    Ok(process)
+}
+
+/// `meshctl bootstrap envoy` for the workload, written where uid 1337 can read it.
+fn envoy_bootstrap(
+    bin: &Binaries,
+    workload: Workload,
+    full_name: &str,
+    xds: &str,
+    dir: &Path,
+) -> Result<PathBuf, String> {
+    let out = std::process::Command::new(&bin.meshctl)
+        .args(["bootstrap", "envoy", "--workload", full_name])
+        .args(["--ip", workload.ip, "--xds-address", xds])
+        .args(["--admin-port", "15000", "--labels", workload.labels])
+        .output()
+        .map_err(|e| format!("cannot run meshctl: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "meshctl bootstrap envoy failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let path = dir.join(format!("envoy-{}.json", workload.name));
+    fs::write(&path, &out.stdout).map_err(|e| format!("write {}: {e}", path.display()))?;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644))
+        .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// `e` followed by the end of the process's log (or why it exited).
+fn with_log(process: &mut Process, e: String) -> String {
+    match process.check_running() {
+        Err(exited) => format!("{e}\n{exited}"),
+        Ok(()) => format!(
+            "{e}\nthe end of {}'s log:\n{}",
+            process.name(),
+            process.log_tail(30)
+        ),
+    }
+}
