@@ -807,6 +807,7 @@ async fn request_bodies_stream_and_retries_resend_them_like_envoy() {
     // (what, body size, failures injected first, expected status, expected attempts)
     let cases = [
         ("3 MiB streamed through", 3 << 20, 0, 200, 1),
+        ("10 KiB read whole, resent by a retry", 10 << 10, 1, 200, 2),
         ("100 KiB resent by two retries", 100 << 10, 2, 200, 3),
         (
             "3 MiB over the retry buffer: not retried",

@@ -69,6 +69,20 @@ impl Replay {
         replay
     }
 
+    /// A body that has already arrived whole: nothing to read in the background.
+    pub(super) fn complete(body: Bytes) -> Arc<Replay> {
+        let state = ReplayState {
+            bytes: body.len(),
+            chunks: VecDeque::from([body]),
+            end: Some(Ok(None)),
+            ..Default::default()
+        };
+        Arc::new(Replay {
+            state: Mutex::new(state),
+            room: Arc::new(Notify::new()),
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, ReplayState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -81,3 +81,11 @@ async fn reading_stops_once_nobody_can_read() {
     .await
     .expect("the reader stops");
 }
+
+#[tokio::test]
+async fn a_body_read_whole_replays_like_a_streamed_one() {
+    let replay = Replay::complete(Bytes::from("small"));
+    assert!(replay.replayable());
+    assert_eq!(collect(replay.attempt()).await.unwrap(), "small");
+    assert_eq!(collect(replay.attempt()).await.unwrap(), "small");
+}
