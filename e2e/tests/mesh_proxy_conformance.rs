@@ -974,6 +974,60 @@ async fn websocket_upgrades_become_tunnels_like_envoy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_service_entries_resolve_their_endpoints_like_envoy() {
+    let mut mesh = mesh_or_skip!("dns_service_entries_resolve_their_endpoints_like_envoy");
+    // `localhost` resolves here: the DNS endpoint is 127.0.0.1 on a port of its own.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let _backend = e2e::EchoServer::start("dns-backend", SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .expect("the DNS backend");
+    mesh.apply(
+        "dns-se.yaml",
+        &format!(
+            "
+            apiVersion: networking.istio.io/v1
+            kind: ServiceEntry
+            metadata: {{name: external-dns, namespace: e2e}}
+            spec:
+              hosts: [dns.example.com]
+              location: MESH_EXTERNAL
+              ports: [{{number: 8080, name: http, protocol: HTTP}}]
+              resolution: DNS
+              endpoints: [{{address: localhost, ports: {{http: {port}}}}}]
+            "
+        ),
+    );
+    mesh.start_client(true).await;
+    let ours = mesh.start_mesh_proxy_client().await;
+    let call = Call::get("dns.example.com", "/");
+    mesh.wait_routed_to(&call, "dns-backend").await;
+    e2e::eventually(
+        "mesh-proxy resolved localhost",
+        Duration::from_secs(20),
+        || async {
+            let reply = mesh.send_to(ours, &call).await?;
+            match reply.workload() {
+                Some("dns-backend") => Ok(()),
+                other => Err(format!("{} {other:?} {}", reply.status, reply.body)),
+            }
+        },
+    )
+    .await;
+    let clusters = mesh
+        .mesh_proxy()
+        .admin("/clusters")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        clusters.contains(&format!("outbound|8080||dns.example.com::127.0.0.1:{port}")),
+        "{clusters}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_turn_a_flaky_upstreams_503_into_200_like_envoy() {
     let mut mesh = mesh_or_skip!("retries_turn_a_flaky_upstreams_503_into_200_like_envoy");
     mesh.add_service("flaky", &[Backend::version("flaky-1", "v1")])

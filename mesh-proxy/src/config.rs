@@ -17,7 +17,7 @@ mod listener;
 mod network_filter;
 
 pub use cluster::{
-    ClusterConfig, ClusterKind, ConnectionLimits, Endpoint, PoolOptions, build_cluster,
+    ClusterConfig, ClusterKind, ConnectionLimits, DnsTarget, Endpoint, PoolOptions, build_cluster,
     build_endpoints,
 };
 pub use listener::{FilterChainConfig, ListenerConfig, ListenerFilters, build_listener};

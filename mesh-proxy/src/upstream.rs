@@ -1,6 +1,8 @@
 //! Upstream connections of a cluster: a keep-alive connection pool, and the choice of
 //! endpoint by the cluster's load balancer (`crate::balance`, Envoy's policies).
 
+mod dns;
+
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -11,7 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::balance::{self, Health, LoadBalancer, RandomGenerator};
 use crate::config::{Cluster, ClusterConfig, ClusterKind, ConnectionLimits, Endpoint, PoolOptions};
@@ -40,6 +42,9 @@ pub struct ClusterRuntime {
     outlier_config: Option<OutlierDetectionConfig>,
     /// Ejections outlive config pushes, as Envoy's detector does.
     outlier: Option<Mutex<OutlierState>>,
+    /// A DNS cluster's resolved addresses (and what it resolves, to tell when the
+    /// cluster changed).
+    dns: Option<(ClusterKind, Arc<dns::DnsEndpoints>)>,
 }
 
 /// A cluster's outlier detector and when it last ran its interval.
@@ -99,7 +104,9 @@ pub struct RetryAdmission {
 }
 
 impl ClusterRuntime {
-    pub fn new(config: &ClusterConfig) -> ClusterRuntime {
+    /// The pool of `config`; a DNS cluster starts resolving, and `dns_changed` is
+    /// told when its addresses change.
+    pub fn new(config: &ClusterConfig, dns_changed: &Arc<Notify>) -> ClusterRuntime {
         let (connect_timeout, http2) = (config.connect_timeout, config.http2);
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
@@ -135,6 +142,22 @@ impl ClusterRuntime {
                 active: AtomicU32::new(0),
                 retries: AtomicU32::new(0),
             }),
+            dns: match &config.kind {
+                ClusterKind::Dns {
+                    targets,
+                    refresh,
+                    logical,
+                } => Some((
+                    config.kind.clone(),
+                    dns::DnsEndpoints::start(
+                        targets.clone(),
+                        *refresh,
+                        *logical,
+                        dns_changed.clone(),
+                    ),
+                )),
+                _ => None,
+            },
             outlier_config: config.outlier,
             outlier: config.outlier.map(|c| {
                 Mutex::new(OutlierState {
@@ -174,6 +197,16 @@ impl ClusterRuntime {
             && self.limits == config.limits
             && self.pool == config.pool
             && self.outlier_config == config.outlier
+            && self.dns.as_ref().map(|(kind, _)| kind)
+                == matches!(config.kind, ClusterKind::Dns { .. }).then_some(&config.kind)
+    }
+
+    /// A DNS cluster's addresses as last resolved (none before the first answer).
+    pub fn dns_endpoints(&self) -> Vec<Endpoint> {
+        self.dns
+            .as_ref()
+            .map(|(_, d)| d.current())
+            .unwrap_or_default()
     }
 
     /// Envoy's circuit breakers for one request: over `max_requests` in flight, or

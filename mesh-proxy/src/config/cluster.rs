@@ -98,6 +98,71 @@ pub enum ClusterKind {
     /// ORIGINAL_DST: the one endpoint is the downstream connection's original
     /// destination (the local address where no listener restored it).
     OriginalDst,
+    /// STRICT_DNS / LOGICAL_DNS: hosts resolved every `refresh` (IPv4, as the
+    /// translator asks); LOGICAL_DNS uses the first address only.
+    Dns {
+        targets: Vec<DnsTarget>,
+        #[serde(with = "millis")]
+        refresh: Duration,
+        logical: bool,
+    },
+}
+
+/// A hostname to resolve, its port and its weight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DnsTarget {
+    pub host: String,
+    pub port: u16,
+    pub weight: u32,
+}
+
+/// The hosts of a DNS cluster's `load_assignment`, with Envoy's refresh default (5 s).
+fn dns_cluster(c: &Cluster, logical: bool) -> Result<ClusterKind, String> {
+    use envoy_cluster::DnsLookupFamily;
+    if !matches!(
+        DnsLookupFamily::try_from(c.dns_lookup_family),
+        Ok(DnsLookupFamily::V4Only | DnsLookupFamily::V4Preferred | DnsLookupFamily::Auto)
+    ) {
+        return Err("dns_lookup_family: only V4_ONLY, V4_PREFERRED and AUTO are supported".into());
+    }
+    let mut targets = Vec::new();
+    for locality in c.load_assignment.iter().flat_map(|a| &a.endpoints) {
+        for lb in &locality.lb_endpoints {
+            let Some(lb_endpoint::HostIdentifier::Endpoint(ep)) = &lb.host_identifier else {
+                return Err("load_assignment: named endpoints are not supported".into());
+            };
+            let Some(address::Address::SocketAddress(sa)) =
+                ep.address.as_ref().and_then(|a| a.address.as_ref())
+            else {
+                return Err("load_assignment: only socket addresses are supported".into());
+            };
+            let Some(socket_address::PortSpecifier::PortValue(port)) = sa.port_specifier else {
+                return Err("load_assignment: named ports are not supported".into());
+            };
+            targets.push(DnsTarget {
+                host: sa.address.clone(),
+                port: u16::try_from(port).map_err(|_| format!("port {port} out of range"))?,
+                weight: lb
+                    .load_balancing_weight
+                    .as_ref()
+                    .map_or(1, |w| w.value.max(1)),
+            });
+        }
+    }
+    if targets.is_empty() {
+        return Err("load_assignment: a DNS cluster needs at least one host".into());
+    }
+    #[allow(deprecated)] // Still Envoy's field for the built-in DNS cluster types.
+    let refresh = c
+        .dns_refresh_rate
+        .as_ref()
+        .map_or(Duration::from_secs(5), crate::route::proto_duration)
+        .max(Duration::from_millis(100));
+    Ok(ClusterKind::Dns {
+        targets,
+        refresh,
+        logical,
+    })
 }
 
 /// One upstream host.
@@ -150,9 +215,7 @@ pub fn build_cluster(c: &Cluster) -> Result<ClusterConfig, String> {
         },
         DiscoveryType::OriginalDst => ClusterKind::OriginalDst,
         DiscoveryType::StrictDns | DiscoveryType::LogicalDns => {
-            return Err(err(
-                "type STRICT_DNS/LOGICAL_DNS: DNS resolution is not supported yet".into(),
-            ));
+            dns_cluster(c, discovery == DiscoveryType::LogicalDns).map_err(err)?
         }
     };
     let lb = LbPolicy::try_from(c.lb_policy)

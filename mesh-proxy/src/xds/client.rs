@@ -131,7 +131,19 @@ impl XdsClient {
             .await
             .map_err(unimplemented)?
             .into_inner();
-        while let Some(resp) = responses.message().await.map_err(unimplemented)? {
+        loop {
+            let dns_changed = self.state.dns_changed.clone();
+            let resp = tokio::select! {
+                resp = responses.message() => match resp.map_err(unimplemented)? {
+                    Some(resp) => resp,
+                    None => break,
+                },
+                // A DNS cluster's addresses changed: the same config, new endpoints.
+                () = dns_changed.notified() => {
+                    self.publish();
+                    continue;
+                }
+            };
             let result = self.state.apply(&resp);
             // Subscribe what new clusters and listeners need before acknowledging them.
             match resp.type_url.as_str() {
@@ -163,10 +175,15 @@ impl XdsClient {
                     tracing::warn!(type_url = %resp.type_url, "NACK: {e}");
                 }
             }
-            let snapshot = self.state.snapshot(&self.snapshots.borrow());
-            self.snapshots.send_replace(Arc::new(snapshot));
+            self.publish();
         }
         Ok(())
+    }
+
+    /// Publishes a snapshot of what is accepted now.
+    pub(super) fn publish(&mut self) {
+        let snapshot = self.state.snapshot(&self.snapshots.borrow());
+        self.snapshots.send_replace(Arc::new(snapshot));
     }
 }
 

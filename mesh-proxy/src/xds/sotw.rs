@@ -4,7 +4,6 @@
 //! last accepted version, the nonce and `error_detail`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
@@ -72,7 +71,18 @@ impl XdsClient {
             .stream_aggregated_resources(ReceiverStream::new(rx))
             .await?
             .into_inner();
-        while let Some(resp) = responses.message().await? {
+        loop {
+            let dns_changed = self.state.dns_changed.clone();
+            let resp = tokio::select! {
+                resp = responses.message() => match resp? {
+                    Some(resp) => resp,
+                    None => break,
+                },
+                () = dns_changed.notified() => {
+                    self.publish();
+                    continue;
+                }
+            };
             let result = self.state.apply_sotw(&resp);
             let ty: &'static str = match resp.type_url.as_str() {
                 CLUSTER => CLUSTER,
@@ -109,8 +119,7 @@ impl XdsClient {
                     tracing::warn!(type_url = %resp.type_url, "NACK: {e}");
                 }
             }
-            let snapshot = self.state.snapshot(&self.snapshots.borrow());
-            self.snapshots.send_replace(Arc::new(snapshot));
+            self.publish();
         }
         Ok(())
     }

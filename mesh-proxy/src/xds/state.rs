@@ -37,6 +37,8 @@ pub struct XdsState {
     endpoints: BTreeMap<String, Entry<Vec<Endpoint>>>,
     answered: BTreeSet<&'static str>,
     synced: bool,
+    /// Told by DNS clusters when their addresses change: a new snapshot is due.
+    pub dns_changed: Arc<tokio::sync::Notify>,
 }
 
 impl XdsState {
@@ -240,6 +242,13 @@ impl XdsState {
             .iter()
             .map(|(name, e)| {
                 let config = e.value.clone();
+                let runtime = previous
+                    .clusters
+                    .get(name)
+                    .map(|c| &c.runtime)
+                    .filter(|r| r.fits(&config))
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(ClusterRuntime::new(&config, &self.dns_changed)));
                 let endpoints = match &config.kind {
                     ClusterKind::Eds { service_name } => self
                         .endpoints
@@ -248,14 +257,8 @@ impl XdsState {
                         .unwrap_or_default(),
                     ClusterKind::Static { endpoints } => endpoints.clone(),
                     ClusterKind::OriginalDst => Vec::new(),
+                    ClusterKind::Dns { .. } => runtime.dns_endpoints(),
                 };
-                let runtime = previous
-                    .clusters
-                    .get(name)
-                    .map(|c| &c.runtime)
-                    .filter(|r| r.fits(&config))
-                    .cloned()
-                    .unwrap_or_else(|| Arc::new(ClusterRuntime::new(&config)));
                 let balancer = crate::upstream::load_balancer(&config, &endpoints);
                 runtime.watch_hosts(endpoints.iter().map(|e| e.address));
                 (
