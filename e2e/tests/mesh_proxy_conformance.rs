@@ -1028,6 +1028,81 @@ async fn dns_service_entries_resolve_their_endpoints_like_envoy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_upstreams_get_the_hosts_authority_like_envoy() {
+    let mut mesh = mesh_or_skip!("http2_upstreams_get_the_hosts_authority_like_envoy");
+    mesh.add_service(
+        "web",
+        &[
+            Backend::version("web-1", "v1"),
+            Backend::version("web-2", "v1"),
+        ],
+    )
+    .await;
+    // Istio's h2UpgradePolicy: the sidecar speaks HTTP/2 to the upstream.
+    mesh.apply(
+        "web-dr.yaml",
+        "
+        apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata: {name: web, namespace: e2e}
+        spec:
+          host: web
+          trafficPolicy:
+            connectionPool: {http: {h2UpgradePolicy: UPGRADE}}
+        ",
+    );
+    mesh.start_client(true).await;
+    let ours = mesh.start_mesh_proxy_client().await;
+    let get = |host: &str, path: &str| Call::get(host, path);
+    let fqdn = mesh.host("web");
+    e2e::eventually(
+        "HTTP/2 to the upstream",
+        Duration::from_secs(20),
+        || async {
+            let r = mesh.send_to(ours, &get(&fqdn, "/")).await?;
+            if r.workload().is_some() {
+                Ok(())
+            } else {
+                Err(format!("{} {}", r.status, r.body))
+            }
+        },
+    )
+    .await;
+    let cases: Vec<(&str, Call)> = vec![
+        ("the service's FQDN", get(&fqdn, "/a?b=c")),
+        ("the short name with a port", get("web:8080", "/x")),
+        ("name.namespace", get("web.e2e", "/")),
+    ];
+    // Compared: what the upstream saw (two endpoints: which one answers may differ).
+    for (what, call) in &cases {
+        let seen = |r: Reply| {
+            (
+                r.status,
+                r.upstream_host().map(str::to_string),
+                r.upstream_path().map(str::to_string),
+            )
+        };
+        let envoy = seen(mesh.reply(call).await);
+        let mine = seen(
+            mesh.send_to(ours, call)
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+        assert_eq!(envoy, mine, "{what}: envoy vs mesh-proxy");
+    }
+    // And both endpoints take requests: one client per endpoint, not one for all.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let r = mesh
+            .send_to(ours, &get(&fqdn, "/"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        seen.insert(r.workload().map(str::to_string));
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_turn_a_flaky_upstreams_503_into_200_like_envoy() {
     let mut mesh = mesh_or_skip!("retries_turn_a_flaky_upstreams_503_into_200_like_envoy");
     mesh.add_service("flaky", &[Backend::version("flaky-1", "v1")])

@@ -2,6 +2,7 @@
 //! endpoint by the cluster's load balancer (`crate::balance`, Envoy's policies).
 
 mod dns;
+mod h2;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -42,6 +43,8 @@ pub struct ClusterRuntime {
     outlier_config: Option<OutlierDetectionConfig>,
     /// Ejections outlive config pushes, as Envoy's detector does.
     outlier: Option<Mutex<OutlierState>>,
+    /// HTTP/2 clusters: a client per endpoint.
+    h2: h2::H2Clients,
     /// A DNS cluster's resolved addresses (and what it resolves, to tell when the
     /// cluster changed).
     dns: Option<(ClusterKind, Arc<dns::DnsEndpoints>)>,
@@ -67,6 +70,27 @@ impl OutlierState {
             }
         }
     }
+}
+
+/// A TCP connection to `endpoint` from `source` (if set), within `timeout`.
+async fn connect(
+    endpoint: SocketAddr,
+    timeout: Duration,
+    source: Option<IpAddr>,
+) -> io::Result<TcpStream> {
+    let socket = if endpoint.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(ip) = source {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    let stream = tokio::time::timeout(timeout, socket.connect(endpoint))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timeout"))??;
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
 /// Monotonic time since the proxy started, the detector's clock.
@@ -142,6 +166,7 @@ impl ClusterRuntime {
                 active: AtomicU32::new(0),
                 retries: AtomicU32::new(0),
             }),
+            h2: h2::H2Clients::default(),
             dns: match &config.kind {
                 ClusterKind::Dns {
                     targets,
@@ -257,23 +282,28 @@ impl ClusterRuntime {
     /// A TCP connection to `endpoint` for the TCP proxy, from the cluster's source
     /// address, within its connect timeout.
     pub async fn connect_tcp(&self, endpoint: SocketAddr) -> io::Result<TcpStream> {
-        let socket = if endpoint.is_ipv4() {
-            TcpSocket::new_v4()?
-        } else {
-            TcpSocket::new_v6()?
-        };
-        if let Some(ip) = self.source_address {
-            socket.bind(SocketAddr::new(ip, 0))?;
-        }
-        let stream = tokio::time::timeout(self.connect_timeout, socket.connect(endpoint))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timeout"))??;
-        stream.set_nodelay(true)?;
-        Ok(stream)
+        connect(endpoint, self.connect_timeout, self.source_address).await
     }
 
-    pub fn client(&self) -> &Client<HttpConnector, ProxyBody> {
-        &self.client
+    /// Sends `request` to `endpoint`: HTTP/1.1 from the cluster's keep-alive pool
+    /// (the URI names the endpoint), or HTTP/2 through the endpoint's own client, so
+    /// that the URI's authority (the request's Host) is the `:authority` sent.
+    pub async fn request(
+        &self,
+        endpoint: SocketAddr,
+        request: hyper::Request<ProxyBody>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, hyper_util::client::legacy::Error> {
+        if self.http2 {
+            let client = self.h2.client(
+                endpoint,
+                self.connect_timeout,
+                self.source_address,
+                self.pool.idle_timeout.unwrap_or(POOL_IDLE_TIMEOUT),
+            );
+            client.request(request).await
+        } else {
+            self.client.request(request).await
+        }
     }
 }
 

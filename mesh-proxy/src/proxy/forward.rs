@@ -114,6 +114,8 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, mut req: Request<I
             None,
         );
     }
+    // HTTP/2: the Host goes as `:authority`, as Envoy sends it.
+    let h2_authority = cluster.config.http2.then_some(host);
     if cluster.config.http2 {
         parts.version = hyper::Version::HTTP_2;
         parts.headers.remove(HOST);
@@ -157,10 +159,15 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, mut req: Request<I
             let Ok(admission) = cluster.runtime.admit().await else {
                 return local_reply::overflow();
             };
-            let request =
-                upstream_request(&parts, active.address, &path, attempt_body(body.as_ref()));
+            let request = upstream_request(
+                &parts,
+                active.address,
+                h2_authority,
+                &path,
+                attempt_body(body.as_ref()),
+            );
             let upstream_rq = conn.shared.stats.upstream_rq(cluster_name);
-            let attempt = send(cluster, request, policy).await;
+            let attempt = send(cluster, active.address, request, policy).await;
             upstream_rq.finish(match &attempt {
                 Attempt::Response(r) => Some(r.status().as_u16()),
                 Attempt::Failed { .. } => None,
@@ -293,17 +300,19 @@ fn shadow(
     let Some(active) = cluster.pick(None, conn.original_dst, None) else {
         return;
     };
-    let mut request = upstream_request(parts, active.address, path, body);
+    let host = if mirror.shadow_host_suffix {
+        shadow_host(host)
+    } else {
+        host.to_string()
+    };
+    let endpoint = active.address;
+    let h2_authority = cluster.config.http2.then_some(host.as_str());
+    let mut request = upstream_request(parts, endpoint, h2_authority, path, body);
     if cluster.config.http2 {
         *request.version_mut() = hyper::Version::HTTP_2;
         request.headers_mut().remove(HOST);
     } else {
         *request.version_mut() = hyper::Version::HTTP_11;
-        let host = if mirror.shadow_host_suffix {
-            shadow_host(host)
-        } else {
-            host.to_string()
-        };
         if let Ok(v) = HeaderValue::from_str(&host) {
             request.headers_mut().insert(HOST, v);
         }
@@ -313,7 +322,7 @@ fn shadow(
         .timeout
         .unwrap_or(crate::route::DEFAULT_ROUTE_TIMEOUT);
     tokio::spawn(async move {
-        let call = cluster.runtime.client().request(request);
+        let call = cluster.runtime.request(endpoint, request);
         if let Ok(Ok(response)) = tokio::time::timeout(timeout, call).await {
             // Read to the end so that the connection goes back to the pool.
             let _ = response.into_body().collect().await;
@@ -397,9 +406,13 @@ fn attempt_body(body: Option<&Arc<Replay>>) -> ProxyBody {
     }
 }
 
+/// The request for one attempt. Its URI names the endpoint for HTTP/1.1 (the pool's
+/// key; the Host header says the rest), and the Host as `:authority` for HTTP/2
+/// (sent through the endpoint's own client).
 fn upstream_request(
     parts: &hyper::http::request::Parts,
     endpoint: SocketAddr,
+    h2_authority: Option<&str>,
     path: &str,
     body: ProxyBody,
 ) -> Request<ProxyBody> {
@@ -407,7 +420,10 @@ fn upstream_request(
     *req.method_mut() = parts.method.clone();
     *req.version_mut() = parts.version;
     *req.headers_mut() = parts.headers.clone();
-    let uri = format!("http://{endpoint}{path}");
+    let uri = match h2_authority {
+        Some(authority) => format!("http://{authority}{path}"),
+        None => format!("http://{endpoint}{path}"),
+    };
     *req.uri_mut() = uri.parse::<Uri>().unwrap_or_else(|_| Uri::from_static("/"));
     req
 }
@@ -416,10 +432,11 @@ fn upstream_request(
 /// conditions allow another.
 async fn send(
     cluster: &Cluster,
+    endpoint: SocketAddr,
     request: Request<ProxyBody>,
     policy: Option<&RetryPolicy>,
 ) -> Attempt {
-    let call = cluster.runtime.client().request(request);
+    let call = cluster.runtime.request(endpoint, request);
     let result = match policy.and_then(|p| p.per_try_timeout) {
         Some(per_try) => match tokio::time::timeout(per_try, call).await {
             Ok(r) => r,
