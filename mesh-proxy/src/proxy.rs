@@ -23,8 +23,10 @@ mod http;
 mod inspect;
 pub mod listeners;
 mod local_reply;
+mod mirror;
 mod orig_dst;
 mod request_body;
+mod retry;
 mod tcp_proxy;
 mod upgrade;
 

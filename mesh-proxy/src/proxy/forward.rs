@@ -2,7 +2,6 @@
 //! send with the route's timeout, retry as its retry policy says.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use std::sync::Arc;
 
@@ -16,14 +15,16 @@ use super::deadline::DeadlineBody;
 use super::headers::{forwarded, random, strip_hop_by_hop};
 use super::http::Connection;
 use super::local_reply::{self, BoxError, ProxyBody, Reply};
+use super::mirror::shadow;
 use super::request_body::Replay;
+use super::retry::{backoff, retriable_response};
 use super::upgrade;
 use crate::balance::hash_policy::{MintedCookie, RequestHash};
 use crate::balance::{LbPolicy, RequestAttributes, generate_hash};
 use crate::config::{Cluster, Snapshot};
 use crate::outlier::UpstreamResult;
 use crate::route::{
-    ClusterSpecifier, Forward, HeaderOps, Mirror, RetryPolicy, Route, VirtualHost, pick_weighted,
+    ClusterSpecifier, Forward, HeaderOps, RetryPolicy, Route, VirtualHost, pick_weighted,
 };
 use crate::stats::ResponseFlag;
 use crate::upstream::{Admission, RetryAdmission};
@@ -282,68 +283,6 @@ impl hyper::body::Body for AdmittedBody {
     }
 }
 
-/// Sends a copy of the request to a mirror cluster and forgets it, as Envoy's shadow:
-/// the Host gets `-shadow` before its port, the answer (or failure) is dropped.
-fn shadow(
-    conn: &Connection,
-    t: &Target<'_>,
-    mirror: &Mirror,
-    parts: &hyper::http::request::Parts,
-    host: &str,
-    path: &str,
-    body: ProxyBody,
-) {
-    let Some(cluster) = t.snapshot.clusters.get(&mirror.cluster).cloned() else {
-        tracing::debug!(cluster = %mirror.cluster, "mirror cluster not found");
-        return;
-    };
-    let Some(active) = cluster.pick(None, conn.original_dst, None) else {
-        return;
-    };
-    let host = if mirror.shadow_host_suffix {
-        shadow_host(host)
-    } else {
-        host.to_string()
-    };
-    let endpoint = active.address;
-    let h2_authority = cluster.config.http2.then_some(host.as_str());
-    let mut request = upstream_request(parts, endpoint, h2_authority, path, body);
-    if cluster.config.http2 {
-        *request.version_mut() = hyper::Version::HTTP_2;
-        request.headers_mut().remove(HOST);
-    } else {
-        *request.version_mut() = hyper::Version::HTTP_11;
-        if let Ok(v) = HeaderValue::from_str(&host) {
-            request.headers_mut().insert(HOST, v);
-        }
-    }
-    let timeout = t
-        .forward
-        .timeout
-        .unwrap_or(crate::route::DEFAULT_ROUTE_TIMEOUT);
-    tokio::spawn(async move {
-        let call = cluster.runtime.request(endpoint, request);
-        if let Ok(Ok(response)) = tokio::time::timeout(timeout, call).await {
-            // Read to the end so that the connection goes back to the pool.
-            let _ = response.into_body().collect().await;
-        }
-        drop(active);
-    });
-}
-
-/// Envoy's shadow Host: `-shadow` after the name, before any port.
-fn shadow_host(host: &str) -> String {
-    match host.rsplit_once(':') {
-        // A port: digits after the last colon (`[::1]` has none, `[::1]:80` has one).
-        Some((name, port))
-            if !name.is_empty() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            format!("{name}-shadow:{port}")
-        }
-        _ => format!("{host}-shadow"),
-    }
-}
-
 /// The request's hash for a ring hash or maglev cluster (none for other policies,
 /// as Envoy computes it only when the balancer asks).
 fn consistent_hash(
@@ -409,7 +348,7 @@ fn attempt_body(body: Option<&Arc<Replay>>) -> ProxyBody {
 /// The request for one attempt. Its URI names the endpoint for HTTP/1.1 (the pool's
 /// key; the Host header says the rest), and the Host as `:authority` for HTTP/2
 /// (sent through the endpoint's own client).
-fn upstream_request(
+pub(super) fn upstream_request(
     parts: &hyper::http::request::Parts,
     endpoint: SocketAddr,
     h2_authority: Option<&str>,
@@ -465,34 +404,6 @@ async fn send(
     }
 }
 
-fn retriable_response<B>(p: &RetryPolicy, resp: &Response<B>) -> bool {
-    let status = resp.status().as_u16();
-    let on = &p.retry_on;
-    let grpc = resp
-        .headers()
-        .get("grpc-status")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u32>().ok());
-    (on.server_error && status >= 500)
-        || (on.gateway_error && (502..=504).contains(&status))
-        || (on.retriable_status_codes && p.retriable_status_codes.contains(&status))
-        || (on.grpc_cancelled && grpc == Some(1))
-        || (on.grpc_deadline_exceeded && grpc == Some(4))
-        || (on.grpc_resource_exhausted && grpc == Some(8))
-        || (on.grpc_unavailable && grpc == Some(14))
-}
-
-/// Envoy's retry back-off: a random time in [0, base·2ⁿ), capped at 10× base.
-fn backoff(base: Duration, round: u32) -> Duration {
-    let ceiling = base
-        .saturating_mul(1u32 << round.min(16))
-        .min(base.saturating_mul(10));
-    let millis = u64::try_from(ceiling.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1);
-    Duration::from_millis(random() % millis)
-}
-
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
@@ -502,17 +413,4 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::shadow_host;
-
-    #[test]
-    fn shadow_hosts_get_the_suffix_before_the_port() {
-        assert_eq!(shadow_host("reviews"), "reviews-shadow");
-        assert_eq!(shadow_host("reviews:9080"), "reviews-shadow:9080");
-        assert_eq!(shadow_host("10.0.0.1:80"), "10.0.0.1-shadow:80");
-        assert_eq!(shadow_host("[::1]:80"), "[::1]-shadow:80");
-    }
 }
