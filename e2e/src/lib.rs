@@ -18,6 +18,7 @@ pub mod fixtures;
 pub mod http;
 pub mod mesh;
 pub mod mesh_proxy;
+pub mod netns;
 pub mod poll;
 pub mod scenarios;
 pub mod tcp_echo;

@@ -7,11 +7,11 @@
 //! Needs root and `ip netns` (CI runs as root); anywhere else it prints why it skipped.
 //! The upstreams are `python3 -m http.server` processes inside the namespace.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e::control_plane::dedent;
+use e2e::netns::{TestNamespace, has};
 use e2e::tools;
 
 const CONFIG: &str = "
@@ -51,100 +51,6 @@ const CONFIG: &str = "
       - route: [{destination: {host: web, subset: v1}}]
 ";
 
-/// A network namespace and the processes started in it, removed on drop (even on panic).
-struct Namespace {
-    name: String,
-    children: Vec<Child>,
-}
-
-impl Namespace {
-    /// Creates the namespace, or `None` (with the reason printed) where that is not possible.
-    fn create(name: &str) -> Option<Namespace> {
-        let _ = Command::new("ip").args(["netns", "del", name]).output();
-        match Command::new("ip").args(["netns", "add", name]).output() {
-            Ok(out) if out.status.success() => Some(Namespace {
-                name: name.to_string(),
-                children: Vec::new(),
-            }),
-            Ok(out) => {
-                eprintln!(
-                    "SKIPPED: cannot create a network namespace (needs root): {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                eprintln!("SKIPPED: `ip` (iproute2) is not available: {e}");
-                None
-            }
-        }
-    }
-
-    /// Runs a command in the namespace to completion; panics with its output on failure.
-    fn run(&self, args: &[&str]) {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(args)
-            .output()
-            .expect("ip netns exec runs");
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// Starts a long-running process in the namespace, logging to `log`.
-    fn spawn(&mut self, program: &Path, args: &[&str], cwd: &Path, log: &Path) {
-        let log = std::fs::File::create(log).expect("log file");
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .arg(program)
-            .args(args)
-            .current_dir(cwd)
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("process starts");
-        self.children.push(child);
-    }
-
-    /// `curl` from inside the namespace: the status and body, or `None` on failure.
-    fn curl(&self, headers: &[&str], url: &str) -> Option<(u16, String)> {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name, "curl", "-s", "-m", "3"]);
-        for h in headers {
-            cmd.args(["-H", h]);
-        }
-        let out = cmd.args(["-w", "\n%{http_code}", url]).output().ok()?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n')?;
-        Some((code.trim().parse().ok()?, body.trim().to_string()))
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
-    }
-}
-
-fn has(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn captured_traffic_to_a_service_vip_is_routed_by_virtual_outbound() {
     let Some(envoy) = tools::envoy() else {
@@ -157,7 +63,7 @@ fn captured_traffic_to_a_service_vip_is_routed_by_virtual_outbound() {
             return;
         }
     }
-    let Some(mut ns) = Namespace::create(&format!("mesh-e2e-{}", std::process::id())) else {
+    let Some(mut ns) = TestNamespace::create(&format!("mesh-e2e-{}", std::process::id())) else {
         return;
     };
     // Pod networking: loopback with the workload addresses, a default route (so a
@@ -199,18 +105,22 @@ fn captured_traffic_to_a_service_vip_is_routed_by_virtual_outbound() {
         std::fs::create_dir_all(&site).expect("site dir");
         std::fs::write(site.join("index.html"), format!("web-{version}\n")).expect("page");
         let log = root.join(format!("{version}.log"));
-        let python = PathBuf::from("python3");
         ns.spawn(
-            &python,
-            &["-m", "http.server", "9080", "--bind", ip],
+            &["python3", "-m", "http.server", "9080", "--bind", ip],
             &site,
             &log,
         );
     }
     let config = config_dir.to_str().expect("utf-8 path");
+    let control = tools::mesh_control();
     ns.spawn(
-        &tools::mesh_control(),
-        &["--config-dir", config, "--xds-address", "127.0.0.1:15010"],
+        &[
+            control.to_str().expect("utf-8 path"),
+            "--config-dir",
+            config,
+            "--xds-address",
+            "127.0.0.1:15010",
+        ],
         root,
         &root.join("control-plane.log"),
     );
@@ -234,8 +144,14 @@ fn captured_traffic_to_a_service_vip_is_routed_by_virtual_outbound() {
     let bootstrap_path = root.join("envoy.json");
     let bootstrap_arg = bootstrap_path.to_str().expect("utf-8 path");
     ns.spawn(
-        &envoy,
-        &["-c", bootstrap_arg, "--disable-hot-restart", "-l", "warn"],
+        &[
+            envoy.to_str().expect("utf-8 path"),
+            "-c",
+            bootstrap_arg,
+            "--disable-hot-restart",
+            "-l",
+            "warn",
+        ],
         root,
         &root.join("envoy.log"),
     );

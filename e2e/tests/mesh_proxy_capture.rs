@@ -11,10 +11,11 @@
 //! Needs root, `ip netns`, iptables, setpriv, curl and python3; else it skips.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e::control_plane::{dedent, log_tail};
+use e2e::netns::{TestNamespace, curl, has};
 use e2e::tcp_echo::TcpEchoServer;
 use e2e::tools;
 
@@ -84,124 +85,28 @@ const CONFIG: &str = "
     spec: {address: 10.99.1.1, labels: {app: client}}
 ";
 
-/// A network namespace, the host end of its veth and the processes started in it,
-/// removed on drop (even on panic).
-struct Namespace {
-    name: String,
-    children: Vec<Child>,
-}
-
-impl Namespace {
-    fn create(name: &str) -> Option<Namespace> {
-        let _ = Command::new("ip").args(["netns", "del", name]).output();
-        match Command::new("ip").args(["netns", "add", name]).output() {
-            Ok(out) if out.status.success() => Some(Namespace {
-                name: name.to_string(),
-                children: Vec::new(),
-            }),
-            Ok(out) => {
-                eprintln!(
-                    "SKIPPED: cannot create a network namespace (needs root): {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                eprintln!("SKIPPED: `ip` (iproute2) is not available: {e}");
-                None
-            }
-        }
-    }
-
-    fn run(&self, args: &[&str]) {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(args)
-            .output()
-            .expect("ip netns exec runs");
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn spawn(&mut self, args: &[&str], cwd: &Path, log: &Path) {
-        let log = std::fs::File::create(log).expect("log file");
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(args)
-            .current_dir(cwd)
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("process starts");
-        self.children.push(child);
-    }
-
-    /// `curl` from inside the namespace: status and body, or `None` on failure.
-    fn curl(&self, headers: &[&str], url: &str) -> Option<(u16, String)> {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name]);
-        curl(cmd, headers, url)
-    }
-
-    /// One line through a TCP connection from inside the namespace (python3: the
-    /// namespace has no netcat): the answer, or the error.
-    fn tcp_line(&self, addr: &str, line: &str) -> String {
-        let (host, port) = addr.rsplit_once(':').expect("host:port");
-        let script = format!(
-            "import socket\ns=socket.create_connection(('{host}',{port}),timeout=3)\n\
-             s.sendall(b'{line}\\n')\nprint(s.makefile().readline().strip())"
-        );
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.name, "python3", "-c", &script])
-            .output()
-            .expect("python3 runs");
-        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if out.status.success() {
-            text
-        } else {
-            format!("error: {}", String::from_utf8_lossy(&out.stderr).trim())
-        }
+/// One line through a TCP connection from inside the namespace (python3: the
+/// namespace has no netcat): the answer, or the error.
+fn tcp_line(ns: &TestNamespace, addr: &str, line: &str) -> String {
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    let script = format!(
+        "import socket\ns=socket.create_connection(('{host}',{port}),timeout=3)\n\
+         s.sendall(b'{line}\\n')\nprint(s.makefile().readline().strip())"
+    );
+    let out = ns
+        .command()
+        .args(["python3", "-c", &script])
+        .output()
+        .expect("python3 runs");
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if out.status.success() {
+        text
+    } else {
+        format!("error: {}", String::from_utf8_lossy(&out.stderr).trim())
     }
 }
 
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        // Deleting the namespace deletes the veth pair, host end included.
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
-    }
-}
-
-fn curl(mut cmd: Command, headers: &[&str], url: &str) -> Option<(u16, String)> {
-    cmd.args(["curl", "-s", "-m", "3"]);
-    for h in headers {
-        cmd.args(["-H", h]);
-    }
-    let out = cmd.args(["-w", "\n%{http_code}", url]).output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n')?;
-    Some((code.trim().parse().ok()?, body.trim().to_string()))
-}
-
-fn has(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn iptables(ns: &Namespace, rule: &str) {
+fn iptables(ns: &TestNamespace, rule: &str) {
     let args: Vec<&str> = ["iptables", "-t", "nat"]
         .into_iter()
         .chain(rule.split_whitespace())
@@ -242,7 +147,7 @@ fn mesh_proxy_serves_captured_outbound_http_tcp_passthrough_and_inbound() {
         }
     }
     let id = std::process::id() % 100_000;
-    let Some(mut ns) = Namespace::create(&format!("mesh-mp-{id}")) else {
+    let Some(mut ns) = TestNamespace::create(&format!("mesh-mp-{id}")) else {
         return;
     };
     let (pod_if, host_if) = (format!("mpp{id}"), format!("mph{id}"));
@@ -259,7 +164,7 @@ fn mesh_proxy_serves_captured_outbound_http_tcp_passthrough_and_inbound() {
     host_ip(&[
         "link", "add", &pod_if, "type", "veth", "peer", "name", &host_if,
     ]);
-    host_ip(&["link", "set", &pod_if, "netns", &ns.name]);
+    host_ip(&["link", "set", &pod_if, "netns", ns.name()]);
     host_ip(&["addr", "add", &format!("{HOST_IP}/24"), "dev", &host_if]);
     host_ip(&["link", "set", &host_if, "up"]);
     ns.run(&["ip", "addr", "add", &format!("{POD_IP}/24"), "dev", &pod_if]);
@@ -334,7 +239,7 @@ fn mesh_proxy_serves_captured_outbound_http_tcp_passthrough_and_inbound() {
         .stderr(log)
         .spawn()
         .expect("python3 starts");
-    ns.children.push(server);
+    ns.adopt(server);
     let control = tools::mesh_control();
     let config = config_dir.to_str().expect("utf-8 path");
     ns.spawn(
@@ -402,11 +307,11 @@ fn mesh_proxy_serves_captured_outbound_http_tcp_passthrough_and_inbound() {
         "TCP to the VIP",
         &"tcp-echo-0 hello".to_string(),
         root,
-        || ns.tcp_line("10.96.0.60:9000", "hello"),
+        || tcp_line(&ns, "10.96.0.60:9000", "hello"),
     );
     // An address no service has: virtualOutbound's catch-all, PassthroughCluster.
     wait_for("TCP passthrough", &"outside hi".to_string(), root, || {
-        ns.tcp_line(&format!("{HOST_IP}:9100"), "hi")
+        tcp_line(&ns, &format!("{HOST_IP}:9100"), "hi")
     });
     // HTTP to an address no service has, on a port that has a listener: the HTTP
     // chain's `allow_any` virtual host, PassthroughCluster, the original destination.

@@ -1,0 +1,125 @@
+//! A throwaway network namespace for the root-only capture tests: commands run in
+//! it, processes started in it, and everything removed on drop (also on panic).
+//! Where a namespace cannot be made (not root, no iproute2) `create` says why and
+//! the test skips.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// A network namespace and the processes started for it.
+#[derive(Debug)]
+pub struct TestNamespace {
+    name: String,
+    children: Vec<Child>,
+}
+
+impl TestNamespace {
+    /// Creates the namespace (replacing a stale one of that name), or `None` with the
+    /// reason printed.
+    pub fn create(name: &str) -> Option<TestNamespace> {
+        let _ = Command::new("ip").args(["netns", "del", name]).output();
+        match Command::new("ip").args(["netns", "add", name]).output() {
+            Ok(out) if out.status.success() => Some(TestNamespace {
+                name: name.to_string(),
+                children: Vec::new(),
+            }),
+            Ok(out) => {
+                eprintln!(
+                    "SKIPPED: cannot create a network namespace (needs root): {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: `ip` (iproute2) is not available: {e}");
+                None
+            }
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `ip netns exec <ns>`, for a command of one's own.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name]);
+        cmd
+    }
+
+    /// Runs `args` in the namespace to completion; panics with its stderr on failure.
+    pub fn run(&self, args: &[&str]) {
+        let out = self
+            .command()
+            .args(args)
+            .output()
+            .expect("ip netns exec runs");
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Starts `args` in the namespace, in `cwd`, logging to `log`; killed on drop.
+    pub fn spawn(&mut self, args: &[&str], cwd: &Path, log: &Path) {
+        let log = std::fs::File::create(log).expect("log file");
+        let child = self
+            .command()
+            .args(args)
+            .current_dir(cwd)
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("process starts");
+        self.children.push(child);
+    }
+
+    /// A process started elsewhere (on the host) that goes when the namespace goes.
+    pub fn adopt(&mut self, child: Child) {
+        self.children.push(child);
+    }
+
+    /// `curl` from inside the namespace: the status and body, or `None` on failure.
+    pub fn curl(&self, headers: &[&str], url: &str) -> Option<(u16, String)> {
+        curl(self.command(), headers, url)
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // Deleting the namespace deletes its veth pairs, host ends included.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// `curl` as `cmd` (a prefix such as `ip netns exec <ns>`, or `env` for the host):
+/// the status and body, or `None` on failure.
+pub fn curl(mut cmd: Command, headers: &[&str], url: &str) -> Option<(u16, String)> {
+    cmd.args(["curl", "-s", "-m", "3"]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd.args(["-w", "\n%{http_code}", url]).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n')?;
+    Some((code.trim().parse().ok()?, body.trim().to_string()))
+}
+
+/// Whether `program --version` runs.
+pub fn has(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
