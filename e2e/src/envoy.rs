@@ -152,20 +152,9 @@ impl EnvoyProcess {
             http: HttpClient::new(),
         };
         let (http, admin, child) = (proc.http.clone(), proc.admin, &mut proc.child);
-        eventually("envoy's admin interface", Duration::from_secs(20), || {
-            let exited = child.try_wait().ok().flatten();
-            let http = http.clone();
-            async move {
-                if let Some(status) = exited {
-                    return Ok(Err(format!("envoy exited ({status})")));
-                }
-                http.send(admin, &Call::get("localhost", "/ready"))
-                    .await
-                    .map(|_| Ok(()))
-            }
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", proc.log_tail(60)));
+        crate::http::wait_admin_up("envoy", child, &http, admin)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", proc.log_tail(60)));
         proc
     }
 

@@ -182,3 +182,30 @@ impl HttpClient {
         Ok(all)
     }
 }
+
+/// Waits (up to 20 s) until `process`'s admin interface at `admin` answers `/ready`
+/// at all (any status), or says that the process exited first.
+pub async fn wait_admin_up(
+    process: &str,
+    child: &mut std::process::Child,
+    http: &HttpClient,
+    admin: SocketAddr,
+) -> Result<(), String> {
+    crate::poll::eventually(
+        &format!("{process}'s admin interface"),
+        Duration::from_secs(20),
+        || {
+            let exited = child.try_wait().ok().flatten();
+            let http = http.clone();
+            async move {
+                if let Some(status) = exited {
+                    return Ok(Err(format!("{process} exited ({status})")));
+                }
+                http.send(admin, &Call::get("localhost", "/ready"))
+                    .await
+                    .map(|_| Ok(()))
+            }
+        },
+    )
+    .await
+}

@@ -67,24 +67,9 @@ impl MeshProxyProcess {
             http: HttpClient::new(),
         };
         let (http, child) = (proc.http.clone(), &mut proc.child);
-        eventually(
-            "mesh-proxy's admin interface",
-            Duration::from_secs(20),
-            || {
-                let exited = child.try_wait().ok().flatten();
-                let http = http.clone();
-                async move {
-                    if let Some(status) = exited {
-                        return Ok(Err(format!("mesh-proxy exited ({status})")));
-                    }
-                    http.send(admin, &Call::get("localhost", "/ready"))
-                        .await
-                        .map(|_| Ok(()))
-                }
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", proc.log_tail(60)));
+        crate::http::wait_admin_up("mesh-proxy", child, &http, admin)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", proc.log_tail(60)));
         proc
     }
 
