@@ -346,9 +346,26 @@ impl Mesh {
 
     /// Waits (up to 20 s) until `call` is answered by `workload`: the config reached Envoy.
     pub async fn wait_routed_to(&self, call: &Call, workload: &str) -> Reply {
+        self.wait_routed(None, call, workload).await
+    }
+
+    /// As [`Mesh::wait_routed_to`], through mesh-proxy's listener at `mesh_proxy`.
+    pub async fn wait_routed_to_via(
+        &self,
+        mesh_proxy: SocketAddr,
+        call: &Call,
+        workload: &str,
+    ) -> Reply {
+        self.wait_routed(Some(mesh_proxy), call, workload).await
+    }
+
+    async fn wait_routed(&self, via: Option<SocketAddr>, call: &Call, workload: &str) -> Reply {
         let what = format!("{} {} to reach {workload}", call.method, call.path);
         eventually(&what, Duration::from_secs(20), || async {
-            let reply = self.send(call).await?;
+            let reply = match via {
+                None => self.send(call).await?,
+                Some(addr) => self.send_to(addr, call).await?,
+            };
             match reply.workload() {
                 Some(w) if w == workload && reply.status == 200 => Ok(reply),
                 other => Err(format!("{} from {other:?}: {}", reply.status, reply.body)),

@@ -637,19 +637,7 @@ async fn circuit_breakers_overflow_with_503_uo_like_envoy() {
     let ours = mesh.start_mesh_proxy_client().await;
     let call = mesh.get("httpbin", "/get");
     mesh.wait_routed_to(&call, "httpbin-1").await;
-    e2e::eventually(
-        "mesh-proxy has the cluster",
-        Duration::from_secs(20),
-        || async {
-            let r = mesh.send_to(ours, &call).await?;
-            if r.workload() == Some("httpbin-1") {
-                Ok(())
-            } else {
-                Err(format!("{}", r.status))
-            }
-        },
-    )
-    .await;
+    mesh.wait_routed_to_via(ours, &call, "httpbin-1").await;
     mesh.echo("httpbin-1").set_delay(Duration::from_millis(200));
     let fortio = e2e::HttpClient::new();
     let mut bodies = Vec::new();
@@ -1004,18 +992,7 @@ async fn dns_service_entries_resolve_their_endpoints_like_envoy() {
     let ours = mesh.start_mesh_proxy_client().await;
     let call = Call::get("dns.example.com", "/");
     mesh.wait_routed_to(&call, "dns-backend").await;
-    e2e::eventually(
-        "mesh-proxy resolved localhost",
-        Duration::from_secs(20),
-        || async {
-            let reply = mesh.send_to(ours, &call).await?;
-            match reply.workload() {
-                Some("dns-backend") => Ok(()),
-                other => Err(format!("{} {other:?} {}", reply.status, reply.body)),
-            }
-        },
-    )
-    .await;
+    mesh.wait_routed_to_via(ours, &call, "dns-backend").await;
     let clusters = mesh
         .mesh_proxy()
         .admin("/clusters")
