@@ -137,12 +137,12 @@ impl ClusterRuntime {
         connector.set_local_address(config.source_address);
         connector.set_nodelay(true);
         connector.enforce_http(true);
+        // HTTP/1.1 only: HTTP/2 clusters go through a client per endpoint (`h2`).
         let mut builder = Client::builder(TokioExecutor::new());
         builder
             .pool_idle_timeout(config.pool.idle_timeout.unwrap_or(POOL_IDLE_TIMEOUT))
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
-            .http2_only(http2)
             .set_host(false);
         if !config.pool.reuse_connections {
             builder.pool_max_idle_per_host(0);

@@ -181,11 +181,7 @@ async fn route_and_forward(conn: &Connection, req: Request<Incoming>) -> Reply {
         vh.response_headers.apply(reply.response.headers_mut());
     }
     if let Some(CorsOutcome::Forward(headers)) = cors {
-        for (name, value) in headers {
-            if let Ok(v) = hyper::header::HeaderValue::from_str(&value) {
-                reply.response.headers_mut().insert(name, v);
-            }
-        }
+        reply.set_headers(headers);
     }
     if delayed && reply.flag.is_none() {
         reply.flag = Some(ResponseFlag::DelayInjected);

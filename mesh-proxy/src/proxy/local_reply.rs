@@ -148,12 +148,20 @@ pub(super) fn fault_abort(abort: crate::route::Abort) -> Reply {
 /// The CORS filter's answer to a preflight: 200 with the allow headers, no body.
 pub(super) fn cors_preflight(headers: Vec<(&'static str, String)>) -> Reply {
     let mut reply = local_reply(StatusCode::OK, "", None);
-    for (name, value) in headers {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            reply.response.headers_mut().insert(name, v);
+    reply.set_headers(headers);
+    reply
+}
+
+impl Reply {
+    /// Sets each header (the CORS filter's); a value that is not a valid header is
+    /// skipped.
+    pub(super) fn set_headers(&mut self, headers: Vec<(&'static str, String)>) {
+        for (name, value) in headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                self.response.headers_mut().insert(name, v);
+            }
         }
     }
-    reply
 }
 
 pub(super) fn no_route() -> Reply {
