@@ -15,7 +15,8 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, reload};
 
 /// The mesh sidecar proxy (the Envoy / linkerd2-proxy role): takes its config from
-/// mesh-control over Delta ADS and proxies HTTP as the routes say.
+/// mesh-control over ADS (Delta, or State of the World) and proxies HTTP, gRPC and
+/// TCP as Envoy would from the same config.
 #[derive(Debug, Parser)]
 #[command(name = "mesh-proxy", version, about, long_about)]
 struct Cli {
