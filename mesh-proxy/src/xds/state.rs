@@ -184,20 +184,24 @@ impl XdsState {
     pub fn wanted_route_configs(&self) -> BTreeSet<String> {
         self.listeners
             .values()
-            .flat_map(|l| {
-                l.value
-                    .filter_chains
-                    .iter()
-                    .chain(&l.value.default_filter_chain)
-            })
-            .filter_map(|c| match &c.filter {
-                NetworkFilter::Http(hcm) => match &hcm.routes {
-                    RouteSource::Rds(name) => Some(name.clone()),
-                    RouteSource::Inline(_) => None,
-                },
-                NetworkFilter::TcpProxy(_) => None,
-            })
+            .flat_map(|l| rds_names(&l.value))
+            .cloned()
             .collect()
+    }
+
+    /// Whether a listener has everything it serves with: Envoy warms a listener until
+    /// the route configs it names have arrived, and does not serve it before.
+    fn listener_warm(&self, listener: &ListenerConfig) -> bool {
+        rds_names(listener).all(|n| self.route_tables.contains_key(n))
+    }
+
+    /// Whether a cluster can take traffic: an EDS cluster warms until its endpoints
+    /// have arrived (an empty assignment counts), as in Envoy.
+    fn cluster_warm(&self, cluster: &ClusterConfig) -> bool {
+        match &cluster.kind {
+            ClusterKind::Eds { service_name } => self.endpoints.contains_key(service_name),
+            _ => true,
+        }
     }
 
     /// Versions of the accepted resources of a type, for a reconnect's
@@ -234,44 +238,22 @@ impl XdsState {
         self.synced
     }
 
-    /// The snapshot of everything accepted; connection pools of unchanged clusters are
-    /// carried over from `previous`.
+    /// The snapshot of everything accepted and warm; connection pools of unchanged
+    /// clusters are carried over from `previous`. While a new version of a listener or
+    /// cluster warms, the one in `previous` keeps serving; a new one is left out.
     pub fn snapshot(&mut self, previous: &Snapshot) -> Snapshot {
         let clusters = self
             .clusters
             .iter()
-            .map(|(name, e)| {
-                let config = e.value.clone();
-                let runtime = previous
-                    .clusters
-                    .get(name)
-                    .map(|c| &c.runtime)
-                    .filter(|r| r.fits(&config))
-                    .cloned()
-                    .unwrap_or_else(|| Arc::new(ClusterRuntime::new(&config, &self.dns_changed)));
-                let endpoints = match &config.kind {
-                    ClusterKind::Eds { service_name } => self
-                        .endpoints
-                        .get(service_name)
-                        .map(|e| e.value.clone())
-                        .unwrap_or_default(),
-                    ClusterKind::Static { endpoints } => endpoints.clone(),
-                    ClusterKind::OriginalDst => Vec::new(),
-                    ClusterKind::Dns { .. } => runtime.dns_endpoints(),
-                };
-                let balancer = crate::upstream::load_balancer(&config, &endpoints);
-                runtime.watch_hosts(endpoints.iter().map(|e| e.address));
-                (
-                    name.clone(),
-                    Arc::new(Cluster {
-                        config,
-                        endpoints,
-                        balancer,
-                        runtime,
-                        // Not yet in step with the detector: the first pick syncs.
-                        ejections_seen: u64::MAX.into(),
-                    }),
-                )
+            .filter_map(|(name, e)| {
+                if self.cluster_warm(&e.value) {
+                    Some(self.cluster(name, e, previous))
+                } else {
+                    previous
+                        .clusters
+                        .get(name)
+                        .map(|c| (name.clone(), c.clone()))
+                }
             })
             .collect();
         let version = |m: Vec<&String>| m.into_iter().max().cloned().unwrap_or_default();
@@ -297,7 +279,16 @@ impl XdsState {
             listeners: self
                 .listeners
                 .iter()
-                .map(|(k, e)| (k.clone(), e.value.clone()))
+                .filter_map(|(name, e)| {
+                    if self.listener_warm(&e.value) {
+                        Some((name.clone(), e.value.clone()))
+                    } else {
+                        previous
+                            .listeners
+                            .get(name)
+                            .map(|l| (name.clone(), l.clone()))
+                    }
+                })
                 .collect(),
             route_tables: self
                 .route_tables
@@ -309,6 +300,61 @@ impl XdsState {
             versions,
         }
     }
+
+    /// The runnable cluster for an accepted, warm cluster config.
+    fn cluster(
+        &self,
+        name: &str,
+        e: &Entry<ClusterConfig>,
+        previous: &Snapshot,
+    ) -> (String, Arc<Cluster>) {
+        let config = e.value.clone();
+        let runtime = previous
+            .clusters
+            .get(name)
+            .map(|c| &c.runtime)
+            .filter(|r| r.fits(&config))
+            .cloned()
+            .unwrap_or_else(|| Arc::new(ClusterRuntime::new(&config, &self.dns_changed)));
+        let endpoints = match &config.kind {
+            ClusterKind::Eds { service_name } => self
+                .endpoints
+                .get(service_name)
+                .map(|e| e.value.clone())
+                .unwrap_or_default(),
+            ClusterKind::Static { endpoints } => endpoints.clone(),
+            ClusterKind::OriginalDst => Vec::new(),
+            ClusterKind::Dns { .. } => runtime.dns_endpoints(),
+        };
+        let balancer = crate::upstream::load_balancer(&config, &endpoints);
+        runtime.watch_hosts(endpoints.iter().map(|e| e.address));
+        (
+            name.to_string(),
+            Arc::new(Cluster {
+                config,
+                endpoints,
+                balancer,
+                runtime,
+                // Not yet in step with the detector: the first pick syncs.
+                ejections_seen: u64::MAX.into(),
+            }),
+        )
+    }
+}
+
+/// The route configurations a listener's HTTP filter chains name over RDS.
+fn rds_names(listener: &ListenerConfig) -> impl Iterator<Item = &String> {
+    listener
+        .filter_chains
+        .iter()
+        .chain(&listener.default_filter_chain)
+        .filter_map(|c| match &c.filter {
+            NetworkFilter::Http(hcm) => match &hcm.routes {
+                RouteSource::Rds(name) => Some(name),
+                RouteSource::Inline(_) => None,
+            },
+            NetworkFilter::TcpProxy(_) => None,
+        })
 }
 
 /// The name of a SotW resource, from inside it (SotW responses carry no names).

@@ -8,6 +8,8 @@ use envoy_types::pb::google::protobuf::Any;
 use prost::Message;
 
 use super::*;
+use std::sync::Arc;
+
 use crate::config::Snapshot;
 
 fn resource<M: Message>(type_url: &str, name: &str, version: &str, msg: &M) -> Resource {
@@ -221,4 +223,159 @@ fn sotw_responses_replace_clusters_but_leave_unlisted_endpoints() {
             .contains_key(&b.name)
     );
     assert!(!state.versions(CLUSTER).contains_key(&b.name));
+}
+
+/// A bound listener on `port` whose HTTP routes come over RDS as `route_config`.
+fn http_listener(
+    port: u32,
+    route_config: &str,
+) -> envoy_types::pb::envoy::config::listener::v3::Listener {
+    use envoy_types::pb::envoy::config::core::v3::{
+        Address, SocketAddress, address, socket_address,
+    };
+    use envoy_types::pb::envoy::config::listener::v3::{Filter, FilterChain, Listener, filter};
+    use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+        HttpConnectionManager, HttpFilter, Rds, http_connection_manager::RouteSpecifier,
+        http_filter,
+    };
+    let hcm = HttpConnectionManager {
+        stat_prefix: format!("outbound_10.0.0.2_{port}"),
+        route_specifier: Some(RouteSpecifier::Rds(Rds {
+            route_config_name: route_config.into(),
+            ..Default::default()
+        })),
+        http_filters: vec![HttpFilter {
+            name: "envoy.filters.http.router".into(),
+            config_type: Some(http_filter::ConfigType::TypedConfig(Any {
+                type_url: "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                    .into(),
+                value: vec![],
+            })),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    Listener {
+        name: format!("10.0.0.2_{port}"),
+        address: Some(Address {
+            address: Some(address::Address::SocketAddress(SocketAddress {
+                address: "10.0.0.2".into(),
+                port_specifier: Some(socket_address::PortSpecifier::PortValue(port)),
+                ..Default::default()
+            })),
+        }),
+        filter_chains: vec![FilterChain {
+            filters: vec![Filter {
+                name: "envoy.filters.network.http_connection_manager".into(),
+                config_type: Some(filter::ConfigType::TypedConfig(Any {
+                    type_url: "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager".into(),
+                    value: hcm.encode_to_vec(),
+                })),
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn route_config(name: &str) -> Resource {
+    let rc = RouteConfiguration {
+        name: name.into(),
+        ..Default::default()
+    };
+    resource(ROUTE_CONFIGURATION, name, "1", &rc)
+}
+
+#[test]
+fn a_listener_warms_until_its_route_config_arrives_and_the_old_one_serves_meanwhile() {
+    let mut state = XdsState::default();
+    state.apply(&response(CLUSTER, vec![], &[])).expect("cds");
+    let first = http_listener(8080, "8080");
+    state
+        .apply(&response(
+            LISTENER,
+            vec![resource(LISTENER, &first.name, "1", &first)],
+            &[],
+        ))
+        .expect("lds");
+    state
+        .apply(&response(
+            ROUTE_CONFIGURATION,
+            vec![route_config("8080")],
+            &[],
+        ))
+        .expect("rds");
+    let synced = state.snapshot(&Snapshot::default());
+    assert!(synced.synced && synced.listeners.contains_key("10.0.0.2_8080"));
+
+    // A new listener, and the old one now naming a route config not sent yet.
+    let added = http_listener(9090, "9090");
+    let changed = http_listener(8080, "8080-v2");
+    state
+        .apply(&response(
+            LISTENER,
+            vec![
+                resource(LISTENER, &added.name, "2", &added),
+                resource(LISTENER, &changed.name, "2", &changed),
+            ],
+            &[],
+        ))
+        .expect("lds");
+    let warming = state.snapshot(&synced);
+    assert!(
+        !warming.listeners.contains_key("10.0.0.2_9090"),
+        "no listener is served before its routes arrived (Envoy answers nothing, not 404)"
+    );
+    assert!(
+        Arc::ptr_eq(
+            &warming.listeners["10.0.0.2_8080"],
+            &synced.listeners["10.0.0.2_8080"]
+        ),
+        "the previous version keeps serving while the update warms"
+    );
+
+    state
+        .apply(&response(
+            ROUTE_CONFIGURATION,
+            vec![route_config("9090"), route_config("8080-v2")],
+            &[],
+        ))
+        .expect("rds");
+    let warm = state.snapshot(&warming);
+    assert!(warm.listeners.contains_key("10.0.0.2_9090"));
+    assert!(!Arc::ptr_eq(
+        &warm.listeners["10.0.0.2_8080"],
+        &synced.listeners["10.0.0.2_8080"]
+    ));
+}
+
+#[test]
+fn an_eds_cluster_warms_until_its_endpoints_arrive() {
+    let mut state = XdsState::default();
+    state.apply(&response(LISTENER, vec![], &[])).expect("lds");
+    state.apply(&response(CLUSTER, vec![], &[])).expect("cds");
+    let synced = state.snapshot(&Snapshot::default());
+    assert!(synced.synced);
+    let c = eds_cluster("outbound|8080||web", cluster::LbPolicy::RoundRobin);
+    state
+        .apply(&response(
+            CLUSTER,
+            vec![resource(CLUSTER, &c.name, "1", &c)],
+            &[],
+        ))
+        .expect("cds");
+    let warming = state.snapshot(&synced);
+    assert!(!warming.clusters.contains_key(&c.name));
+    let cla = ClusterLoadAssignment {
+        cluster_name: c.name.clone(),
+        ..Default::default()
+    };
+    state
+        .apply(&response(
+            CLUSTER_LOAD_ASSIGNMENT,
+            vec![resource(CLUSTER_LOAD_ASSIGNMENT, &c.name, "1", &cla)],
+            &[],
+        ))
+        .expect("eds");
+    assert!(state.snapshot(&warming).clusters.contains_key(&c.name));
 }
