@@ -16,6 +16,7 @@ pub mod redirect;
 pub mod route;
 pub mod stats;
 pub mod upstream;
+pub mod worker;
 pub mod xds;
 
 use std::net::SocketAddr;
@@ -43,6 +44,9 @@ pub struct RunConfig {
     pub health_address: SocketAddr,
     /// `/stats/prometheus` (Istio's 15090).
     pub metrics_address: SocketAddr,
+    /// Worker threads, each with its own listeners and connection pools (Envoy's
+    /// `--concurrency`).
+    pub concurrency: usize,
     /// How long SIGTERM waits for open connections (Istio's terminationDrainDuration).
     #[serde(serialize_with = "seconds")]
     pub drain_duration: Duration,
@@ -81,12 +85,16 @@ pub async fn run(config: RunConfig, log_levels: Arc<LogLevels>) -> anyhow::Resul
             config.metrics_address
         ),
     }
-    tokio::spawn(proxy::listeners::run(shared));
+    let mut workers =
+        worker::start(config.concurrency, &shared).context("cannot start the worker threads")?;
     let client = xds::XdsClient::new(config.xds_address, config.identity.node(), tx, stats);
     // Config keeps arriving while draining, as Envoy's does.
     let mut client = tokio::spawn(client.run());
     tokio::select! {
         _ = &mut client => Ok(()),
+        stopped = workers.recv() => {
+            anyhow::bail!("{}", stopped.unwrap_or_else(|| "every worker stopped".into()))
+        }
         signal = tokio::signal::ctrl_c() => {
             signal.context("cannot listen for signals")?;
             tracing::info!("interrupted; exiting");

@@ -62,6 +62,10 @@ struct RunArgs {
     /// terminationDrainDuration), e.g. 5s, 500ms, 1m.
     #[arg(long, env = "MESH_DRAIN_DURATION", default_value = "5s", value_parser = parse_duration)]
     drain_duration: Duration,
+    /// Worker threads, each with its own listeners and upstream connections (Envoy's
+    /// --concurrency; Istio's proxy default is 2). 0 means one per CPU core.
+    #[arg(long, env = "MESH_CONCURRENCY", default_value_t = 2, value_name = "N")]
+    concurrency: usize,
     /// The cluster id reported in the node metadata (Istio's CLUSTER_ID).
     #[arg(long, env = "MESH_CLUSTER_ID", default_value = "Kubernetes")]
     cluster_id: String,
@@ -116,7 +120,9 @@ fn run(args: &RunArgs) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // The control side (xDS, admin, DNS) is light: one thread. The data path runs on
+    // the workers (`mesh_proxy::worker`).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -152,6 +158,10 @@ fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
         health_address: args.health_address,
         metrics_address: args.metrics_address,
         drain_duration: args.drain_duration,
+        concurrency: match args.concurrency {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        },
     })
 }
 

@@ -20,6 +20,7 @@ use crate::balance::{self, Health, LoadBalancer, RandomGenerator};
 use crate::config::{Cluster, ClusterConfig, ClusterKind, ConnectionLimits, Endpoint, PoolOptions};
 use crate::outlier::{OutlierDetectionConfig, OutlierDetector, UpstreamResult};
 use crate::proxy::ProxyBody;
+use crate::worker::PerWorker;
 
 /// Idle pooled connections are closed after this long.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -37,14 +38,19 @@ pub struct ClusterRuntime {
     pub source_address: Option<IpAddr>,
     pub limits: ConnectionLimits,
     pub pool: PoolOptions,
-    client: Client<HttpConnector, ProxyBody>,
+    /// HTTP/1.1: each worker's keep-alive pool (a pooled connection is a task of the
+    /// worker that opened it).
+    clients: PerWorker<Client<HttpConnector, ProxyBody>>,
+    /// How the clients are made.
+    connector: HttpConnector,
+    builder: hyper_util::client::legacy::Builder,
     /// The circuit breakers' counts, shared by every request to the cluster.
     breakers: Arc<Breakers>,
     outlier_config: Option<OutlierDetectionConfig>,
     /// Ejections outlive config pushes, as Envoy's detector does.
     outlier: Option<Mutex<OutlierState>>,
-    /// HTTP/2 clusters: a client per endpoint.
-    h2: h2::H2Clients,
+    /// HTTP/2 clusters: each worker's clients, one per endpoint.
+    h2: PerWorker<h2::H2Clients>,
     /// A DNS cluster's resolved addresses (and what it resolves, to tell when the
     /// cluster changed).
     dns: Option<(ClusterKind, Arc<dns::DnsEndpoints>)>,
@@ -147,7 +153,6 @@ impl ClusterRuntime {
         if !config.pool.reuse_connections {
             builder.pool_max_idle_per_host(0);
         }
-        let client = builder.build(connector);
         let limits = config.limits;
         ClusterRuntime {
             connect_timeout,
@@ -155,7 +160,9 @@ impl ClusterRuntime {
             source_address: config.source_address,
             limits,
             pool: config.pool,
-            client,
+            clients: PerWorker::default(),
+            connector,
+            builder,
             breakers: Arc::new(Breakers {
                 connections: Arc::new(Semaphore::new(
                     usize::try_from(limits.max_connections)
@@ -166,7 +173,7 @@ impl ClusterRuntime {
                 active: AtomicU32::new(0),
                 retries: AtomicU32::new(0),
             }),
-            h2: h2::H2Clients::default(),
+            h2: PerWorker::default(),
             dns: match &config.kind {
                 ClusterKind::Dns {
                     targets,
@@ -294,7 +301,7 @@ impl ClusterRuntime {
         request: hyper::Request<ProxyBody>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, hyper_util::client::legacy::Error> {
         if self.http2 {
-            let client = self.h2.client(
+            let client = self.h2.get_or_init(Default::default).client(
                 endpoint,
                 self.connect_timeout,
                 self.source_address,
@@ -302,7 +309,10 @@ impl ClusterRuntime {
             );
             client.request(request).await
         } else {
-            self.client.request(request).await
+            self.clients
+                .get_or_init(|| self.builder.build(self.connector.clone()))
+                .request(request)
+                .await
         }
     }
 }

@@ -57,7 +57,7 @@ pub(crate) struct Report {
     pub(crate) load_average_before: String,
     pub(crate) load_average_after: String,
     pub(crate) cores: usize,
-    /// Envoy's `--concurrency`; mesh-proxy's tokio runtime has as many workers.
+    /// Worker threads of each proxy (`--concurrency` of Envoy and of mesh-proxy).
     pub(crate) concurrency: usize,
     pub(crate) load: LoadSettings,
     pub(crate) results: Vec<PathResult>,

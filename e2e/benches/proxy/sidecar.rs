@@ -57,8 +57,8 @@ pub(crate) struct Workload {
     pub(crate) labels: &'static str,
 }
 
-/// What both proxies are given. `concurrency` is passed to Envoy; mesh-proxy has no
-/// flag for it and uses tokio's default of one worker per core, which this equals.
+/// What both proxies are given: `concurrency` is Envoy's `--concurrency` and
+/// mesh-proxy's, the worker threads of each.
 #[derive(Debug, Clone)]
 pub(crate) struct SidecarSettings {
     pub(crate) concurrency: usize,
@@ -129,6 +129,7 @@ pub(crate) fn start_sidecar(
     let name = format!("{kind} {}", workload.name);
     let log = dir.join(format!("{kind}-{}.log", workload.name));
     let full_name = format!("{}.bench", workload.name);
+    let concurrency = settings.concurrency.to_string();
     let mut process = match kind {
         ProxyKind::MeshProxy => pod.spawn(
             &name,
@@ -143,6 +144,8 @@ pub(crate) fn start_sidecar(
                 workload.ip,
                 "--labels",
                 workload.labels,
+                "--concurrency",
+                &concurrency,
             ],
             true,
             &[("MESH_LOG", settings.mesh_log.as_str())],
@@ -150,7 +153,6 @@ pub(crate) fn start_sidecar(
         )?,
         ProxyKind::Envoy => {
             let config = envoy_bootstrap(bin, workload, &full_name, &xds, dir)?;
-            let concurrency = settings.concurrency.to_string();
             pod.spawn(
                 &name,
                 &[
