@@ -14,6 +14,12 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, reload};
 
+/// mimalloc: the per-request allocations cost less than with glibc's malloc (~5% of
+/// the proxy's CPU went to it). Built with `no_thp`: without, it asks for transparent
+/// huge pages for its arenas and the proxy's RSS at 1,000 req/s rose from 9 to 23 MiB.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The mesh sidecar proxy (the Envoy / linkerd2-proxy role): takes its config from
 /// mesh-control over ADS (Delta, or State of the World) and proxies HTTP, gRPC and
 /// TCP as Envoy would from the same config.

@@ -66,12 +66,11 @@ pub(super) async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let start = Instant::now();
-    let method = req.method().clone();
-    let path = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.to_string())
-        .unwrap_or_default();
+    // Kept for the access log only when it is on (off by default): a copy per request.
+    let request_line = tracing::enabled!(target: "access", tracing::Level::INFO).then(|| {
+        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        format!("{} {path}", req.method())
+    });
     let grpc = local_reply::is_grpc(req.headers());
     let mut reply = route_and_forward(&conn, req).await;
     if grpc {
@@ -84,14 +83,16 @@ pub(super) async fn handle(
         reply.flag,
         start.elapsed(),
     );
-    tracing::info!(
-        target: "access",
-        listener = %conn.listener,
-        "\"{method} {path}\" {} {} {}ms",
-        status.as_u16(),
-        reply.flag.map_or("-", |f| f.short()),
-        start.elapsed().as_millis()
-    );
+    if let Some(request_line) = request_line {
+        tracing::info!(
+            target: "access",
+            listener = %conn.listener,
+            "\"{request_line}\" {} {} {}ms",
+            status.as_u16(),
+            reply.flag.map_or("-", |f| f.short()),
+            start.elapsed().as_millis()
+        );
+    }
     Ok(reply.response)
 }
 
