@@ -34,6 +34,31 @@ fn response(type_url: &str, resources: Vec<Resource>, removed: &[&str]) -> Delta
     }
 }
 
+fn accept_cluster(state: &mut XdsState, c: &Cluster) {
+    state
+        .apply(&response(
+            CLUSTER,
+            vec![resource(CLUSTER, &c.name, "1", c)],
+            &[],
+        ))
+        .expect("cds");
+}
+
+/// An empty ClusterLoadAssignment for `cluster`: its endpoints have arrived.
+fn accept_no_endpoints(state: &mut XdsState, cluster: &str) {
+    let cla = ClusterLoadAssignment {
+        cluster_name: cluster.to_string(),
+        ..Default::default()
+    };
+    state
+        .apply(&response(
+            CLUSTER_LOAD_ASSIGNMENT,
+            vec![resource(CLUSTER_LOAD_ASSIGNMENT, cluster, "1", &cla)],
+            &[],
+        ))
+        .expect("eds");
+}
+
 fn eds_cluster(name: &str, lb: cluster::LbPolicy) -> Cluster {
     Cluster {
         name: name.to_string(),
@@ -129,26 +154,10 @@ fn an_unknown_type_is_nacked() {
 fn synced_only_once_clusters_listeners_and_their_endpoints_arrived() {
     let mut state = XdsState::default();
     let c = eds_cluster("outbound|8080||web", cluster::LbPolicy::LeastRequest);
-    state
-        .apply(&response(
-            CLUSTER,
-            vec![resource(CLUSTER, &c.name, "1", &c)],
-            &[],
-        ))
-        .expect("cds");
+    accept_cluster(&mut state, &c);
     state.apply(&response(LISTENER, vec![], &[])).expect("lds");
     assert!(!state.synced(), "endpoints of the EDS cluster are missing");
-    let cla = ClusterLoadAssignment {
-        cluster_name: c.name.clone(),
-        ..Default::default()
-    };
-    state
-        .apply(&response(
-            CLUSTER_LOAD_ASSIGNMENT,
-            vec![resource(CLUSTER_LOAD_ASSIGNMENT, &c.name, "1", &cla)],
-            &[],
-        ))
-        .expect("eds");
+    accept_no_endpoints(&mut state, &c.name);
     assert!(state.synced());
     let snapshot = state.snapshot(&Snapshot::default());
     assert!(snapshot.synced && snapshot.clusters.contains_key(&c.name));
@@ -357,25 +366,9 @@ fn an_eds_cluster_warms_until_its_endpoints_arrive() {
     let synced = state.snapshot(&Snapshot::default());
     assert!(synced.synced);
     let c = eds_cluster("outbound|8080||web", cluster::LbPolicy::RoundRobin);
-    state
-        .apply(&response(
-            CLUSTER,
-            vec![resource(CLUSTER, &c.name, "1", &c)],
-            &[],
-        ))
-        .expect("cds");
+    accept_cluster(&mut state, &c);
     let warming = state.snapshot(&synced);
     assert!(!warming.clusters.contains_key(&c.name));
-    let cla = ClusterLoadAssignment {
-        cluster_name: c.name.clone(),
-        ..Default::default()
-    };
-    state
-        .apply(&response(
-            CLUSTER_LOAD_ASSIGNMENT,
-            vec![resource(CLUSTER_LOAD_ASSIGNMENT, &c.name, "1", &cla)],
-            &[],
-        ))
-        .expect("eds");
+    accept_no_endpoints(&mut state, &c.name);
     assert!(state.snapshot(&warming).clusters.contains_key(&c.name));
 }
