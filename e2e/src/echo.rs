@@ -40,6 +40,7 @@ struct EchoState {
     fail_next: AtomicU32,
     delay_ms: AtomicU64,
     requests: AtomicU64,
+    connections: AtomicU64,
     last_host: Mutex<Option<String>>,
 }
 
@@ -81,6 +82,11 @@ impl EchoServer {
         self.state.requests.load(Ordering::SeqCst)
     }
 
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.state.connections.load(Ordering::SeqCst)
+    }
+
     /// The Host of the last request received (for copies whose answers nobody sees,
     /// such as mirrored requests).
     pub fn last_host(&self) -> Option<String> {
@@ -104,6 +110,7 @@ async fn accept_loop(listener: TcpListener, workload: String, state: Arc<EchoSta
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        state.connections.fetch_add(1, Ordering::SeqCst);
         let workload = workload.clone();
         let state = state.clone();
         connections.spawn(async move {

@@ -674,6 +674,52 @@ async fn circuit_breakers_overflow_with_503_uo_like_envoy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_requests_per_connection_retires_connections_like_envoy() {
+    let mut mesh = mesh_or_skip!("max_requests_per_connection_retires_connections_like_envoy");
+    mesh.add_service("httpbin", &[Backend::version("httpbin-1", "v1")])
+        .await;
+    mesh.apply(
+        "httpbin-dr.yaml",
+        "
+        apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata: {name: httpbin, namespace: e2e}
+        spec:
+          host: httpbin
+          trafficPolicy:
+            connectionPool:
+              http: {maxRequestsPerConnection: 2}
+        ",
+    );
+    mesh.start_client(true).await;
+    let ours = mesh.start_mesh_proxy_client().await;
+    let call = mesh.get("httpbin", "/get");
+    mesh.wait_routed_to(&call, "httpbin-1").await;
+    mesh.wait_routed_to_via(ours, &call, "httpbin-1").await;
+    // 12 requests one after another, 2 per connection: 6 connections, and one more
+    // per proxy worker at most (each worker has its own pool, as Envoy's; their last
+    // connection may be part used). Without the limit it would be one per worker.
+    for proxy in ["envoy", "mesh-proxy"] {
+        let before = mesh.echo("httpbin-1").connections();
+        for _ in 0..12 {
+            let reply = match proxy {
+                "envoy" => mesh.reply(&call).await,
+                _ => mesh
+                    .send_to(ours, &call)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}")),
+            };
+            assert_eq!(reply.status, 200, "{proxy}: {}", reply.body);
+        }
+        let opened = mesh.echo("httpbin-1").connections() - before;
+        assert!(
+            (6..=8).contains(&opened),
+            "{proxy}: 12 requests at 2 per connection opened {opened} connections"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outlier_detection_ejects_and_brings_back_a_host_like_envoy() {
     let mut mesh = mesh_or_skip!("outlier_detection_ejects_and_brings_back_a_host_like_envoy");
     mesh.add_service(
@@ -742,9 +788,13 @@ async fn outlier_detection_ejects_and_brings_back_a_host_like_envoy() {
                 failures += 1;
             }
         }
-        assert_eq!(
-            failures, 1,
-            "{proxy}: one failure, then the host is ejected"
+        // mesh-proxy ejects before it answers the failure. Envoy's worker reports it
+        // to the main thread, which ejects and then updates the workers: under load
+        // the next request can reach the host once more (seen in CI-like runs).
+        let most = if proxy == "envoy" { 2 } else { 1 };
+        assert!(
+            (1..=most).contains(&failures),
+            "{proxy}: {failures} failures; one (Envoy: at most two), then the host is ejected"
         );
         let before = bad.requests();
         for _ in 0..40 {

@@ -1,6 +1,7 @@
 //! Upstream connections of a cluster: a keep-alive connection pool, and the choice of
 //! endpoint by the cluster's load balancer (`crate::balance`, Envoy's policies).
 
+mod connector;
 mod dns;
 mod h2;
 
@@ -11,7 +12,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -21,6 +21,7 @@ use crate::config::{Cluster, ClusterConfig, ClusterKind, ConnectionLimits, Endpo
 use crate::outlier::{OutlierDetectionConfig, OutlierDetector, UpstreamResult};
 use crate::proxy::ProxyBody;
 use crate::worker::PerWorker;
+use connector::{Connector, RequestsPerConnection};
 
 /// Idle pooled connections are closed after this long.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -40,9 +41,9 @@ pub struct ClusterRuntime {
     pub pool: PoolOptions,
     /// HTTP/1.1: each worker's keep-alive pool (a pooled connection is a task of the
     /// worker that opened it).
-    clients: PerWorker<Client<HttpConnector, ProxyBody>>,
-    /// How the clients are made.
-    connector: HttpConnector,
+    clients: PerWorker<Client<Connector, ProxyBody>>,
+    /// How the clients connect.
+    connector: Connector,
     builder: hyper_util::client::legacy::Builder,
     /// The circuit breakers' counts, shared by every request to the cluster.
     breakers: Arc<Breakers>,
@@ -138,11 +139,15 @@ impl ClusterRuntime {
     /// told when its addresses change.
     pub fn new(config: &ClusterConfig, dns_changed: &Arc<Notify>) -> ClusterRuntime {
         let (connect_timeout, http2) = (config.connect_timeout, config.http2);
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(connect_timeout));
-        connector.set_local_address(config.source_address);
-        connector.set_nodelay(true);
-        connector.enforce_http(true);
+        let connector = Connector {
+            endpoint: None,
+            connect_timeout,
+            source_address: config.source_address,
+            count_requests: config
+                .pool
+                .max_requests_per_connection
+                .is_some_and(|n| n > 1),
+        };
         // HTTP/1.1 only: HTTP/2 clusters go through a client per endpoint (`h2`).
         let mut builder = Client::builder(TokioExecutor::new());
         builder
@@ -150,7 +155,8 @@ impl ClusterRuntime {
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .set_host(false);
-        if !config.pool.reuse_connections {
+        // One request per connection: nothing to keep.
+        if config.pool.max_requests_per_connection == Some(1) {
             builder.pool_max_idle_per_host(0);
         }
         let limits = config.limits;
@@ -300,12 +306,16 @@ impl ClusterRuntime {
         endpoint: SocketAddr,
         request: hyper::Request<ProxyBody>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, hyper_util::client::legacy::Error> {
-        if self.http2 {
+        // Counted per connection only when the cluster limits it.
+        let limit = self.pool.max_requests_per_connection.filter(|n| *n > 1);
+        let mut request = request;
+        let watch = limit.map(|_| RequestsPerConnection::watch(&mut request));
+        let response = if self.http2 {
+            let idle_timeout = self.pool.idle_timeout.unwrap_or(POOL_IDLE_TIMEOUT);
             let client = self.h2.get_or_init(Default::default).client(
                 endpoint,
-                self.connect_timeout,
-                self.source_address,
-                self.pool.idle_timeout.unwrap_or(POOL_IDLE_TIMEOUT),
+                &self.connector,
+                idle_timeout,
             );
             client.request(request).await
         } else {
@@ -313,7 +323,11 @@ impl ClusterRuntime {
                 .get_or_init(|| self.builder.build(self.connector.clone()))
                 .request(request)
                 .await
+        }?;
+        if let (Some(watch), Some(limit)) = (&watch, limit) {
+            watch.count(&response, limit);
         }
+        Ok(response)
     }
 }
 

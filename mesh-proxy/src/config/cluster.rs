@@ -70,22 +70,14 @@ impl Default for ConnectionLimits {
 }
 
 /// Keep-alive settings of the connection pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct PoolOptions {
     /// `idle_timeout` (Envoy: 1 h when unset).
     #[serde(skip)]
     pub idle_timeout: Option<Duration>,
-    /// False with `max_requests_per_connection: 1`.
-    pub reuse_connections: bool,
-}
-
-impl Default for PoolOptions {
-    fn default() -> Self {
-        PoolOptions {
-            idle_timeout: None,
-            reuse_connections: true,
-        }
-    }
+    /// `max_requests_per_connection` (Istio's `maxRequestsPerConnection`): a
+    /// connection leaves the pool after that many requests; unset, no limit.
+    pub max_requests_per_connection: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -417,12 +409,6 @@ fn pool_options(
         .as_ref()
         .map(|v| v.value)
         .filter(|v| *v > 0);
-    if max_requests_per_connection.is_some_and(|v| v > 1) {
-        // A keep-alive pool cannot count requests per connection; 1 means no reuse.
-        return Err(
-            "max_requests_per_connection: only 1 (no connection reuse) is supported".into(),
-        );
-    }
     if common.max_connection_duration.is_some() || common.max_stream_duration.is_some() {
         return Err("max_connection_duration and max_stream_duration are not supported".into());
     }
@@ -431,7 +417,7 @@ fn pool_options(
             .idle_timeout
             .as_ref()
             .map(crate::route::proto_duration),
-        reuse_connections: max_requests_per_connection.is_none(),
+        max_requests_per_connection,
     })
 }
 
@@ -619,6 +605,23 @@ mod tests {
         od.enforcing_success_rate = None;
         let err = outlier_detection(&od).expect_err("Envoy would run success-rate ejection");
         assert!(err.contains("enforcing_success_rate"), "{err}");
+    }
+
+    #[test]
+    fn istios_max_requests_per_connection_is_kept_and_zero_means_no_limit() {
+        use envoy_types::pb::envoy::config::core::v3::HttpProtocolOptions;
+        use envoy_types::pb::google::protobuf::UInt32Value;
+        let limit = |n: Option<u32>| {
+            pool_options(&HttpProtocolOptions {
+                max_requests_per_connection: n.map(|value| UInt32Value { value }),
+                ..Default::default()
+            })
+            .map(|p| p.max_requests_per_connection)
+        };
+        assert_eq!(limit(Some(5)), Ok(Some(5)));
+        assert_eq!(limit(Some(1)), Ok(Some(1)));
+        assert_eq!(limit(Some(0)), Ok(None));
+        assert_eq!(limit(None), Ok(None));
     }
 
     #[test]
