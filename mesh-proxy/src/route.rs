@@ -182,6 +182,11 @@ pub struct RetryOn {
     pub grpc_cancelled: bool,
     pub grpc_deadline_exceeded: bool,
     pub grpc_resource_exhausted: bool,
+    pub grpc_internal: bool,
+    /// `retriable-4xx`: 409 Conflict.
+    pub conflict: bool,
+    /// `envoy-ratelimited`: a response carrying `x-envoy-ratelimited`.
+    pub envoy_ratelimited: bool,
 }
 
 /// Envoy's `RedirectAction`.

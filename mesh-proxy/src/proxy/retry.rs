@@ -23,6 +23,9 @@ pub(super) fn retriable_response<B>(p: &RetryPolicy, resp: &Response<B>) -> bool
         || (on.grpc_deadline_exceeded && grpc == Some(4))
         || (on.grpc_resource_exhausted && grpc == Some(8))
         || (on.grpc_unavailable && grpc == Some(14))
+        || (on.grpc_internal && grpc == Some(13))
+        || (on.conflict && status == 409)
+        || (on.envoy_ratelimited && resp.headers().contains_key("x-envoy-ratelimited"))
 }
 
 /// Envoy's retry back-off: a random time in [0, base·2ⁿ), capped at 10× base.
@@ -34,4 +37,90 @@ pub(super) fn backoff(base: Duration, round: u32) -> Duration {
         .unwrap_or(u64::MAX)
         .max(1);
     Duration::from_millis(random() % millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route::RetryOn;
+
+    fn policy(retry_on: RetryOn) -> RetryPolicy {
+        RetryPolicy {
+            retry_on,
+            num_retries: 2,
+            per_try_timeout: None,
+            retriable_status_codes: vec![418],
+            base_interval: Duration::from_millis(25),
+        }
+    }
+
+    fn response(status: u16, headers: &[(&'static str, &'static str)]) -> Response<()> {
+        let mut r = Response::builder().status(status);
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.body(()).expect("response")
+    }
+
+    #[test]
+    fn each_condition_retries_what_envoy_documents_and_nothing_else() {
+        let cases: [(RetryOn, Response<()>, Response<()>); 6] = [
+            (
+                RetryOn {
+                    server_error: true,
+                    ..Default::default()
+                },
+                response(500, &[]),
+                response(404, &[]),
+            ),
+            (
+                RetryOn {
+                    gateway_error: true,
+                    ..Default::default()
+                },
+                response(503, &[]),
+                response(500, &[]),
+            ),
+            (
+                RetryOn {
+                    retriable_status_codes: true,
+                    ..Default::default()
+                },
+                response(418, &[]),
+                response(503, &[]),
+            ),
+            (
+                RetryOn {
+                    conflict: true,
+                    ..Default::default()
+                },
+                response(409, &[]),
+                response(400, &[]),
+            ),
+            (
+                RetryOn {
+                    grpc_internal: true,
+                    ..Default::default()
+                },
+                response(200, &[("grpc-status", "13")]),
+                response(200, &[("grpc-status", "14")]),
+            ),
+            (
+                RetryOn {
+                    envoy_ratelimited: true,
+                    ..Default::default()
+                },
+                response(429, &[("x-envoy-ratelimited", "true")]),
+                response(429, &[]),
+            ),
+        ];
+        for (on, retried, kept) in cases {
+            let p = policy(on);
+            assert!(
+                retriable_response(&p, &retried),
+                "{on:?} retries {retried:?}"
+            );
+            assert!(!retriable_response(&p, &kept), "{on:?} keeps {kept:?}");
+        }
+    }
 }

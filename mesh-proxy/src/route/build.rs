@@ -411,6 +411,11 @@ fn build_retry_policy(p: &proto::RetryPolicy) -> Result<RetryPolicy, String> {
             "cancelled" => on.grpc_cancelled = true,
             "deadline-exceeded" => on.grpc_deadline_exceeded = true,
             "resource-exhausted" => on.grpc_resource_exhausted = true,
+            "internal" => on.grpc_internal = true,
+            "retriable-4xx" => on.conflict = true,
+            "envoy-ratelimited" => on.envoy_ratelimited = true,
+            // Failures after an HTTP/3 connection was made: never HTTP/3 here.
+            "http3-post-connect-failure" => {}
             other => {
                 return Err(format!(
                     "route.retry_policy.retry_on: {other:?} is not supported yet"
