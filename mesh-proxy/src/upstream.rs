@@ -143,10 +143,7 @@ impl ClusterRuntime {
             endpoint: None,
             connect_timeout,
             source_address: config.source_address,
-            count_requests: config
-                .pool
-                .max_requests_per_connection
-                .is_some_and(|n| n > 1),
+            count_requests: config.pool.counted_requests_per_connection().is_some(),
         };
         // HTTP/1.1 only: HTTP/2 clusters go through a client per endpoint (`h2`).
         let mut builder = Client::builder(TokioExecutor::new());
@@ -304,12 +301,12 @@ impl ClusterRuntime {
     pub async fn request(
         &self,
         endpoint: SocketAddr,
-        request: hyper::Request<ProxyBody>,
+        mut request: hyper::Request<ProxyBody>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, hyper_util::client::legacy::Error> {
-        // Counted per connection only when the cluster limits it.
-        let limit = self.pool.max_requests_per_connection.filter(|n| *n > 1);
-        let mut request = request;
-        let watch = limit.map(|_| RequestsPerConnection::watch(&mut request));
+        let per_connection = self
+            .pool
+            .counted_requests_per_connection()
+            .map(|limit| RequestsPerConnection::watch(&mut request, limit));
         let response = if self.http2 {
             let idle_timeout = self.pool.idle_timeout.unwrap_or(POOL_IDLE_TIMEOUT);
             let client = self.h2.get_or_init(Default::default).client(
@@ -324,8 +321,8 @@ impl ClusterRuntime {
                 .request(request)
                 .await
         }?;
-        if let (Some(watch), Some(limit)) = (&watch, limit) {
-            watch.count(&response, limit);
+        if let Some(per_connection) = &per_connection {
+            per_connection.count(&response);
         }
         Ok(response)
     }

@@ -80,6 +80,14 @@ pub struct PoolOptions {
     pub max_requests_per_connection: Option<u32>,
 }
 
+impl PoolOptions {
+    /// The limit when each connection's requests must be counted: above 1 (1 is
+    /// simply no reuse).
+    pub fn counted_requests_per_connection(&self) -> Option<u32> {
+        self.max_requests_per_connection.filter(|n| *n > 1)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum ClusterKind {

@@ -135,21 +135,27 @@ impl Write for UpstreamIo {
 
 /// Envoy's `max_requests_per_connection` for one request: once its connection has
 /// carried that many, the pool gets it no more (it closes when idle).
-pub(super) struct RequestsPerConnection(hyper_util::client::legacy::connect::CaptureConnection);
+pub(super) struct RequestsPerConnection {
+    connection: hyper_util::client::legacy::connect::CaptureConnection,
+    limit: u32,
+}
 
 impl RequestsPerConnection {
-    /// Watches the connection `request` will go over.
-    pub(super) fn watch(request: &mut hyper::Request<ProxyBody>) -> Self {
-        RequestsPerConnection(capture_connection(request))
+    /// Watches the connection `request` will go over, limited to `limit` requests.
+    pub(super) fn watch(request: &mut hyper::Request<ProxyBody>, limit: u32) -> Self {
+        RequestsPerConnection {
+            connection: capture_connection(request),
+            limit,
+        }
     }
 
-    /// Counts the request whose response this is against `limit`.
-    pub(super) fn count<B>(&self, response: &hyper::Response<B>, limit: u32) {
+    /// Counts the request whose response this is.
+    pub(super) fn count<B>(&self, response: &hyper::Response<B>) {
         let Some(RequestCount(count)) = response.extensions().get::<RequestCount>() else {
             return;
         };
-        if count.fetch_add(1, Ordering::Relaxed) + 1 >= limit
-            && let Some(connected) = self.0.connection_metadata().as_ref()
+        if count.fetch_add(1, Ordering::Relaxed) + 1 >= self.limit
+            && let Some(connected) = self.connection.connection_metadata().as_ref()
         {
             connected.poison();
         }
