@@ -892,6 +892,83 @@ async fn request_bodies_stream_and_retries_resend_them_like_envoy() {
     assert_eq!(envoy, mine, "envoy vs mesh-proxy");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_timeout_starts_when_the_request_body_ends_like_envoy() {
+    let mut mesh = mesh_or_skip!("route_timeout_starts_when_the_request_body_ends_like_envoy");
+    mesh.add_service("upload", &[Backend::version("upload-1", "v1")])
+        .await;
+    mesh.apply(
+        "upload-vs.yaml",
+        "
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: upload, namespace: e2e}
+        spec:
+          hosts: [upload]
+          http:
+          - route: [{destination: {host: upload}}]
+            timeout: 1s
+        ",
+    );
+    mesh.start_client(true).await;
+    let ours = mesh.start_mesh_proxy_client().await;
+    let call = mesh.get("upload", "/");
+    mesh.wait_routed_to(&call, "upload-1").await;
+    mesh.wait_routed_to_via(ours, &call, "upload-1").await;
+    // A body streamed over ~1.6 s: longer than the route timeout, which Envoy starts
+    // only once the request has ended. The backend answers at once after it.
+    let host = mesh.host("upload");
+    for (proxy, addr) in [
+        ("envoy", mesh.outbound_addr("upload")),
+        ("mesh-proxy", ours),
+    ] {
+        let status = slow_upload(addr, &host, 4, Duration::from_millis(400)).await;
+        assert_eq!(status, 200, "{proxy}: the timeout runs from the body's end");
+    }
+    // Once the body has ended, the timeout applies to the answer.
+    mesh.echo("upload-1").set_delay(Duration::from_millis(1500));
+    for (proxy, addr) in [
+        ("envoy", mesh.outbound_addr("upload")),
+        ("mesh-proxy", ours),
+    ] {
+        let status = slow_upload(addr, &host, 2, Duration::from_millis(100)).await;
+        assert_eq!(status, 504, "{proxy}: a slow answer still times out");
+    }
+}
+
+/// POSTs a chunked body of `chunks` 1 KiB chunks, `gap` apart, and returns the status.
+async fn slow_upload(addr: SocketAddr, host: &str, chunks: usize, gap: Duration) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("{addr}: {e}"));
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nhost: {host}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    // A proxy that answers early (a timeout) may close before the body is sent:
+    // stop writing then, and read its answer.
+    let mut sent = stream.write_all(head.as_bytes()).await;
+    for _ in 0..chunks {
+        if sent.is_err() {
+            break;
+        }
+        tokio::time::sleep(gap).await;
+        let chunk = format!("400\r\n{}\r\n", "x".repeat(1024));
+        sent = stream.write_all(chunk.as_bytes()).await;
+    }
+    if sent.is_ok() {
+        let _ = stream.write_all(b"0\r\n\r\n").await;
+    }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("{addr}: no status line in {answer:?}"))
+}
+
 /// A WebSocket-like upstream: answers the upgrade with 101, then echoes each read
 /// with an `echo:` prefix.
 async fn upgrade_server(ip: &str) {

@@ -137,8 +137,13 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, mut req: Request<I
     }
     let request_hash = consistent_hash(cluster, t.forward, &parts.headers, t.path, conn);
 
-    // Envoy's route timeout runs from the end of the request to the end of the response.
-    let deadline = t.forward.timeout.map(|t| tokio::time::Instant::now() + t);
+    // Envoy's route timeout runs from the end of the downstream request (a streamed
+    // body's last byte) to the end of the response.
+    let request_ended = || {
+        body.as_ref()
+            .and_then(|b| b.ended_at())
+            .unwrap_or_else(tokio::time::Instant::now)
+    };
     let attempts = async {
         // An upgrade is not retried: its connection is the stream.
         let policy = t
@@ -200,8 +205,10 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, mut req: Request<I
                                 _admission: admission,
                             }
                             .boxed();
-                            match deadline {
-                                Some(at) => DeadlineBody::new(body, at).boxed(),
+                            match t.forward.timeout {
+                                Some(timeout) => {
+                                    DeadlineBody::new(body, request_ended() + timeout).boxed()
+                                }
                                 None => body,
                             }
                         });
@@ -236,11 +243,19 @@ pub(super) async fn forward(conn: &Connection, t: Target<'_>, mut req: Request<I
             backoff_round += 1;
         }
     };
-    match deadline {
-        Some(at) => tokio::time::timeout_at(at, attempts)
-            .await
-            .unwrap_or_else(|_| local_reply::timeout()),
-        None => attempts.await,
+    let Some(timeout) = t.forward.timeout else {
+        return attempts.await;
+    };
+    let expired = async {
+        let ended = match &body {
+            Some(b) => b.ended().await,
+            None => tokio::time::Instant::now(),
+        };
+        tokio::time::sleep_until(ended + timeout).await;
+    };
+    tokio::select! {
+        reply = attempts => reply,
+        () = expired => local_reply::timeout(),
     }
 }
 

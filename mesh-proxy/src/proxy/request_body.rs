@@ -15,7 +15,8 @@ use std::task::{Context, Poll, Waker};
 use http_body_util::BodyExt;
 use hyper::HeaderMap;
 use hyper::body::{Body, Bytes, Frame, SizeHint};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 
 use super::local_reply::BoxError;
 
@@ -31,6 +32,9 @@ pub(super) struct Replay {
     /// Wakes the reading task when an attempt took data (room in the buffer), or
     /// when the replay is dropped (nobody will read: the task stops).
     room: Arc<Notify>,
+    /// When the downstream body ended (or failed): Envoy's route timeout runs from
+    /// there.
+    ended: watch::Sender<Option<Instant>>,
 }
 
 impl Drop for Replay {
@@ -64,6 +68,7 @@ impl Replay {
         let replay = Arc::new(Replay {
             state: Mutex::new(ReplayState::default()),
             room: room.clone(),
+            ended: watch::Sender::new(None),
         });
         tokio::spawn(read(body, Arc::downgrade(&replay), room));
         replay
@@ -80,7 +85,23 @@ impl Replay {
         Arc::new(Replay {
             state: Mutex::new(state),
             room: Arc::new(Notify::new()),
+            ended: watch::Sender::new(Some(Instant::now())),
         })
+    }
+
+    /// When the downstream body ended, if it has.
+    pub(super) fn ended_at(&self) -> Option<Instant> {
+        *self.ended.borrow()
+    }
+
+    /// Waits for the downstream body to end; when it did.
+    pub(super) async fn ended(&self) -> Instant {
+        let mut ended = self.ended.subscribe();
+        let at = match ended.wait_for(Option::is_some).await {
+            Ok(at) => *at,
+            Err(_) => None,
+        };
+        at.unwrap_or_else(Instant::now)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ReplayState> {
@@ -164,6 +185,7 @@ where
         }
         drop(st);
         if ended {
+            replay.ended.send_replace(Some(Instant::now()));
             return;
         }
     }

@@ -89,3 +89,18 @@ async fn a_body_read_whole_replays_like_a_streamed_one() {
     assert_eq!(collect(replay.attempt()).await.unwrap(), "small");
     assert_eq!(collect(replay.attempt()).await.unwrap(), "small");
 }
+
+#[tokio::test]
+async fn the_end_of_the_body_is_known_when_it_comes_and_not_before() {
+    let (tx, replay) = downstream();
+    tx.send(Ok(Frame::data(Bytes::from("a")))).await.unwrap();
+    assert_eq!(replay.ended_at(), None, "still streaming");
+    let waiting = {
+        let replay = replay.clone();
+        tokio::spawn(async move { replay.ended().await })
+    };
+    drop(tx);
+    let ended = waiting.await.unwrap();
+    assert_eq!(replay.ended_at(), Some(ended));
+    assert!(Replay::complete(Bytes::from("whole")).ended_at().is_some());
+}
