@@ -411,6 +411,16 @@ impl Mesh {
         .await
     }
 
+    /// Starts the Envoy client (bound listener) and the mesh-proxy client, and waits
+    /// until both route `call` to `workload`; returns the mesh-proxy client's address.
+    pub async fn start_clients_routing(&mut self, call: &Call, workload: &str) -> SocketAddr {
+        self.start_client(true).await;
+        let ours = self.start_mesh_proxy_client().await;
+        self.wait_routed_to(call, workload).await;
+        self.wait_routed_to_via(ours, call, workload).await;
+        ours
+    }
+
     /// Starts `mesh-proxy` as a second client workload, `client-mp-0` on `.3` (label
     /// `app=client-mp`), with its own no-capture Sidecar bound on `.3`: the same
     /// routes, clusters and endpoints as the Envoy client, from the same control

@@ -633,11 +633,8 @@ async fn circuit_breakers_overflow_with_503_uo_like_envoy() {
               http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 1}
         ",
     );
-    mesh.start_client(true).await;
-    let ours = mesh.start_mesh_proxy_client().await;
     let call = mesh.get("httpbin", "/get");
-    mesh.wait_routed_to(&call, "httpbin-1").await;
-    mesh.wait_routed_to_via(ours, &call, "httpbin-1").await;
+    let ours = mesh.start_clients_routing(&call, "httpbin-1").await;
     mesh.echo("httpbin-1").set_delay(Duration::from_millis(200));
     let fortio = e2e::HttpClient::new();
     let mut bodies = Vec::new();
@@ -691,11 +688,8 @@ async fn max_requests_per_connection_retires_connections_like_envoy() {
               http: {maxRequestsPerConnection: 2}
         ",
     );
-    mesh.start_client(true).await;
-    let ours = mesh.start_mesh_proxy_client().await;
     let call = mesh.get("httpbin", "/get");
-    mesh.wait_routed_to(&call, "httpbin-1").await;
-    mesh.wait_routed_to_via(ours, &call, "httpbin-1").await;
+    let ours = mesh.start_clients_routing(&call, "httpbin-1").await;
     // 12 requests one after another, 2 per connection: 6 connections, and one more
     // per proxy worker at most (each worker has its own pool, as Envoy's; their last
     // connection may be part used). Without the limit it would be one per worker.
@@ -910,11 +904,8 @@ async fn route_timeout_starts_when_the_request_body_ends_like_envoy() {
             timeout: 1s
         ",
     );
-    mesh.start_client(true).await;
-    let ours = mesh.start_mesh_proxy_client().await;
     let call = mesh.get("upload", "/");
-    mesh.wait_routed_to(&call, "upload-1").await;
-    mesh.wait_routed_to_via(ours, &call, "upload-1").await;
+    let ours = mesh.start_clients_routing(&call, "upload-1").await;
     // A body streamed over ~1.6 s: longer than the route timeout, which Envoy starts
     // only once the request has ended. The backend answers at once after it.
     let host = mesh.host("upload");

@@ -38,7 +38,16 @@ fn prefix(p: &str) -> PathSpecifier {
 }
 
 fn table(vhosts: Vec<(&str, Vec<&str>, Vec<proto::Route>)>) -> RouteTable {
-    let rc = proto::RouteConfiguration {
+    build_route_table(&route_config(vhosts)).expect("route config builds")
+}
+
+/// Built, or the reason it is refused.
+fn try_table(vhosts: Vec<(&str, Vec<&str>, Vec<proto::Route>)>) -> Result<RouteTable, String> {
+    build_route_table(&route_config(vhosts)).map_err(|e| e.to_string())
+}
+
+fn route_config(vhosts: Vec<(&str, Vec<&str>, Vec<proto::Route>)>) -> proto::RouteConfiguration {
+    proto::RouteConfiguration {
         name: "8080".to_string(),
         virtual_hosts: vhosts
             .into_iter()
@@ -50,8 +59,7 @@ fn table(vhosts: Vec<(&str, Vec<&str>, Vec<proto::Route>)>) -> RouteTable {
             })
             .collect(),
         ..Default::default()
-    };
-    build_route_table(&rc).expect("route config builds")
+    }
 }
 
 fn exact_header(name: &str, value: &str, invert: bool) -> proto::HeaderMatcher {
@@ -410,19 +418,7 @@ fn unsupported_route_features_are_refused_with_their_place() {
     if let Some(proto::route::Action::Route(a)) = &mut r.action {
         a.request_mirror_policies.push(Default::default());
     }
-    let rc = proto::RouteConfiguration {
-        name: "8080".into(),
-        virtual_hosts: vec![proto::VirtualHost {
-            name: "vh".into(),
-            domains: vec!["*".into()],
-            routes: vec![r],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let err = build_route_table(&rc)
-        .expect_err("mirroring is refused")
-        .to_string();
+    let err = try_table(vec![("vh", vec!["*"], vec![r])]).expect_err("mirroring is refused");
     assert!(
         err.contains("\"8080\"")
             && err.contains("\"vh\"")
@@ -467,19 +463,11 @@ fn every_retry_on_istio_passes_through_is_understood() {
                 ..Default::default()
             });
         }
-        build_route_table(&proto::RouteConfiguration {
-            name: "80".into(),
-            virtual_hosts: vec![proto::VirtualHost {
-                name: "vh".into(),
-                domains: vec!["*".into()],
-                routes: vec![r],
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-        .map(|t| match &t.virtual_hosts[0].routes[0].action {
-            RouteAction::Forward(f) => f.retry_policy.as_ref().map(|p| p.retry_on),
-            _ => None,
+        try_table(vec![("vh", vec!["*"], vec![r])]).map(|t| {
+            match &t.virtual_hosts[0].routes[0].action {
+                RouteAction::Forward(f) => f.retry_policy.as_ref().map(|p| p.retry_on),
+                _ => None,
+            }
         })
     };
     let on = parsed(
@@ -495,5 +483,5 @@ fn every_retry_on_istio_passes_through_is_understood() {
     assert!(on.grpc_resource_exhausted && on.grpc_unavailable);
     // Retrying on headers needs `retriable_headers`, not served yet: refused by name.
     let err = parsed("retriable-headers").expect_err("refused");
-    assert!(err.to_string().contains("retriable-headers"), "{err}");
+    assert!(err.contains("retriable-headers"), "{err}");
 }
