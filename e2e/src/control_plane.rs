@@ -4,12 +4,11 @@ use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::http::{Call, HttpClient};
-use crate::{eventually, tools};
+use crate::tools;
 
 /// A running `mesh-control`; killed when dropped. When a test panics, the tail of its
 /// log is printed.
@@ -57,23 +56,14 @@ impl ControlPlane {
     }
 
     async fn wait_debug_endpoint(&mut self) {
-        let debug = self.debug;
-        let (http, child) = (self.http.clone(), &mut self.child);
-        eventually(
-            "the control plane's debug endpoint",
-            Duration::from_secs(20),
-            || {
-                let exited = child.try_wait().ok().flatten();
-                let http = http.clone();
-                async move {
-                    if let Some(status) = exited {
-                        return Ok(Err(format!("mesh-control exited ({status})")));
-                    }
-                    http.send(debug, &Call::get("localhost", "/debug/syncz"))
-                        .await
-                        .map(|_| Ok(()))
-                }
-            },
+        let (debug, http) = (self.debug, self.http.clone());
+        crate::http::wait_http_up(
+            "mesh-control",
+            "debug endpoint",
+            &mut self.child,
+            &http,
+            debug,
+            "/debug/syncz",
         )
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", log_tail(&self.log, 60)));

@@ -191,8 +191,21 @@ pub async fn wait_admin_up(
     http: &HttpClient,
     admin: SocketAddr,
 ) -> Result<(), String> {
+    wait_http_up(process, "admin interface", child, http, admin, "/ready").await
+}
+
+/// Waits (up to 20 s) until `process`'s `what` at `addr` answers `path` at all (any
+/// status), or says that the process exited first.
+pub async fn wait_http_up(
+    process: &str,
+    what: &str,
+    child: &mut std::process::Child,
+    http: &HttpClient,
+    addr: SocketAddr,
+    path: &str,
+) -> Result<(), String> {
     crate::poll::eventually(
-        &format!("{process}'s admin interface"),
+        &format!("{process}'s {what}"),
         Duration::from_secs(20),
         || {
             let exited = child.try_wait().ok().flatten();
@@ -201,7 +214,7 @@ pub async fn wait_admin_up(
                 if let Some(status) = exited {
                     return Ok(Err(format!("{process} exited ({status})")));
                 }
-                http.send(admin, &Call::get("localhost", "/ready"))
+                http.send(addr, &Call::get("localhost", path))
                     .await
                     .map(|_| Ok(()))
             }

@@ -168,16 +168,22 @@ impl XdsClient {
                 _ => {}
             }
             tx.send(ack_or_nack(&resp, &result)).await?;
-            match &result {
-                Ok(()) => self.stats.xds_ack(),
-                Err(e) => {
-                    self.stats.xds_nack();
-                    tracing::warn!(type_url = %resp.type_url, "NACK: {e}");
-                }
-            }
-            self.publish();
+            self.answered(&resp.type_url, &result);
         }
         Ok(())
+    }
+
+    /// Counts a response ACKed or NACKed (logging why), and publishes what is
+    /// accepted now.
+    pub(super) fn answered(&mut self, type_url: &str, result: &Result<(), String>) {
+        match result {
+            Ok(()) => self.stats.xds_ack(),
+            Err(e) => {
+                self.stats.xds_nack();
+                tracing::warn!(type_url, "NACK: {e}");
+            }
+        }
+        self.publish();
     }
 
     /// Publishes a snapshot of what is accepted now.

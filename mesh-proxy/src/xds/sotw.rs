@@ -112,14 +112,7 @@ impl XdsClient {
             }
             tx.send(request(ty, &subs[ty], result.as_ref().err()))
                 .await?;
-            match &result {
-                Ok(()) => self.stats.xds_ack(),
-                Err(e) => {
-                    self.stats.xds_nack();
-                    tracing::warn!(type_url = %resp.type_url, "NACK: {e}");
-                }
-            }
-            self.publish();
+            self.answered(&resp.type_url, &result);
         }
         Ok(())
     }
