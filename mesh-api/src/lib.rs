@@ -7,6 +7,7 @@
 //!   file, document, object and field.
 //! - [`model`]: the mesh model (services, endpoints, policies) and the pure index that
 //!   builds it from a set of objects.
+//! - [`xds`]: the xDS resource type URLs the control plane and the proxy share.
 //!
 //! No sockets and no runtime live here: this crate is shared by the control plane,
 //! the CLI and the proxy.
@@ -21,3 +22,4 @@ pub mod object;
 pub mod security;
 pub mod selector;
 pub mod string_match;
+pub mod xds;

@@ -95,7 +95,7 @@ pub fn parse_file(file: &str, text: &str) -> ParsedFile {
             // `kubectl get … -o yaml` wraps objects in a List: each item is a document.
             Some(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    let text = serde_yaml::to_string(item).unwrap_or_default();
+                    let text = serde_norway::to_string(item).unwrap_or_default();
                     let item_doc = DocumentText { text: &text, ..doc };
                     let outcome = parse_document(&item_doc, location.clone()).map_err(|mut e| {
                         // Lines of the re-serialized item are not the file's.
@@ -116,8 +116,8 @@ pub fn parse_file(file: &str, text: &str) -> ParsedFile {
 }
 
 /// The items of a `v1 List` (or `…List`) document, if the document is one.
-fn list_items(text: &str) -> Option<Vec<serde_yaml::Value>> {
-    let value: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+fn list_items(text: &str) -> Option<Vec<serde_norway::Value>> {
+    let value: serde_norway::Value = serde_norway::from_str(text).ok()?;
     let kind = value.get("kind")?.as_str()?;
     if !kind.ends_with("List") {
         return None;
@@ -160,7 +160,7 @@ fn parse_document(
             message,
         })
     };
-    let value: serde_yaml::Value = serde_yaml::from_str(doc.text).map_err(|e| {
+    let value: serde_norway::Value = serde_norway::from_str(doc.text).map_err(|e| {
         let mut err = error(None, None, format!("invalid YAML: {e}"));
         if let Some(loc) = e.location() {
             err.location.line = doc.first_line + loc.line() - 1;
@@ -222,7 +222,7 @@ fn parse_document(
     Ok(DocumentOutcome::Object(object))
 }
 
-fn read_header(value: &serde_yaml::Value) -> Result<Header, (String, String)> {
+fn read_header(value: &serde_norway::Value) -> Result<Header, (String, String)> {
     let map = value.as_mapping().ok_or_else(|| {
         (
             String::from("."),

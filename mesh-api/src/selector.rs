@@ -81,7 +81,7 @@ mod tests {
     #[test]
     fn selector_needs_every_label() {
         let selector: WorkloadSelector =
-            serde_yaml::from_str("matchLabels: {app: reviews, version: v1}").unwrap();
+            serde_norway::from_str("matchLabels: {app: reviews, version: v1}").unwrap();
         let mut labels: BTreeMap<String, String> =
             [("app".to_string(), "reviews".to_string())].into();
         assert!(!selector.selects(&labels));
@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn target_reference_requires_kind_and_name() {
-        let err = serde_yaml::from_str::<PolicyTargetReference>("kind: Gateway").unwrap_err();
+        let err = serde_norway::from_str::<PolicyTargetReference>("kind: Gateway").unwrap_err();
         assert!(err.to_string().contains("missing field `name`"), "{err}");
     }
 }

@@ -88,7 +88,7 @@ impl TryFrom<StringMatchFields> for StringMatch {
 
 impl Serialize for StringMatch {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // A one-entry map, not serde's enum form: serde_yaml would write `!exact v`.
+        // A one-entry map, not serde's enum form: the YAML serializer would write `!exact v`.
         let entry = match self {
             StringMatch::Exact(v) => Some(("exact", v)),
             StringMatch::Prefix(v) => Some(("prefix", v)),
@@ -171,9 +171,9 @@ mod tests {
 
     #[test]
     fn yaml_round_trip_keeps_the_map_form() {
-        let m: StringMatch = serde_yaml::from_str("prefix: /foo").unwrap();
+        let m: StringMatch = serde_norway::from_str("prefix: /foo").unwrap();
         assert_eq!(m, StringMatch::Prefix("/foo".into()));
-        assert_eq!(serde_yaml::to_string(&m).unwrap(), "prefix: /foo\n");
+        assert_eq!(serde_norway::to_string(&m).unwrap(), "prefix: /foo\n");
         assert_eq!(
             serde_json::to_value(&StringMatch::Present).unwrap(),
             json!({})

@@ -124,11 +124,11 @@ fn through<K: DeserializeOwned + Serialize>(doc: &Value) -> Result<Value, String
     let spec_of = |object: &K| serde_json::to_value(object).map(|v| v["spec"].clone());
     let from_json: K = serde_json::from_value(doc.clone()).map_err(|e| format!("JSON: {e}"))?;
     let spec = spec_of(&from_json).map_err(|e| e.to_string())?;
-    let yaml = serde_yaml::to_string(doc).map_err(|e| e.to_string())?;
-    let from_yaml: K = serde_yaml::from_str(&yaml).map_err(|e| format!("YAML: {e}"))?;
-    let written = serde_yaml::to_string(&from_yaml).map_err(|e| e.to_string())?;
+    let yaml = serde_norway::to_string(doc).map_err(|e| e.to_string())?;
+    let from_yaml: K = serde_norway::from_str(&yaml).map_err(|e| format!("YAML: {e}"))?;
+    let written = serde_norway::to_string(&from_yaml).map_err(|e| e.to_string())?;
     let reread: K =
-        serde_yaml::from_str(&written).map_err(|e| format!("our YAML: {e}\n{written}"))?;
+        serde_norway::from_str(&written).map_err(|e| format!("our YAML: {e}\n{written}"))?;
     for (how, object) in [("YAML", &from_yaml), ("our YAML written back", &reread)] {
         let other = spec_of(object).map_err(|e| e.to_string())?;
         if other != spec {
@@ -199,7 +199,7 @@ fn bookinfo_samples_round_trip_unchanged() {
     files.sort();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
-        for (index, document) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+        for (index, document) in serde_norway::Deserializer::from_str(&text).enumerate() {
             let doc: Value = serde::Deserialize::deserialize(document).unwrap();
             let at = format!("{} document {}", file.display(), index + 1);
             let back = round_trip(&doc).unwrap_or_else(|e| panic!("{at}: {e}"));
@@ -218,7 +218,7 @@ fn bookinfo_samples_round_trip_unchanged() {
 /// The error reading `yaml` as `K`: the field path and the message.
 fn read_error<K: DeserializeOwned>(yaml: &str) -> (String, String) {
     let result: Result<K, _> =
-        serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(yaml));
+        serde_path_to_error::deserialize(serde_norway::Deserializer::from_str(yaml));
     match result {
         Ok(_) => panic!("accepted:\n{yaml}"),
         Err(e) => (e.path().to_string(), e.into_inner().to_string()),

@@ -114,7 +114,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     match args.output {
         OutputFormat::Log => print_log(&analysis, files.len(), use_color(args.color)),
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&analysis.messages)?),
-        OutputFormat::Yaml => print!("{}", serde_yaml::to_string(&analysis.messages)?),
+        OutputFormat::Yaml => print!("{}", serde_norway::to_string(&analysis.messages)?),
     }
     Ok(if analysis.fails(args.failure_threshold.into()) {
         ExitCode::from(EXIT_ANALYZERS_FOUND_ISSUES)

@@ -101,7 +101,7 @@ pub(crate) fn run(args: &BootstrapArgs) -> anyhow::Result<ExitCode> {
     let bootstrap = envoy_bootstrap(args)?;
     let text = match args.output {
         Format::Json => serde_json::to_string_pretty(&bootstrap)?,
-        Format::Yaml => serde_yaml::to_string(&bootstrap)?,
+        Format::Yaml => serde_norway::to_string(&bootstrap)?,
     };
     crate::proxy_status::write_stdout(&format!("{}\n", text.trim_end()))?;
     Ok(ExitCode::SUCCESS)

@@ -128,7 +128,7 @@ fn text_output_names_level_code_object_location_and_fix() {
 fn yaml_output_and_failure_threshold() {
     let file = data("broken/host-not-found.yaml");
     let out = meshctl(&["analyze", "-f", file.to_str().unwrap(), "-o", "yaml"]);
-    let messages: Vec<serde_yaml::Value> = serde_yaml::from_slice(&out.stdout).unwrap();
+    let messages: Vec<serde_norway::Value> = serde_norway::from_slice(&out.stdout).unwrap();
     assert_eq!(messages[0]["code"].as_str(), Some("IST0101"));
     // Warnings fail only when asked to.
     let dir = tempfile::tempdir().unwrap();

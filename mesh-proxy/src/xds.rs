@@ -13,9 +13,6 @@ mod tests;
 pub use client::XdsClient;
 pub use state::XdsState;
 
-pub const CLUSTER: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
-pub const LISTENER: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
-pub const ROUTE_CONFIGURATION: &str =
-    "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
-pub const CLUSTER_LOAD_ASSIGNMENT: &str =
-    "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
+pub use mesh_api::xds::type_url::{
+    CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION,
+};

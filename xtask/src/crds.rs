@@ -84,7 +84,7 @@ fn render(crds: &[CustomResourceDefinition]) -> Result<Manifests> {
     let mut files = Manifests::new();
     for crd in crds {
         let name = file_name(crd);
-        let yaml = serde_yaml::to_string(crd)
+        let yaml = serde_norway::to_string(crd)
             .with_context(|| format!("could not serialize CRD {name} to YAML"))?;
         if files
             .insert(name.clone(), format!("{HEADER}{yaml}"))

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use super::spec::PodSpec;
 
@@ -106,14 +106,14 @@ pub fn prepare(yaml: &str, mut allocate: impl FnMut() -> Ipv4Addr) -> PreparedMa
             selector: doc
                 .get("spec")
                 .and_then(|s| s.get("selector"))
-                .and_then(|s| serde_yaml::from_value(s.clone()).ok())
+                .and_then(|s| serde_norway::from_value(s.clone()).ok())
                 .unwrap_or_default(),
         });
     }
     let yaml = if rewritten {
         documents
             .iter()
-            .filter_map(|d| serde_yaml::to_string(d).ok())
+            .filter_map(|d| serde_norway::to_string(d).ok())
             .collect::<Vec<_>>()
             .join("---\n")
     } else {
@@ -122,9 +122,9 @@ pub fn prepare(yaml: &str, mut allocate: impl FnMut() -> Ipv4Addr) -> PreparedMa
     PreparedManifest { yaml, services }
 }
 
-fn parse_documents(yaml: &str) -> Result<Vec<Value>, serde_yaml::Error> {
+fn parse_documents(yaml: &str) -> Result<Vec<Value>, serde_norway::Error> {
     let mut documents = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(yaml) {
+    for document in serde_norway::Deserializer::from_str(yaml) {
         let value = <Value as serde::Deserialize>::deserialize(document)?;
         if !value.is_null() {
             documents.push(value);
@@ -160,7 +160,7 @@ pub fn workload_entry(spec: &PodSpec, ip: Ipv4Addr) -> String {
             "ports": ports,
         },
     });
-    serde_yaml::to_string(&entry).unwrap_or_default()
+    serde_norway::to_string(&entry).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! Splits a multi-document YAML stream into documents, remembering where each starts.
 //!
-//! We split the text ourselves (rather than letting serde_yaml iterate documents) so
+//! We split the text ourselves (rather than letting serde_norway iterate documents) so
 //! that each document can be deserialized straight from its text: errors then carry
-//! line numbers, which a `serde_yaml::Value` would have lost.
+//! line numbers, which a `serde_norway::Value` would have lost.
 
 /// One document of a YAML stream.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -35,14 +35,14 @@ pub(super) enum Source<'a> {
     /// The document's text: errors carry lines.
     Text(&'a str),
     /// A pruned copy of the document.
-    Value(serde_yaml::Value),
+    Value(serde_norway::Value),
 }
 
 /// The document without null-valued mapping entries, or `None` when it has none.
-pub(super) fn prune_nulls(mut value: serde_yaml::Value) -> Option<serde_yaml::Value> {
-    fn prune(value: &mut serde_yaml::Value) -> bool {
+pub(super) fn prune_nulls(mut value: serde_norway::Value) -> Option<serde_norway::Value> {
+    fn prune(value: &mut serde_norway::Value) -> bool {
         match value {
-            serde_yaml::Value::Mapping(map) => {
+            serde_norway::Value::Mapping(map) => {
                 let before = map.len();
                 map.retain(|_, v| !v.is_null());
                 let mut pruned = map.len() != before;
@@ -51,7 +51,7 @@ pub(super) fn prune_nulls(mut value: serde_yaml::Value) -> Option<serde_yaml::Va
                 }
                 pruned
             }
-            serde_yaml::Value::Sequence(items) => {
+            serde_norway::Value::Sequence(items) => {
                 // Every item is pruned: no short-circuit.
                 let mut pruned = false;
                 for item in items {
@@ -154,7 +154,7 @@ fn custom_resource<S: DeserializeOwned + Default>(
 fn deserialize<T: DeserializeOwned>(source: &Source<'_>) -> Result<T, FieldError> {
     let result = match source {
         Source::Text(text) => {
-            serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
+            serde_path_to_error::deserialize(serde_norway::Deserializer::from_str(text))
         }
         Source::Value(value) => serde_path_to_error::deserialize(value.clone()),
     };
@@ -170,7 +170,7 @@ fn deserialize<T: DeserializeOwned>(source: &Source<'_>) -> Result<T, FieldError
     })
 }
 
-/// serde_yaml decorates its messages with the path (`spec.x: `) and " at line L column
+/// serde_norway decorates its messages with the path (`spec.x: `) and " at line L column
 /// C"; we report both ourselves, the line relative to the file rather than the document.
 fn strip_location(message: &str) -> String {
     let message = match message.find(" at line ") {

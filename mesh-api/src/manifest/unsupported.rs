@@ -13,7 +13,7 @@ pub(super) struct FoundField {
 }
 
 /// The first unsupported field set in `document`, if any.
-pub(super) fn find(kind: Kind, document: &serde_yaml::Value) -> Option<FoundField> {
+pub(super) fn find(kind: Kind, document: &serde_norway::Value) -> Option<FoundField> {
     UNSUPPORTED_FIELDS
         .iter()
         .filter(|f| f.kind == kind.as_str())
@@ -27,7 +27,7 @@ pub(super) fn find(kind: Kind, document: &serde_yaml::Value) -> Option<FoundFiel
 }
 
 /// Follows `segments` (`http[]` means "every element of the list `http`") through `value`.
-fn find_path(value: &serde_yaml::Value, segments: &[&str], prefix: String) -> Option<String> {
+fn find_path(value: &serde_norway::Value, segments: &[&str], prefix: String) -> Option<String> {
     let Some((segment, rest)) = segments.split_first() else {
         return Some(prefix);
     };
@@ -57,7 +57,7 @@ mod tests {
 
     #[test]
     fn finds_a_field_inside_lists_with_its_indices() {
-        let doc: serde_yaml::Value = serde_yaml::from_str(
+        let doc: serde_norway::Value = serde_norway::from_str(
             "spec:\n  http:\n  - route: []\n  - match:\n    - {}\n    - odd: 1\n",
         )
         .unwrap();

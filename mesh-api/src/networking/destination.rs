@@ -135,7 +135,7 @@ mod tests {
 
     #[test]
     fn destination_requires_host() {
-        let err = serde_yaml::from_str::<Destination>("subset: v1").unwrap_err();
+        let err = serde_norway::from_str::<Destination>("subset: v1").unwrap_err();
         assert!(err.to_string().contains("missing field `host`"), "{err}");
     }
 }

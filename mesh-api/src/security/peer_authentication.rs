@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn port_level_mtls_keys_are_ports_in_json_and_yaml() {
         let yaml = "selector: {matchLabels: {app: db}}\nportLevelMtls:\n  5432: {mode: DISABLE}\n  '8080': {mode: STRICT}\n";
-        let spec: PeerAuthenticationSpec = serde_yaml::from_str(yaml).unwrap();
+        let spec: PeerAuthenticationSpec = serde_norway::from_str(yaml).unwrap();
         assert_eq!(spec.port_level_mtls[&5432].mode, Some(MtlsMode::Disable));
         assert_eq!(spec.port_level_mtls[&8080].mode, Some(MtlsMode::Strict));
         let json = serde_json::to_value(&spec).unwrap();
@@ -154,7 +154,7 @@ mod tests {
             "portLevelMtls: {http: {mode: STRICT}}",
             "portLevelMtls: {70000: {}}",
         ] {
-            let err = serde_yaml::from_str::<PeerAuthenticationSpec>(yaml).unwrap_err();
+            let err = serde_norway::from_str::<PeerAuthenticationSpec>(yaml).unwrap_err();
             assert!(
                 err.to_string().contains("is not a port number"),
                 "{yaml}: {err}"

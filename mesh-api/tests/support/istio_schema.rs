@@ -24,7 +24,7 @@ const ISTIO_CRDS: &str = include_str!("../data/istio-crds.gen.yaml");
 
 /// Istio's CRD of `kind` (in its `*.istio.io` group), as JSON.
 pub(crate) fn istio_crd(kind: &str) -> Value {
-    serde_yaml::Deserializer::from_str(ISTIO_CRDS)
+    serde_norway::Deserializer::from_str(ISTIO_CRDS)
         .map(|doc| Value::deserialize(doc).expect("Istio's CRD file is valid YAML"))
         .find(|crd| {
             crd["spec"]["names"]["kind"] == kind

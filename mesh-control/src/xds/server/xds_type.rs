@@ -2,7 +2,7 @@
 
 use std::ops::{Index, IndexMut};
 
-use crate::xds::resources::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE};
+use mesh_api::xds::type_url;
 
 /// An xDS resource type, by its discovery service's short name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -34,10 +34,10 @@ impl XdsType {
 
     pub fn type_url(self) -> &'static str {
         match self {
-            XdsType::Cluster => CLUSTER_TYPE,
-            XdsType::Endpoint => ENDPOINT_TYPE,
-            XdsType::Listener => LISTENER_TYPE,
-            XdsType::Route => ROUTE_TYPE,
+            XdsType::Cluster => type_url::CLUSTER,
+            XdsType::Endpoint => type_url::CLUSTER_LOAD_ASSIGNMENT,
+            XdsType::Listener => type_url::LISTENER,
+            XdsType::Route => type_url::ROUTE_CONFIGURATION,
         }
     }
 
@@ -107,11 +107,27 @@ mod tests {
         }
         let names: Vec<_> = XdsType::PUSH_ORDER.map(XdsType::short_name).to_vec();
         assert_eq!(names, ["CDS", "EDS", "LDS", "RDS"]);
+        assert_eq!(XdsType::from_type_url(type_url::SECRET), None);
+    }
+
+    #[test]
+    fn shared_type_urls_are_the_protos_own() {
+        use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+        use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+        use envoy_types::pb::envoy::config::listener::v3::Listener;
+        use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+        use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
+        use prost::Name;
+        assert_eq!(type_url::CLUSTER, Cluster::type_url());
         assert_eq!(
-            XdsType::from_type_url(
-                "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
-            ),
-            None
+            type_url::CLUSTER_LOAD_ASSIGNMENT,
+            ClusterLoadAssignment::type_url()
         );
+        assert_eq!(type_url::LISTENER, Listener::type_url());
+        assert_eq!(
+            type_url::ROUTE_CONFIGURATION,
+            RouteConfiguration::type_url()
+        );
+        assert_eq!(type_url::SECRET, Secret::type_url());
     }
 }
