@@ -72,6 +72,13 @@ impl Duration {
     }
 }
 
+/// A duration flag or query parameter of our own tools, in the same syntax and with
+/// the same meaning as Istio's fields (a bare number other than `0` is an error, not
+/// seconds or milliseconds): one parser for the whole project.
+pub fn parse_std(text: &str) -> Result<std::time::Duration, DurationError> {
+    text.trim().parse::<Duration>().map(|d| d.as_std())
+}
+
 impl FromStr for Duration {
     type Err = DurationError;
 

@@ -177,7 +177,7 @@ fn clusters(snapshot: &Snapshot) -> String {
         out.push_str(&format!(
             "{name}::default_priority::max_connections::4294967295\n"
         ));
-        for e in &c.endpoints {
+        for e in c.endpoints.iter() {
             let addr: SocketAddr = e.address;
             out.push_str(&format!("{name}::{addr}::weight::{}\n", e.weight));
             out.push_str(&format!("{name}::{addr}::health_flags::healthy\n"));

@@ -12,14 +12,17 @@ use crate::route::RouteTable;
 use crate::upstream::ClusterRuntime;
 
 mod cluster;
+mod endpoints;
+mod error;
 pub mod filter_chain;
 mod listener;
 mod network_filter;
 
 pub use cluster::{
-    ClusterConfig, ClusterKind, ConnectionLimits, DnsTarget, Endpoint, PoolOptions, build_cluster,
-    build_endpoints,
+    ClusterConfig, ClusterKind, ConnectionLimits, DnsTarget, PoolOptions, build_cluster,
 };
+pub use endpoints::{Endpoint, build_endpoints};
+pub use error::{ConfigError, FieldError};
 pub use listener::{FilterChainConfig, ListenerConfig, ListenerFilters, build_listener};
 pub use network_filter::{
     HttpChain, NetworkFilter, RouteSource, TcpClusters, TcpProxyConfig, build_network_filter,
@@ -39,8 +42,9 @@ pub struct Snapshot {
 
 /// A cluster, its endpoints, its balancer and its connection pool.
 pub struct Cluster {
-    pub config: ClusterConfig,
-    pub endpoints: Vec<Endpoint>,
+    /// Shared with the xDS state: a push that leaves it unchanged reuses this cluster.
+    pub config: Arc<ClusterConfig>,
+    pub endpoints: Arc<[Endpoint]>,
     /// Indexes `endpoints`; locked only to pick a host and count requests in flight.
     pub balancer: Mutex<LoadBalancer>,
     pub runtime: Arc<ClusterRuntime>,

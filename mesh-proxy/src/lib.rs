@@ -8,8 +8,8 @@ pub mod admin;
 pub mod balance;
 pub mod config;
 pub mod drain;
-pub mod identity;
 pub mod metrics;
+pub mod node;
 pub mod outlier;
 pub mod proxy;
 pub mod redirect;
@@ -31,7 +31,7 @@ use tokio::sync::watch;
 use crate::admin::{AdminState, LogLevels};
 use crate::config::Snapshot;
 use crate::drain::Drain;
-use crate::identity::ProxyIdentity;
+use crate::node::NodeMetadata;
 use crate::proxy::Shared;
 use crate::stats::Stats;
 
@@ -39,7 +39,7 @@ use crate::stats::Stats;
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunConfig {
     pub xds_address: String,
-    pub identity: ProxyIdentity,
+    pub node: NodeMetadata,
     pub admin_address: SocketAddr,
     pub health_address: SocketAddr,
     /// `/stats/prometheus` (Istio's 15090).
@@ -74,7 +74,7 @@ pub async fn run(config: RunConfig, log_levels: Arc<LogLevels>) -> anyhow::Resul
         .await
         .with_context(|| format!("cannot bind the health address {}", config.health_address))?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    tracing::info!(node = %config.identity.node_id(), xds = %config.xds_address, "starting");
+    tracing::info!(node = %config.node.node_id(), xds = %config.xds_address, "starting");
     tokio::spawn(admin::serve_admin(admin, state.clone()));
     tokio::spawn(admin::serve_health(health, state.clone()));
     // Metrics are not worth refusing to proxy for (e.g. two proxies sharing a host).
@@ -87,7 +87,7 @@ pub async fn run(config: RunConfig, log_levels: Arc<LogLevels>) -> anyhow::Resul
     }
     let mut workers =
         worker::start(config.concurrency, &shared).context("cannot start the worker threads")?;
-    let client = xds::XdsClient::new(config.xds_address, config.identity.node(), tx, stats);
+    let client = xds::XdsClient::new(config.xds_address, config.node.node(), tx, stats);
     // Config keeps arriving while draining, as Envoy's does.
     let mut client = tokio::spawn(client.run());
     tokio::select! {

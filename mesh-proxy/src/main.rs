@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use mesh_proxy::RunConfig;
 use mesh_proxy::admin::LogLevels;
-use mesh_proxy::identity::{ProxyIdentity, parse_labels, parse_workload};
+use mesh_proxy::node::{NodeMetadata, parse_labels, parse_workload};
 use mesh_proxy::redirect::{self, RedirectArgs};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -66,7 +66,7 @@ struct RunArgs {
     metrics_address: SocketAddr,
     /// How long SIGTERM waits for open connections to finish (Istio's
     /// terminationDrainDuration), e.g. 5s, 500ms, 1m.
-    #[arg(long, env = "MESH_DRAIN_DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "MESH_DRAIN_DURATION", default_value = "5s", value_parser = mesh_api::duration::parse_std)]
     drain_duration: Duration,
     /// Worker threads, each with its own listeners and upstream connections (Envoy's
     /// --concurrency; Istio's proxy default is 2). 0 means one per CPU core.
@@ -151,7 +151,7 @@ fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
     let (pod, namespace) = parse_workload(&args.workload)?;
     Ok(RunConfig {
         xds_address: args.xds_address.clone(),
-        identity: ProxyIdentity {
+        node: NodeMetadata {
             pod,
             namespace,
             ip: args.ip,
@@ -194,36 +194,34 @@ fn init_logging() -> Arc<LogLevels> {
     }))
 }
 
-/// Go's duration syntax as Istio writes it (`5s`, `500ms`, `1m`, `1h`), or seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let bad = || format!("`{s}` is not a duration; write it as 5s, 500ms or 1m");
-    let n: f64 = number.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(bad()),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| bad())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn drain_durations_are_read_as_istio_writes_them() {
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5d").is_err());
+        let drain = |d: &str| {
+            Cli::try_parse_from([
+                "mesh-proxy",
+                "run",
+                "--xds-address",
+                "127.0.0.1:15010",
+                "--workload",
+                "a.b",
+                "--ip",
+                "10.0.0.1",
+                "--drain-duration",
+                d,
+            ])
+            .map(|cli| match cli.command {
+                Command::Run(args) => args.drain_duration,
+                Command::Redirect(_) => Duration::ZERO,
+            })
+        };
+        assert_eq!(drain("5s").ok(), Some(Duration::from_secs(5)));
+        assert_eq!(drain("1m30s").ok(), Some(Duration::from_secs(90)));
+        let bare = drain("2").expect_err("a bare number has no unit");
+        assert!(bare.to_string().contains("unit"), "{bare}");
+        assert!(drain("5d").is_err());
     }
 }

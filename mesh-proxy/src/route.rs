@@ -19,7 +19,7 @@ mod rewrite;
 #[cfg(test)]
 mod tests;
 
-pub use build::{RouteConfigError, build_route_table, proto_duration};
+pub use build::{build_route_table, proto_duration};
 pub use cors::{Cors, CorsOutcome};
 pub use fault::{Abort, Fault, FaultDecision, Share};
 pub use matcher::{RequestHead, pick_weighted};

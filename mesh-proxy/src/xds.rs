@@ -5,14 +5,12 @@
 //! for a control plane that offers only State of the World).
 
 mod client;
+mod resource;
 mod sotw;
 mod state;
 #[cfg(test)]
 mod tests;
 
 pub use client::XdsClient;
+pub use resource::XdsType;
 pub use state::XdsState;
-
-pub use mesh_api::xds::type_url::{
-    CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION,
-};

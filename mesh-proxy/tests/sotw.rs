@@ -15,7 +15,7 @@ use mesh_api::model::{MeshModel, MeshSettings};
 use mesh_control::file_source::ConfigSnapshot;
 use mesh_control::xds::server::{AdsProtocolKind, AdsServer, AdsService, SyncState, XdsType};
 use mesh_proxy::config::Snapshot;
-use mesh_proxy::identity::ProxyIdentity;
+use mesh_proxy::node::NodeMetadata;
 use mesh_proxy::stats::Stats;
 use mesh_proxy::xds::XdsClient;
 use tokio::sync::watch;
@@ -102,7 +102,7 @@ async fn falls_back_to_state_of_the_world_syncs_acks_and_follows_changes() {
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
 
-    let identity = ProxyIdentity {
+    let node = NodeMetadata {
         pod: "client-0".into(),
         namespace: "demo".into(),
         ip: "127.0.0.8".parse::<IpAddr>().unwrap(),
@@ -114,7 +114,7 @@ async fn falls_back_to_state_of_the_world_syncs_acks_and_follows_changes() {
     let (snapshots_tx, mut snapshots) = watch::channel(Arc::new(Snapshot::default()));
     let client = XdsClient::new(
         address.to_string(),
-        identity.node(),
+        node.node(),
         snapshots_tx,
         Arc::new(Stats::default()),
     );

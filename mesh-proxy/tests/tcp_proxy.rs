@@ -16,13 +16,14 @@ use envoy_types::pb::envoy::service::discovery::v3::{DeltaDiscoveryResponse, Res
 use envoy_types::pb::google::protobuf::{Any, Duration as ProtoDuration};
 use mesh_api::manifest::parse_file;
 use mesh_api::model::{MeshModel, MeshSettings};
+use mesh_api::xds::type_url::{CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION};
 use mesh_control::xds::node::{ProxyKind, ProxyNode};
 use mesh_control::xds::resources::ProxyResources;
 use mesh_control::xds::translate::{translate, translate_endpoints};
 use mesh_proxy::config::Snapshot;
 use mesh_proxy::proxy::Shared;
 use mesh_proxy::stats::Stats;
-use mesh_proxy::xds::{CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, XdsState};
+use mesh_proxy::xds::XdsState;
 use prost::{Message, Name};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -96,28 +96,10 @@ impl Directives {
     }
 }
 
-/// `250ms`, `1.5s`, `2m`, or a bare number of milliseconds.
+/// `250ms`, `1.5s`, `2m`: Istio's duration syntax, parsed as the rest of the mesh
+/// parses it.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration; write e.g. 100ms, 1.5s or 2m"))?;
-    let seconds = match unit {
-        "" | "ms" => number / 1000.0,
-        "us" | "µs" => number / 1_000_000.0,
-        "s" => number,
-        "m" => number * 60.0,
-        _ => {
-            return Err(format!(
-                "`{text}`: unknown unit `{unit}`; use us, ms, s or m"
-            ));
-        }
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+    mesh_api::duration::parse_std(text).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -160,7 +142,7 @@ mod tests {
     #[test]
     fn durations_take_the_usual_units() {
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("250"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("250").is_err(), "a bare number has no unit");
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("10us"), Ok(Duration::from_micros(10)));
         assert!(parse_duration("fast").is_err());

@@ -1,6 +1,6 @@
 //! `Cluster` and `ClusterLoadAssignment` protos → [`ClusterConfig`] and endpoints.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use envoy_types::pb::envoy::config::cluster::v3::cluster as envoy_cluster;
@@ -8,7 +8,7 @@ use envoy_types::pb::envoy::config::cluster::v3::{
     Cluster, cluster::ClusterDiscoveryType, cluster::DiscoveryType, cluster::LbPolicy,
 };
 use envoy_types::pb::envoy::config::core::v3::{address, socket_address};
-use envoy_types::pb::envoy::config::endpoint::v3::{ClusterLoadAssignment, lb_endpoint};
+use envoy_types::pb::envoy::config::endpoint::v3::lb_endpoint;
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
     HttpProtocolOptions, http_protocol_options::UpstreamProtocolOptions,
     http_protocol_options::explicit_http_config::ProtocolConfig,
@@ -16,6 +16,8 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
 use prost::Message;
 use serde::Serialize;
 
+use super::endpoints::{Endpoint, lb_endpoints};
+use super::error::{ConfigError, FieldError};
 use crate::balance::{LbConfig, LbPolicy as BalancePolicy};
 use crate::outlier::OutlierDetectionConfig;
 
@@ -117,7 +119,7 @@ pub struct DnsTarget {
 }
 
 /// The hosts of a DNS cluster's `load_assignment`, with Envoy's refresh default (5 s).
-fn dns_cluster(c: &Cluster, logical: bool) -> Result<ClusterKind, String> {
+fn dns_cluster(c: &Cluster, logical: bool) -> Result<ClusterKind, FieldError> {
     use envoy_cluster::DnsLookupFamily;
     if !matches!(
         DnsLookupFamily::try_from(c.dns_lookup_family),
@@ -165,15 +167,6 @@ fn dns_cluster(c: &Cluster, logical: bool) -> Result<ClusterKind, String> {
     })
 }
 
-/// One upstream host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Endpoint {
-    pub address: SocketAddr,
-    pub weight: u32,
-    /// EDS UNKNOWN, HEALTHY (and DEGRADED, which Envoy uses when nothing better is left).
-    pub healthy: bool,
-}
-
 mod millis {
     pub(super) fn serialize<S: serde::Serializer>(
         d: &std::time::Duration,
@@ -184,8 +177,12 @@ mod millis {
 }
 
 /// Converts a cluster; an error names the field this proxy cannot implement.
-pub fn build_cluster(c: &Cluster) -> Result<ClusterConfig, String> {
-    let err = |e: String| format!("cluster {:?}: {e}", c.name);
+pub fn build_cluster(c: &Cluster) -> Result<ClusterConfig, ConfigError> {
+    cluster(c).map_err(|e| e.of("cluster", &c.name))
+}
+
+fn cluster(c: &Cluster) -> Result<ClusterConfig, FieldError> {
+    let err = |e: String| FieldError::new(e);
     let discovery = match &c.cluster_discovery_type {
         None => DiscoveryType::Static,
         Some(ClusterDiscoveryType::Type(t)) => {
@@ -208,14 +205,13 @@ pub fn build_cluster(c: &Cluster) -> Result<ClusterConfig, String> {
             endpoints: c
                 .load_assignment
                 .as_ref()
-                .map(build_endpoints)
-                .transpose()
-                .map_err(err)?
+                .map(lb_endpoints)
+                .transpose()?
                 .unwrap_or_default(),
         },
         DiscoveryType::OriginalDst => ClusterKind::OriginalDst,
         DiscoveryType::StrictDns | DiscoveryType::LogicalDns => {
-            dns_cluster(c, discovery == DiscoveryType::LogicalDns).map_err(err)?
+            dns_cluster(c, discovery == DiscoveryType::LogicalDns)?
         }
     };
     let lb = LbPolicy::try_from(c.lb_policy)
@@ -233,14 +229,14 @@ pub fn build_cluster(c: &Cluster) -> Result<ClusterConfig, String> {
             "lb_policy CLUSTER_PROVIDED: only for ORIGINAL_DST clusters".into(),
         ));
     }
-    let source_address = upstream_source_address(c).map_err(err)?;
+    let source_address = upstream_source_address(c)?;
     let policy = match (lb, &c.lb_config) {
         (LbPolicy::RoundRobin | LbPolicy::ClusterProvided, None) => BalancePolicy::RoundRobin,
         (LbPolicy::LeastRequest, None) => BalancePolicy::default_least_request(),
         (LbPolicy::Random, None) => BalancePolicy::Random,
         (LbPolicy::RingHash, None) => BalancePolicy::default_ring_hash(),
         (LbPolicy::RingHash, Some(envoy_cluster::LbConfig::RingHashLbConfig(r))) => {
-            ring_hash_policy(r).map_err(err)?
+            ring_hash_policy(r)?
         }
         (LbPolicy::Maglev, None) => BalancePolicy::default_maglev(),
         (LbPolicy::Maglev, Some(envoy_cluster::LbConfig::MaglevLbConfig(m))) => {
@@ -285,8 +281,8 @@ pub fn build_cluster(c: &Cluster) -> Result<ClusterConfig, String> {
         .as_ref()
         .map(outlier_detection)
         .transpose()
-        .map_err(|e| err(format!("outlier_detection: {e}")))?;
-    let limits = circuit_breaker_limits(c).map_err(err)?;
+        .map_err(|e| e.at("outlier_detection"))?;
+    let limits = circuit_breaker_limits(c)?;
     let mut pool = PoolOptions::default();
     #[allow(deprecated)]
     let mut http2 = c.http2_protocol_options.is_some();
@@ -307,7 +303,7 @@ pub fn build_cluster(c: &Cluster) -> Result<ClusterConfig, String> {
             );
         }
         if let Some(common) = &opts.common_http_protocol_options {
-            pool = pool_options(common).map_err(|e| err(format!("{name}: {e}")))?;
+            pool = pool_options(common).map_err(|e| e.at(name.as_str()))?;
         }
     }
     let connect_timeout = c
@@ -332,7 +328,7 @@ pub fn build_cluster(c: &Cluster) -> Result<ClusterConfig, String> {
 /// proxy does not (success rate, failure percentage, local-origin split) are refused.
 fn outlier_detection(
     od: &envoy_types::pb::envoy::config::cluster::v3::OutlierDetection,
-) -> Result<OutlierDetectionConfig, String> {
+) -> Result<OutlierDetectionConfig, FieldError> {
     let u32_or = |v: &Option<envoy_types::pb::google::protobuf::UInt32Value>, d: u32| {
         v.as_ref().map_or(d, |v| v.value)
     };
@@ -380,7 +376,7 @@ fn outlier_detection(
 
 /// The DEFAULT priority's circuit breaker thresholds, Envoy's defaults where unset
 /// (1024 connections, pending and active requests, 3 concurrent retries).
-fn circuit_breaker_limits(c: &Cluster) -> Result<ConnectionLimits, String> {
+fn circuit_breaker_limits(c: &Cluster) -> Result<ConnectionLimits, FieldError> {
     let mut limits = ConnectionLimits::default();
     let Some(cb) = &c.circuit_breakers else {
         return Ok(limits);
@@ -411,7 +407,7 @@ fn circuit_breaker_limits(c: &Cluster) -> Result<ConnectionLimits, String> {
 /// What the connection pool honours of `common_http_protocol_options`.
 fn pool_options(
     common: &envoy_types::pb::envoy::config::core::v3::HttpProtocolOptions,
-) -> Result<PoolOptions, String> {
+) -> Result<PoolOptions, FieldError> {
     let max_requests_per_connection = common
         .max_requests_per_connection
         .as_ref()
@@ -430,7 +426,7 @@ fn pool_options(
 }
 
 /// `upstream_bind_config`: a source IP (port 0) is all this proxy binds.
-fn upstream_source_address(c: &Cluster) -> Result<Option<IpAddr>, String> {
+fn upstream_source_address(c: &Cluster) -> Result<Option<IpAddr>, FieldError> {
     let Some(bind) = &c.upstream_bind_config else {
         return Ok(None);
     };
@@ -461,61 +457,16 @@ fn upstream_source_address(c: &Cluster) -> Result<Option<IpAddr>, String> {
         );
     }
     sa.address.parse().map(Some).map_err(|_| {
-        format!(
+        FieldError::new(format!(
             "upstream_bind_config.source_address: {:?} is not an IP address",
             sa.address
-        )
+        ))
     })
-}
-
-/// The endpoints of a ClusterLoadAssignment, every locality together.
-pub fn build_endpoints(cla: &ClusterLoadAssignment) -> Result<Vec<Endpoint>, String> {
-    let mut out = Vec::new();
-    for locality in &cla.endpoints {
-        for lb in &locality.lb_endpoints {
-            let Some(lb_endpoint::HostIdentifier::Endpoint(ep)) = &lb.host_identifier else {
-                return Err(format!(
-                    "cla {:?}: named endpoints are not supported",
-                    cla.cluster_name
-                ));
-            };
-            let Some(address::Address::SocketAddress(sa)) =
-                ep.address.as_ref().and_then(|a| a.address.as_ref())
-            else {
-                return Err(format!(
-                    "cla {:?}: only socket addresses are supported",
-                    cla.cluster_name
-                ));
-            };
-            let Some(socket_address::PortSpecifier::PortValue(port)) = sa.port_specifier else {
-                return Err(format!(
-                    "cla {:?}: named ports are not supported",
-                    cla.cluster_name
-                ));
-            };
-            let ip = sa.address.parse().map_err(|_| {
-                format!(
-                    "cla {:?}: endpoint {:?} is not an IP address",
-                    cla.cluster_name, sa.address
-                )
-            })?;
-            let port = u16::try_from(port)
-                .map_err(|_| format!("cla {:?}: port {port}", cla.cluster_name))?;
-            out.push(Endpoint {
-                address: SocketAddr::new(ip, port),
-                weight: lb.load_balancing_weight.as_ref().map_or(1, |w| w.value),
-                // UNKNOWN, HEALTHY and DEGRADED take traffic; UNHEALTHY, DRAINING, TIMEOUT
-                // only in healthy panic.
-                healthy: matches!(lb.health_status, 0 | 1 | 5),
-            });
-        }
-    }
-    Ok(out)
 }
 
 /// `ring_hash_lb_config` with Envoy's defaults and checks (xxHash only: MURMUR_HASH_2
 /// would place hosts differently from Envoy).
-fn ring_hash_policy(r: &envoy_cluster::RingHashLbConfig) -> Result<BalancePolicy, String> {
+fn ring_hash_policy(r: &envoy_cluster::RingHashLbConfig) -> Result<BalancePolicy, FieldError> {
     if r.hash_function != envoy_cluster::ring_hash_lb_config::HashFunction::XxHash as i32 {
         return Err("ring_hash_lb_config.hash_function: only XX_HASH is supported".into());
     }
@@ -525,7 +476,8 @@ fn ring_hash_policy(r: &envoy_cluster::RingHashLbConfig) -> Result<BalancePolicy
         return Err(format!(
             "ring_hash_lb_config: minimum_ring_size {minimum_ring_size} and maximum_ring_size \
              {maximum_ring_size} must be ordered and at most 8M"
-        ));
+        )
+        .into());
     }
     Ok(BalancePolicy::RingHash {
         minimum_ring_size,
@@ -541,109 +493,4 @@ fn is_prime(n: u64) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use envoy_types::pb::google::protobuf::UInt64Value;
-
-    use super::*;
-
-    fn hashed(
-        lb: LbPolicy,
-        config: Option<envoy_cluster::LbConfig>,
-    ) -> Result<BalancePolicy, String> {
-        let c = Cluster {
-            name: "outbound|80||web.shop.svc.cluster.local".into(),
-            cluster_discovery_type: Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32)),
-            lb_policy: lb as i32,
-            lb_config: config,
-            ..Default::default()
-        };
-        build_cluster(&c).map(|c| c.lb_config.policy)
-    }
-
-    #[test]
-    fn istios_consistent_hash_clusters_are_ring_hash_or_maglev() {
-        // What the translator emits for `consistentHash` (minimumRingSize) and `maglev`.
-        let ring = envoy_cluster::LbConfig::RingHashLbConfig(envoy_cluster::RingHashLbConfig {
-            minimum_ring_size: Some(UInt64Value { value: 2048 }),
-            ..Default::default()
-        });
-        assert_eq!(
-            hashed(LbPolicy::RingHash, Some(ring)),
-            Ok(BalancePolicy::RingHash {
-                minimum_ring_size: 2048,
-                maximum_ring_size: 8 << 20
-            })
-        );
-        let maglev = envoy_cluster::LbConfig::MaglevLbConfig(envoy_cluster::MaglevLbConfig {
-            table_size: Some(UInt64Value { value: 251 }),
-        });
-        assert_eq!(
-            hashed(LbPolicy::Maglev, Some(maglev)),
-            Ok(BalancePolicy::Maglev { table_size: 251 })
-        );
-        assert_eq!(
-            hashed(LbPolicy::Maglev, None),
-            Ok(BalancePolicy::default_maglev())
-        );
-    }
-
-    #[test]
-    fn istios_outlier_detection_is_applied_and_success_rate_must_be_off() {
-        use envoy_types::pb::envoy::config::cluster::v3::OutlierDetection;
-        use envoy_types::pb::google::protobuf::{Duration as ProtoDuration, UInt32Value};
-        let mut od = OutlierDetection {
-            consecutive_5xx: Some(UInt32Value { value: 1 }),
-            interval: Some(ProtoDuration {
-                seconds: 1,
-                nanos: 0,
-            }),
-            max_ejection_percent: Some(UInt32Value { value: 100 }),
-            enforcing_success_rate: Some(UInt32Value { value: 0 }),
-            ..Default::default()
-        };
-        let config = outlier_detection(&od).expect("Istio's shape");
-        assert_eq!(config.consecutive_5xx, 1);
-        assert_eq!(config.interval, Duration::from_secs(1));
-        assert_eq!(config.max_ejection_percent, 100);
-        assert_eq!(
-            config.base_ejection_time,
-            Duration::from_secs(30),
-            "Envoy's default"
-        );
-        od.enforcing_success_rate = None;
-        let err = outlier_detection(&od).expect_err("Envoy would run success-rate ejection");
-        assert!(err.contains("enforcing_success_rate"), "{err}");
-    }
-
-    #[test]
-    fn istios_max_requests_per_connection_is_kept_and_zero_means_no_limit() {
-        use envoy_types::pb::envoy::config::core::v3::HttpProtocolOptions;
-        use envoy_types::pb::google::protobuf::UInt32Value;
-        let limit = |n: Option<u32>| {
-            pool_options(&HttpProtocolOptions {
-                max_requests_per_connection: n.map(|value| UInt32Value { value }),
-                ..Default::default()
-            })
-            .map(|p| p.max_requests_per_connection)
-        };
-        assert_eq!(limit(Some(5)), Ok(Some(5)));
-        assert_eq!(limit(Some(1)), Ok(Some(1)));
-        assert_eq!(limit(Some(0)), Ok(None));
-        assert_eq!(limit(None), Ok(None));
-    }
-
-    #[test]
-    fn what_envoy_would_refuse_or_hash_differently_is_nacked() {
-        let not_prime = envoy_cluster::LbConfig::MaglevLbConfig(envoy_cluster::MaglevLbConfig {
-            table_size: Some(UInt64Value { value: 1000 }),
-        });
-        let err = hashed(LbPolicy::Maglev, Some(not_prime)).expect_err("refused");
-        assert!(err.contains("table_size: 1000"), "{err}");
-        let murmur = envoy_cluster::LbConfig::RingHashLbConfig(envoy_cluster::RingHashLbConfig {
-            hash_function: envoy_cluster::ring_hash_lb_config::HashFunction::MurmurHash2 as i32,
-            ..Default::default()
-        });
-        let err = hashed(LbPolicy::RingHash, Some(murmur)).expect_err("refused");
-        assert!(err.contains("XX_HASH"), "{err}");
-    }
-}
+mod tests;

@@ -13,6 +13,8 @@ use envoy_types::pb::envoy::config::core::v3::CidrRange as CidrRangeProto;
 use envoy_types::pb::envoy::config::listener::v3::{FilterChainMatch as Proto, filter_chain_match};
 use serde::Serialize;
 
+use super::error::FieldError;
+
 #[cfg(test)]
 mod tests;
 
@@ -91,7 +93,7 @@ impl CidrRange {
 }
 
 /// Converts a `filter_chain_match`; an error names the field.
-pub fn build_filter_chain_match(m: &Proto) -> Result<FilterChainMatch, String> {
+pub fn build_filter_chain_match(m: &Proto) -> Result<FilterChainMatch, FieldError> {
     if !m.address_suffix.is_empty() || m.suffix_len.is_some() {
         return Err("address_suffix/suffix_len: not supported (Envoy ignores them too)".into());
     }
@@ -102,7 +104,7 @@ pub fn build_filter_chain_match(m: &Proto) -> Result<FilterChainMatch, String> {
             SourceType::SameIpOrLoopback
         }
         Ok(filter_chain_match::ConnectionSourceType::External) => SourceType::External,
-        Err(_) => return Err(format!("source_type {} unknown", m.source_type)),
+        Err(_) => return Err(format!("source_type {} unknown", m.source_type).into()),
     };
     Ok(FilterChainMatch {
         destination_port: m
@@ -125,7 +127,7 @@ pub fn build_filter_chain_match(m: &Proto) -> Result<FilterChainMatch, String> {
             .source_ports
             .iter()
             .map(|p| port(*p))
-            .collect::<Result<_, _>>()?,
+            .collect::<Result<_, String>>()?,
     })
 }
 
@@ -149,13 +151,14 @@ fn cidr_ranges(ranges: &[CidrRangeProto], field: &str) -> Result<Vec<CidrRange>,
 
 /// Envoy refuses a listener in which two chains match the same connections; so does
 /// this. `matches` are the listener's chains in order, with their names.
-pub fn check_distinct(matches: &[(&str, &FilterChainMatch)]) -> Result<(), String> {
+pub fn check_distinct(matches: &[(&str, &FilterChainMatch)]) -> Result<(), FieldError> {
     for (i, (a_name, a)) in matches.iter().enumerate() {
         for (b_name, b) in &matches[..i] {
             if overlap(a, b) {
                 return Err(format!(
                     "filter chains {b_name:?} and {a_name:?}: multiple filter chains with the same matching rules are defined"
-                ));
+                )
+                .into());
             }
         }
     }

@@ -9,6 +9,7 @@ use envoy_types::pb::envoy::config::core::v3::{address, socket_address};
 use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener, listener_filter};
 use serde::Serialize;
 
+use super::error::{ConfigError, FieldError};
 use super::filter_chain::{FilterChainMatch, build_filter_chain_match, check_distinct};
 use super::network_filter::{NetworkFilter, build_network_filter};
 use crate::route::proto_duration;
@@ -73,33 +74,34 @@ impl ListenerConfig {
 }
 
 /// Converts a listener; an error names the listener, the chain or filter, and why.
-pub fn build_listener(l: &Listener) -> Result<ListenerConfig, String> {
-    let err = |e: String| format!("listener {:?}: {e}", l.name);
-    let address = listener_address(l).map_err(|e| err(format!("address: {e}")))?;
-    refuse_unsupported(l).map_err(err)?;
+pub fn build_listener(l: &Listener) -> Result<ListenerConfig, ConfigError> {
+    listener(l).map_err(|e| e.of("listener", &l.name))
+}
+
+fn listener(l: &Listener) -> Result<ListenerConfig, FieldError> {
+    let address = listener_address(l).map_err(|e| e.at("address"))?;
+    refuse_unsupported(l)?;
     let hand_off = l.use_original_dst.as_ref().is_some_and(|b| b.value);
-    let mut listener_filters = listener_filters(l).map_err(err)?;
+    let mut listener_filters = listener_filters(l)?;
     // Envoy adds the original_dst listener filter itself for use_original_dst.
     listener_filters.original_dst |= hand_off;
     let filter_chains = l
         .filter_chains
         .iter()
         .map(filter_chain)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(err)?;
+        .collect::<Result<Vec<_>, _>>()?;
     let named: Vec<(&str, &FilterChainMatch)> = filter_chains
         .iter()
         .map(|c| (c.name.as_str(), &c.matcher))
         .collect();
-    check_distinct(&named).map_err(err)?;
+    check_distinct(&named)?;
     let default_filter_chain = l
         .default_filter_chain
         .as_ref()
         .map(filter_chain)
-        .transpose()
-        .map_err(err)?;
+        .transpose()?;
     if filter_chains.is_empty() && default_filter_chain.is_none() {
-        return Err(err("no filter chains".into()));
+        return Err("no filter chains".into());
     }
     Ok(ListenerConfig {
         name: l.name.clone(),
@@ -114,7 +116,7 @@ pub fn build_listener(l: &Listener) -> Result<ListenerConfig, String> {
     })
 }
 
-fn listener_address(l: &Listener) -> Result<SocketAddr, String> {
+fn listener_address(l: &Listener) -> Result<SocketAddr, FieldError> {
     let Some(address::Address::SocketAddress(sa)) =
         l.address.as_ref().and_then(|a| a.address.as_ref())
     else {
@@ -132,7 +134,7 @@ fn listener_address(l: &Listener) -> Result<SocketAddr, String> {
 }
 
 /// Listener fields that change which connections arrive or how they are handled.
-fn refuse_unsupported(l: &Listener) -> Result<(), String> {
+fn refuse_unsupported(l: &Listener) -> Result<(), FieldError> {
     let unsupported = [
         ("additional_addresses", !l.additional_addresses.is_empty()),
         ("fcds_config", l.fcds_config.is_some()),
@@ -147,12 +149,12 @@ fn refuse_unsupported(l: &Listener) -> Result<(), String> {
         ("enable_mptcp", l.enable_mptcp),
     ];
     match unsupported.iter().find(|(_, set)| *set) {
-        Some((field, _)) => Err(format!("{field} is not supported yet")),
+        Some((field, _)) => Err(format!("{field} is not supported yet").into()),
         None => Ok(()),
     }
 }
 
-fn listener_filters(l: &Listener) -> Result<ListenerFilters, String> {
+fn listener_filters(l: &Listener) -> Result<ListenerFilters, FieldError> {
     let mut out = ListenerFilters {
         timeout: match &l.listener_filters_timeout {
             None => Some(DEFAULT_LISTENER_FILTERS_TIMEOUT),
@@ -162,7 +164,7 @@ fn listener_filters(l: &Listener) -> Result<ListenerFilters, String> {
         ..ListenerFilters::default()
     };
     for f in &l.listener_filters {
-        let err = |e: &str| format!("listener filter {:?}: {e}", f.name);
+        let err = |e: &str| FieldError::new(e).at(format!("listener filter {:?}", f.name));
         if f.filter_disabled.is_some() {
             return Err(err("filter_disabled is not supported yet"));
         }
@@ -181,26 +183,29 @@ fn listener_filters(l: &Listener) -> Result<ListenerFilters, String> {
     Ok(out)
 }
 
-fn filter_chain(c: &FilterChain) -> Result<FilterChainConfig, String> {
-    let err = |e: String| format!("filter chain {:?}: {e}", c.name);
+fn filter_chain(c: &FilterChain) -> Result<FilterChainConfig, FieldError> {
+    filter_chain_config(c).map_err(|e| e.at(format!("filter chain {:?}", c.name)))
+}
+
+fn filter_chain_config(c: &FilterChain) -> Result<FilterChainConfig, FieldError> {
     if c.transport_socket.is_some() {
-        return Err(err("transport_socket (TLS) is not supported yet".into()));
+        return Err("transport_socket (TLS) is not supported yet".into());
     }
     #[allow(deprecated)]
     let proxy_protocol = c.use_proxy_proto.as_ref().is_some_and(|b| b.value);
     if proxy_protocol {
-        return Err(err("use_proxy_proto is not supported".into()));
+        return Err("use_proxy_proto is not supported".into());
     }
     let matcher = c
         .filter_chain_match
         .as_ref()
         .map(build_filter_chain_match)
         .transpose()
-        .map_err(|e| err(format!("filter_chain_match: {e}")))?
+        .map_err(|e| e.at("filter_chain_match"))?
         .unwrap_or_default();
     Ok(FilterChainConfig {
         name: c.name.clone(),
         matcher,
-        filter: build_network_filter(&c.filters).map_err(err)?,
+        filter: build_network_filter(&c.filters)?,
     })
 }

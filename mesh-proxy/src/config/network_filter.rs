@@ -11,6 +11,7 @@ use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpPro
 use prost::Message;
 use serde::Serialize;
 
+use super::error::FieldError;
 use crate::route::{RouteTable, build_route_table, proto_duration};
 
 pub(super) const HCM: &str = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
@@ -88,35 +89,37 @@ fn secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Er
 
 /// Converts the network filters of a chain: exactly one, the HTTP connection manager
 /// or the TCP proxy. An error names the filter and the field.
-pub fn build_network_filter(filters: &[Filter]) -> Result<NetworkFilter, String> {
+pub fn build_network_filter(filters: &[Filter]) -> Result<NetworkFilter, FieldError> {
     let [f] = filters else {
         return Err(format!(
             "{} network filters: exactly one (http_connection_manager or tcp_proxy) is supported",
             filters.len()
-        ));
+        )
+        .into());
     };
+    network_filter(f).map_err(|e| e.at(format!("filter {:?}", f.name)))
+}
+
+fn network_filter(f: &Filter) -> Result<NetworkFilter, FieldError> {
     let Some(filter::ConfigType::TypedConfig(any)) = &f.config_type else {
-        return Err(format!("filter {:?}: typed_config missing", f.name));
+        return Err("typed_config missing".into());
     };
-    let err = |e: String| format!("filter {:?}: {e}", f.name);
     match any.type_url.as_str() {
         HCM => {
             let hcm = HttpConnectionManager::decode(any.value.as_slice())
-                .map_err(|e| err(format!("cannot decode: {e}")))?;
+                .map_err(|e| format!("cannot decode: {e}"))?;
             Ok(NetworkFilter::Http(Arc::new(http_connection_manager(hcm)?)))
         }
         TCP_PROXY => {
             let proxy = TcpProxy::decode(any.value.as_slice())
-                .map_err(|e| err(format!("cannot decode: {e}")))?;
-            Ok(NetworkFilter::TcpProxy(Arc::new(
-                tcp_proxy_config(&proxy).map_err(err)?,
-            )))
+                .map_err(|e| format!("cannot decode: {e}"))?;
+            Ok(NetworkFilter::TcpProxy(Arc::new(tcp_proxy_config(&proxy)?)))
         }
-        other => Err(err(format!("type {other} is not supported yet"))),
+        other => Err(format!("type {other} is not supported yet").into()),
     }
 }
 
-fn http_connection_manager(hcm: HttpConnectionManager) -> Result<HttpChain, String> {
+fn http_connection_manager(hcm: HttpConnectionManager) -> Result<HttpChain, FieldError> {
     for hf in &hcm.http_filters {
         let type_url = match &hf.config_type {
             Some(http_filter::ConfigType::TypedConfig(a)) => a.type_url.as_str(),
@@ -126,7 +129,8 @@ fn http_connection_manager(hcm: HttpConnectionManager) -> Result<HttpChain, Stri
             return Err(format!(
                 "http filter {:?}: type {type_url:?} is not supported",
                 hf.name
-            ));
+            )
+            .into());
         }
     }
     if hcm
@@ -151,7 +155,7 @@ fn http_connection_manager(hcm: HttpConnectionManager) -> Result<HttpChain, Stri
     })
 }
 
-fn tcp_proxy_config(p: &TcpProxy) -> Result<TcpProxyConfig, String> {
+fn tcp_proxy_config(p: &TcpProxy) -> Result<TcpProxyConfig, FieldError> {
     let unsupported = [
         ("on_demand", p.on_demand.is_some()),
         ("metadata_match", p.metadata_match.is_some()),
@@ -176,7 +180,8 @@ fn tcp_proxy_config(p: &TcpProxy) -> Result<TcpProxyConfig, String> {
         return Err(format!(
             "tcp_proxy {:?}: {field} is not supported yet",
             p.stat_prefix
-        ));
+        )
+        .into());
     }
     let clusters = match &p.cluster_specifier {
         Some(tcp_proxy::ClusterSpecifier::Cluster(c)) => TcpClusters::Cluster(c.clone()),

@@ -25,15 +25,7 @@ use super::{
     RouteTable, Share, StringMatcher, VirtualHost, WeightedCluster,
 };
 use crate::balance::{HashPolicy, HashPolicyKind};
-
-/// Why a route configuration was refused: which object, which field, and why.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("route config {route_config:?}: {place}: {reason}")]
-pub struct RouteConfigError {
-    pub route_config: String,
-    pub place: String,
-    pub reason: String,
-}
+use crate::config::{ConfigError, FieldError};
 
 /// HTTP filters whose per-route config this proxy applies.
 const FAULT_FILTER: &str = "envoy.filters.http.fault";
@@ -41,15 +33,17 @@ const CORS_FILTER: &str = "envoy.filters.http.cors";
 
 /// Compiles a route configuration. Any field the proxy would ignore where Envoy acts is
 /// an error, so that the caller NACKs rather than routes differently.
-pub fn build_route_table(rc: &proto::RouteConfiguration) -> Result<RouteTable, RouteConfigError> {
-    let err = |place: String, reason: String| RouteConfigError {
-        route_config: rc.name.clone(),
-        place,
-        reason,
+pub fn build_route_table(rc: &proto::RouteConfiguration) -> Result<RouteTable, ConfigError> {
+    let err = |place: Vec<String>, reason: String| {
+        FieldError {
+            field: place,
+            reason,
+        }
+        .of("route config", &rc.name)
     };
     let mut virtual_hosts = Vec::with_capacity(rc.virtual_hosts.len());
     for vh in &rc.virtual_hosts {
-        let place = format!("virtual host {:?}", vh.name);
+        let place = vec![format!("virtual host {:?}", vh.name)];
         #[allow(deprecated)]
         let vh_cors = vh.cors.is_some();
         if vh.retry_policy.is_some() || vh_cors || !vh.typed_per_filter_config.is_empty() {
@@ -60,7 +54,8 @@ pub fn build_route_table(rc: &proto::RouteConfiguration) -> Result<RouteTable, R
         }
         let mut routes = Vec::with_capacity(vh.routes.len());
         for (i, r) in vh.routes.iter().enumerate() {
-            let place = format!("{place}: route {} ({:?})", i, r.name);
+            let mut place = place.clone();
+            place.push(format!("route {} ({:?})", i, r.name));
             routes.push(build_route(r).map_err(|reason| err(place, reason))?);
         }
         virtual_hosts.push(VirtualHost {

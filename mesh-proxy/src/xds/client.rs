@@ -4,7 +4,7 @@
 //! control plane that answers it with UNIMPLEMENTED gets State of the World
 //! ([`super::sotw`]) from then on.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use envoy_types::pb::google::rpc::Status;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, XdsState};
+use super::{XdsState, XdsType};
 use crate::config::Snapshot;
 use crate::stats::Stats;
 
@@ -98,21 +98,18 @@ impl XdsClient {
         let (tx, rx) = mpsc::channel(32);
         // Envoy's order: clusters first, then listeners; the node goes on the first
         // request only. Resources already held are announced by version.
-        let mut eds: BTreeSet<String> = self.state.wanted_endpoints();
-        let mut rds: BTreeSet<String> = self.state.wanted_route_configs();
-        let first = [
-            (CLUSTER, BTreeSet::new()),
-            (LISTENER, BTreeSet::new()),
-            (CLUSTER_LOAD_ASSIGNMENT, eds.clone()),
-            (ROUTE_CONFIGURATION, rds.clone()),
-        ];
-        for (i, (ty, names)) in first.into_iter().enumerate() {
-            if i >= 2 && names.is_empty() {
+        let mut subscribed: BTreeMap<XdsType, BTreeSet<String>> = XdsType::SUBSCRIBED
+            .into_iter()
+            .map(|ty| (ty, self.state.wanted(ty)))
+            .collect();
+        for (i, ty) in XdsType::SUBSCRIBED.into_iter().enumerate() {
+            let names = subscribed.get(&ty).cloned().unwrap_or_default();
+            if !ty.wildcard() && names.is_empty() {
                 continue;
             }
             tx.send(DeltaDiscoveryRequest {
                 node: (i == 0).then(|| self.node.clone()),
-                type_url: ty.to_string(),
+                type_url: ty.type_url().to_string(),
                 resource_names_subscribe: names.into_iter().collect(),
                 initial_resource_versions: self.state.versions(ty),
                 ..Default::default()
@@ -146,26 +143,11 @@ impl XdsClient {
             };
             let result = self.state.apply(&resp);
             // Subscribe what new clusters and listeners need before acknowledging them.
-            match resp.type_url.as_str() {
-                CLUSTER => {
-                    resubscribe(
-                        &tx,
-                        CLUSTER_LOAD_ASSIGNMENT,
-                        &mut eds,
-                        self.state.wanted_endpoints(),
-                    )
-                    .await?
-                }
-                LISTENER => {
-                    resubscribe(
-                        &tx,
-                        ROUTE_CONFIGURATION,
-                        &mut rds,
-                        self.state.wanted_route_configs(),
-                    )
-                    .await?
-                }
-                _ => {}
+            if let Some(dependent) =
+                XdsType::from_type_url(&resp.type_url).and_then(XdsType::dependent)
+            {
+                let current = subscribed.entry(dependent).or_default();
+                resubscribe(&tx, dependent, current, self.state.wanted(dependent)).await?;
             }
             tx.send(ack_or_nack(&resp, &result)).await?;
             self.answered(&resp.type_url, &result);
@@ -195,7 +177,7 @@ impl XdsClient {
 
 async fn resubscribe(
     tx: &mpsc::Sender<DeltaDiscoveryRequest>,
-    ty: &str,
+    ty: XdsType,
     current: &mut BTreeSet<String>,
     wanted: BTreeSet<String>,
 ) -> anyhow::Result<()> {
@@ -206,7 +188,7 @@ async fn resubscribe(
     }
     *current = wanted;
     tx.send(DeltaDiscoveryRequest {
-        type_url: ty.to_string(),
+        type_url: ty.type_url().to_string(),
         resource_names_subscribe: subscribe,
         resource_names_unsubscribe: unsubscribe,
         ..Default::default()

@@ -11,8 +11,8 @@ use envoy_types::pb::google::rpc::Status;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+use super::XdsType;
 use super::client::XdsClient;
-use super::{CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION};
 
 /// gRPC INVALID_ARGUMENT, the code Envoy puts in a NACK.
 const INVALID_ARGUMENT: i32 = 3;
@@ -31,39 +31,27 @@ impl XdsClient {
         let mut client =
             AggregatedDiscoveryServiceClient::connect(format!("http://{}", self.address)).await?;
         let (tx, rx) = mpsc::channel(32);
-        let mut subs: BTreeMap<&'static str, Subscription> = BTreeMap::new();
-        subs.insert(CLUSTER, Subscription::default());
-        subs.insert(LISTENER, Subscription::default());
-        subs.insert(
-            CLUSTER_LOAD_ASSIGNMENT,
-            Subscription {
-                names: self.state.wanted_endpoints(),
-                ..Default::default()
-            },
-        );
-        subs.insert(
-            ROUTE_CONFIGURATION,
-            Subscription {
-                names: self.state.wanted_route_configs(),
-                ..Default::default()
-            },
-        );
+        let mut subs: BTreeMap<XdsType, Subscription> = XdsType::SUBSCRIBED
+            .into_iter()
+            .map(|ty| {
+                let names = self.state.wanted(ty);
+                (
+                    ty,
+                    Subscription {
+                        names,
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect();
         // Envoy's order; the node on the first request only; EDS and RDS once
         // something needs them.
-        for (i, ty) in [
-            CLUSTER,
-            LISTENER,
-            CLUSTER_LOAD_ASSIGNMENT,
-            ROUTE_CONFIGURATION,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let sub = &subs[ty];
-            if i >= 2 && sub.names.is_empty() {
+        for (i, ty) in XdsType::SUBSCRIBED.into_iter().enumerate() {
+            let Some(sub) = subs.get(&ty) else { continue };
+            if !ty.wildcard() && sub.names.is_empty() {
                 continue;
             }
-            let mut request = request(ty, sub, None);
+            let mut request = request(ty.type_url(), sub, None);
             request.node = (i == 0).then(|| self.node.clone());
             tx.send(request).await?;
         }
@@ -84,33 +72,33 @@ impl XdsClient {
                 }
             };
             let result = self.state.apply_sotw(&resp);
-            let ty: &'static str = match resp.type_url.as_str() {
-                CLUSTER => CLUSTER,
-                LISTENER => LISTENER,
-                ROUTE_CONFIGURATION => ROUTE_CONFIGURATION,
-                CLUSTER_LOAD_ASSIGNMENT => CLUSTER_LOAD_ASSIGNMENT,
-                _ => continue,
+            let Some(ty) = XdsType::from_type_url(&resp.type_url) else {
+                // Not a type this proxy knows: NACKed, with nothing accepted to name.
+                let unknown = Subscription {
+                    nonce: resp.nonce.clone(),
+                    ..Default::default()
+                };
+                tx.send(request(&resp.type_url, &unknown, result.as_ref().err()))
+                    .await?;
+                self.answered(&resp.type_url, &result);
+                continue;
             };
-            if let Some(sub) = subs.get_mut(ty) {
-                sub.nonce = resp.nonce.clone();
-                if result.is_ok() {
-                    sub.version = resp.version_info.clone();
-                }
+            let sub = subs.entry(ty).or_default();
+            sub.nonce = resp.nonce.clone();
+            if result.is_ok() {
+                sub.version = resp.version_info.clone();
             }
             // What new clusters and listeners need, asked for before the ACK.
-            let needs = match ty {
-                CLUSTER => Some((CLUSTER_LOAD_ASSIGNMENT, self.state.wanted_endpoints())),
-                LISTENER => Some((ROUTE_CONFIGURATION, self.state.wanted_route_configs())),
-                _ => None,
-            };
-            if let Some((needed_ty, wanted)) = needs
-                && let Some(sub) = subs.get_mut(needed_ty)
-                && sub.names != wanted
-            {
-                sub.names = wanted;
-                tx.send(request(needed_ty, sub, None)).await?;
+            if let Some(dependent) = ty.dependent() {
+                let wanted = self.state.wanted(dependent);
+                let sub = subs.entry(dependent).or_default();
+                if sub.names != wanted {
+                    sub.names = wanted;
+                    tx.send(request(dependent.type_url(), sub, None)).await?;
+                }
             }
-            tx.send(request(ty, &subs[ty], result.as_ref().err()))
+            let sub = subs.entry(ty).or_default();
+            tx.send(request(ty.type_url(), sub, result.as_ref().err()))
                 .await?;
             self.answered(&resp.type_url, &result);
         }

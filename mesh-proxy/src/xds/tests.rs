@@ -8,6 +8,9 @@ use envoy_types::pb::google::protobuf::Any;
 use prost::Message;
 
 use super::*;
+use mesh_api::xds::type_url::{
+    CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, SECRET,
+};
 use std::sync::Arc;
 
 use crate::config::Snapshot;
@@ -132,7 +135,7 @@ fn a_rejected_update_keeps_the_accepted_version() {
     );
     assert_eq!(
         state
-            .versions(ROUTE_CONFIGURATION)
+            .versions(XdsType::RouteConfiguration)
             .get("8080")
             .map(String::as_str),
         Some("1")
@@ -140,14 +143,20 @@ fn a_rejected_update_keeps_the_accepted_version() {
 }
 
 #[test]
-fn an_unknown_type_is_nacked() {
+fn an_unknown_type_is_nacked_and_secrets_are_refused_by_name_until_tls() {
     let mut state = XdsState::default();
-    let err = state.apply(&response(
-        "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
-        vec![],
-        &[],
-    ));
-    assert!(err.is_err());
+    let unknown = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig";
+    let err = state
+        .apply(&response(unknown, vec![], &[]))
+        .expect_err("an unknown type is never taken for another");
+    assert!(err.contains(unknown), "{err}");
+    let err = state
+        .apply(&response(SECRET, vec![], &[]))
+        .expect_err("SDS is not applied yet");
+    assert!(err.contains("SDS"), "{err}");
+    // Neither counts as an answer for the first sync.
+    state.apply(&response(LISTENER, vec![], &[])).expect("lds");
+    assert!(!state.synced(), "CDS has not answered");
 }
 
 #[test]
@@ -226,12 +235,8 @@ fn sotw_responses_replace_clusters_but_leave_unlisted_endpoints() {
             vec![cla(&a.name).encode_to_vec()],
         ))
         .expect("a's endpoints");
-    assert!(
-        state
-            .versions(CLUSTER_LOAD_ASSIGNMENT)
-            .contains_key(&b.name)
-    );
-    assert!(!state.versions(CLUSTER).contains_key(&b.name));
+    assert!(state.versions(XdsType::Endpoints).contains_key(&b.name));
+    assert!(!state.versions(XdsType::Cluster).contains_key(&b.name));
 }
 
 /// A bound listener on `port` whose HTTP routes come over RDS as `route_config`.
@@ -371,4 +376,148 @@ fn an_eds_cluster_warms_until_its_endpoints_arrive() {
     assert!(!warming.clusters.contains_key(&c.name));
     accept_no_endpoints(&mut state, &c.name);
     assert!(state.snapshot(&warming).clusters.contains_key(&c.name));
+}
+
+/// An assignment of `cluster` to `hosts`, all healthy, weight 1.
+fn accept_endpoints(state: &mut XdsState, cluster: &str, hosts: &[&str]) {
+    use envoy_types::pb::envoy::config::core::v3::{
+        Address, SocketAddress, address, socket_address,
+    };
+    use envoy_types::pb::envoy::config::endpoint::v3::{
+        Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint,
+    };
+    let lb_endpoints = hosts
+        .iter()
+        .map(|h| {
+            let addr: std::net::SocketAddr = h.parse().expect("host");
+            LbEndpoint {
+                host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(Endpoint {
+                    address: Some(Address {
+                        address: Some(address::Address::SocketAddress(SocketAddress {
+                            address: addr.ip().to_string(),
+                            port_specifier: Some(socket_address::PortSpecifier::PortValue(
+                                u32::from(addr.port()),
+                            )),
+                            ..Default::default()
+                        })),
+                    }),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let cla = ClusterLoadAssignment {
+        cluster_name: cluster.to_string(),
+        endpoints: vec![LocalityLbEndpoints {
+            lb_endpoints,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    state
+        .apply(&response(
+            CLUSTER_LOAD_ASSIGNMENT,
+            vec![resource(CLUSTER_LOAD_ASSIGNMENT, cluster, "1", &cla)],
+            &[],
+        ))
+        .expect("eds");
+}
+
+/// An LDS push of one listener and its routes: a change that touches no cluster.
+fn push_unrelated_listener(state: &mut XdsState, port: u32) {
+    let l = http_listener(port, &port.to_string());
+    state
+        .apply(&response(
+            LISTENER,
+            vec![resource(LISTENER, &l.name, "2", &l)],
+            &[],
+        ))
+        .expect("lds");
+    state
+        .apply(&response(
+            ROUTE_CONFIGURATION,
+            vec![route_config(&port.to_string())],
+            &[],
+        ))
+        .expect("rds");
+}
+
+const HOSTS: [&str; 3] = ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"];
+
+#[test]
+fn round_robin_goes_on_where_it_was_across_a_push_that_does_not_touch_the_cluster() {
+    let mut state = XdsState::default();
+    let c = eds_cluster("outbound|80||web", cluster::LbPolicy::RoundRobin);
+    accept_cluster(&mut state, &c);
+    accept_endpoints(&mut state, &c.name, &HOSTS);
+    state.apply(&response(LISTENER, vec![], &[])).expect("lds");
+    let first = state.snapshot(&Snapshot::default());
+    let picked = |s: &Snapshot| {
+        s.clusters[&c.name]
+            .pick(None, None, None)
+            .expect("a host")
+            .address
+    };
+    let before = picked(&first);
+
+    push_unrelated_listener(&mut state, 9090);
+    let second = state.snapshot(&first);
+    assert!(
+        Arc::ptr_eq(&first.clusters[&c.name], &second.clusters[&c.name]),
+        "an untouched cluster is the previous snapshot's own"
+    );
+    assert_ne!(
+        picked(&second),
+        before,
+        "the rotation continues: a reset would start at the same host again"
+    );
+}
+
+#[test]
+fn requests_in_flight_still_count_for_least_request_after_an_unrelated_push() {
+    let mut state = XdsState::default();
+    let c = eds_cluster("outbound|80||web", cluster::LbPolicy::LeastRequest);
+    accept_cluster(&mut state, &c);
+    accept_endpoints(&mut state, &c.name, &HOSTS);
+    state.apply(&response(LISTENER, vec![], &[])).expect("lds");
+    let first = state.snapshot(&Snapshot::default());
+    let in_flight = first.clusters[&c.name]
+        .pick(None, None, None)
+        .expect("a host");
+
+    push_unrelated_listener(&mut state, 9090);
+    let second = state.snapshot(&first);
+    let counts: Vec<u64> = second.clusters[&c.name]
+        .balancer
+        .lock()
+        .expect("balancer")
+        .endpoints()
+        .iter()
+        .map(|e| e.active_requests)
+        .collect();
+    assert_eq!(
+        counts.iter().sum::<u64>(),
+        1,
+        "the request to {} is still counted: {counts:?}",
+        in_flight.address
+    );
+    drop(in_flight);
+}
+
+#[test]
+fn an_endpoint_change_rebuilds_the_balancer_but_keeps_the_pool_and_outlier_state() {
+    let mut state = XdsState::default();
+    let c = eds_cluster("outbound|80||web", cluster::LbPolicy::RoundRobin);
+    accept_cluster(&mut state, &c);
+    accept_endpoints(&mut state, &c.name, &HOSTS);
+    state.apply(&response(LISTENER, vec![], &[])).expect("lds");
+    let first = state.snapshot(&Snapshot::default());
+    accept_endpoints(&mut state, &c.name, &HOSTS[..2]);
+    let second = state.snapshot(&first);
+    let (before, after) = (&first.clusters[&c.name], &second.clusters[&c.name]);
+    assert!(!Arc::ptr_eq(before, after), "new endpoints, new balancer");
+    assert_eq!(after.endpoints.len(), 2);
+    assert!(Arc::ptr_eq(&before.runtime, &after.runtime));
+    assert!(Arc::ptr_eq(&before.config, &after.config));
 }

@@ -1,5 +1,6 @@
-//! Who this proxy is: Istio's node id and metadata, exactly as `meshctl bootstrap
-//! envoy` writes them for Envoy, so that the control plane treats both alike.
+//! The xDS node this proxy presents: Istio's node id and metadata, exactly as
+//! `meshctl bootstrap envoy` writes them for Envoy, so that the control plane treats
+//! both alike. What the node *claims*; a verified SPIFFE identity is another thing.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -8,9 +9,9 @@ use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 use serde::Serialize;
 
-/// The workload a sidecar serves.
+/// The workload a sidecar serves, as its node metadata describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ProxyIdentity {
+pub struct NodeMetadata {
     pub pod: String,
     pub namespace: String,
     pub ip: IpAddr,
@@ -20,7 +21,7 @@ pub struct ProxyIdentity {
     pub cluster_domain: String,
 }
 
-impl ProxyIdentity {
+impl NodeMetadata {
     /// `sidecar~<ip>~<pod>.<ns>~<ns>.svc.<domain>`.
     pub fn node_id(&self) -> String {
         format!(
@@ -102,7 +103,7 @@ mod tests {
 
     #[test]
     fn node_id_and_metadata_match_meshctl_bootstrap() {
-        let id = ProxyIdentity {
+        let id = NodeMetadata {
             pod: "client-0".into(),
             namespace: "e2e".into(),
             ip: "10.0.0.2".parse().expect("ip"),

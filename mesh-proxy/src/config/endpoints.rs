@@ -1,0 +1,57 @@
+//! `ClusterLoadAssignment` protos → [`Endpoint`]s: the hosts of an EDS cluster, or of
+//! a STATIC one's `load_assignment`.
+
+use std::net::SocketAddr;
+
+use envoy_types::pb::envoy::config::core::v3::{address, socket_address};
+use envoy_types::pb::envoy::config::endpoint::v3::{ClusterLoadAssignment, lb_endpoint};
+use serde::Serialize;
+
+use super::error::{ConfigError, FieldError};
+
+/// One upstream host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    pub address: SocketAddr,
+    pub weight: u32,
+    /// EDS UNKNOWN, HEALTHY (and DEGRADED, which Envoy uses when nothing better is left).
+    pub healthy: bool,
+}
+
+/// The endpoints of a ClusterLoadAssignment, every locality together.
+pub fn build_endpoints(cla: &ClusterLoadAssignment) -> Result<Vec<Endpoint>, ConfigError> {
+    lb_endpoints(cla).map_err(|e| e.of("cla", &cla.cluster_name))
+}
+
+/// The endpoints of an assignment (EDS, or a STATIC cluster's `load_assignment`).
+pub(super) fn lb_endpoints(cla: &ClusterLoadAssignment) -> Result<Vec<Endpoint>, FieldError> {
+    let mut out = Vec::new();
+    for locality in &cla.endpoints {
+        for lb in &locality.lb_endpoints {
+            let Some(lb_endpoint::HostIdentifier::Endpoint(ep)) = &lb.host_identifier else {
+                return Err("named endpoints are not supported".into());
+            };
+            let Some(address::Address::SocketAddress(sa)) =
+                ep.address.as_ref().and_then(|a| a.address.as_ref())
+            else {
+                return Err("only socket addresses are supported".into());
+            };
+            let Some(socket_address::PortSpecifier::PortValue(port)) = sa.port_specifier else {
+                return Err("named ports are not supported".into());
+            };
+            let ip = sa
+                .address
+                .parse()
+                .map_err(|_| format!("endpoint {:?} is not an IP address", sa.address))?;
+            let port = u16::try_from(port).map_err(|_| format!("port {port}"))?;
+            out.push(Endpoint {
+                address: SocketAddr::new(ip, port),
+                weight: lb.load_balancing_weight.as_ref().map_or(1, |w| w.value),
+                // UNKNOWN, HEALTHY and DEGRADED take traffic; UNHEALTHY, DRAINING, TIMEOUT
+                // only in healthy panic.
+                healthy: matches!(lb.health_status, 0 | 1 | 5),
+            });
+        }
+    }
+    Ok(out)
+}
