@@ -17,6 +17,7 @@ mod error;
 pub mod filter_chain;
 mod listener;
 mod network_filter;
+mod transport_socket;
 
 pub use cluster::{
     ClusterConfig, ClusterKind, ConnectionLimits, DnsTarget, PoolOptions, build_cluster,
@@ -26,6 +27,10 @@ pub use error::{ConfigError, FieldError};
 pub use listener::{FilterChainConfig, ListenerConfig, ListenerFilters, build_listener};
 pub use network_filter::{
     HttpChain, NetworkFilter, RouteSource, TcpClusters, TcpProxyConfig, build_network_filter,
+};
+pub use transport_socket::{
+    CertificateSource, PeerValidation, SanMatcher, TlsContext, TlsRole, TlsVersion,
+    TransportSocket, TransportSocketMatch,
 };
 
 /// Everything the data path reads, as one immutable value: a request takes the

@@ -18,6 +18,9 @@ use serde::Serialize;
 
 use super::endpoints::{Endpoint, lb_endpoints};
 use super::error::{ConfigError, FieldError};
+use super::transport_socket::{
+    TransportSocket, TransportSocketMatch, build_transport_socket, build_transport_socket_matches,
+};
 use crate::balance::{LbConfig, LbPolicy as BalancePolicy};
 use crate::outlier::OutlierDetectionConfig;
 
@@ -45,6 +48,12 @@ pub struct ClusterConfig {
     /// Consecutive-error outlier detection (Istio's `outlierDetection`).
     #[serde(skip)]
     pub outlier: Option<OutlierDetectionConfig>,
+    /// How connections to endpoints that match no `transport_socket_matches` entry
+    /// travel.
+    pub transport_socket: TransportSocket,
+    /// Per-endpoint transport sockets, by the endpoints' `envoy.transport_socket_match`
+    /// metadata (Istio: mTLS to endpoints labelled `tlsMode: istio`).
+    pub transport_socket_matches: Vec<TransportSocketMatch>,
 }
 
 /// Envoy's circuit breaker thresholds: beyond them a request gets 503 `UO`.
@@ -271,10 +280,13 @@ fn cluster(c: &Cluster) -> Result<ClusterConfig, FieldError> {
         healthy_panic_threshold,
         seed: 0,
     };
-    if c.transport_socket.is_some() || !c.transport_socket_matches.is_empty() {
-        return Err(err(
-            "transport_socket: upstream TLS is not supported yet".into()
-        ));
+    let transport_socket = build_transport_socket(c.transport_socket.as_ref(), false)?;
+    let transport_socket_matches = build_transport_socket_matches(&c.transport_socket_matches)?;
+    transport_socket.refuse_tls("upstream TLS")?;
+    for m in &transport_socket_matches {
+        m.socket
+            .refuse_tls("upstream TLS")
+            .map_err(|e| e.at(format!("transport_socket_matches {:?}", m.name)))?;
     }
     let outlier = c
         .outlier_detection
@@ -321,6 +333,8 @@ fn cluster(c: &Cluster) -> Result<ClusterConfig, FieldError> {
         limits,
         pool,
         outlier,
+        transport_socket,
+        transport_socket_matches,
     })
 }
 

@@ -1,6 +1,7 @@
 //! `ClusterLoadAssignment` protos → [`Endpoint`]s: the hosts of an EDS cluster, or of
 //! a STATIC one's `load_assignment`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use envoy_types::pb::envoy::config::core::v3::{address, socket_address};
@@ -8,6 +9,7 @@ use envoy_types::pb::envoy::config::endpoint::v3::{ClusterLoadAssignment, lb_end
 use serde::Serialize;
 
 use super::error::{ConfigError, FieldError};
+use super::transport_socket::{TRANSPORT_SOCKET_MATCH, string_labels};
 
 /// One upstream host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -16,6 +18,9 @@ pub struct Endpoint {
     pub weight: u32,
     /// EDS UNKNOWN, HEALTHY (and DEGRADED, which Envoy uses when nothing better is left).
     pub healthy: bool,
+    /// Its `envoy.transport_socket_match` metadata: which of the cluster's
+    /// `transport_socket_matches` its connections use.
+    pub transport_socket_labels: BTreeMap<String, String>,
 }
 
 /// The endpoints of a ClusterLoadAssignment, every locality together.
@@ -50,6 +55,16 @@ pub(super) fn lb_endpoints(cla: &ClusterLoadAssignment) -> Result<Vec<Endpoint>,
                 // UNKNOWN, HEALTHY and DEGRADED take traffic; UNHEALTHY, DRAINING, TIMEOUT
                 // only in healthy panic.
                 healthy: matches!(lb.health_status, 0 | 1 | 5),
+                transport_socket_labels: string_labels(
+                    lb.metadata
+                        .as_ref()
+                        .and_then(|m| m.filter_metadata.get(TRANSPORT_SOCKET_MATCH)),
+                )
+                .map_err(|e| {
+                    e.at(format!(
+                        "endpoint {ip}:{port}: metadata {TRANSPORT_SOCKET_MATCH}"
+                    ))
+                })?,
             });
         }
     }

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::error::{ConfigError, FieldError};
 use super::filter_chain::{FilterChainMatch, build_filter_chain_match, check_distinct};
 use super::network_filter::{NetworkFilter, build_network_filter};
+use super::transport_socket::{TransportSocket, build_transport_socket};
 use crate::route::proto_duration;
 
 #[cfg(test)]
@@ -63,6 +64,9 @@ pub struct ListenerFilters {
 pub struct FilterChainConfig {
     pub name: String,
     pub matcher: FilterChainMatch,
+    /// How the chain's connections are wrapped before the network filter: plaintext,
+    /// or TLS terminated with these certificates and this peer validation.
+    pub transport_socket: TransportSocket,
     pub filter: NetworkFilter,
 }
 
@@ -188,9 +192,8 @@ fn filter_chain(c: &FilterChain) -> Result<FilterChainConfig, FieldError> {
 }
 
 fn filter_chain_config(c: &FilterChain) -> Result<FilterChainConfig, FieldError> {
-    if c.transport_socket.is_some() {
-        return Err("transport_socket (TLS) is not supported yet".into());
-    }
+    let transport_socket = build_transport_socket(c.transport_socket.as_ref(), true)?;
+    transport_socket.refuse_tls("terminating TLS")?;
     #[allow(deprecated)]
     let proxy_protocol = c.use_proxy_proto.as_ref().is_some_and(|b| b.value);
     if proxy_protocol {
@@ -206,6 +209,7 @@ fn filter_chain_config(c: &FilterChain) -> Result<FilterChainConfig, FieldError>
     Ok(FilterChainConfig {
         name: c.name.clone(),
         matcher,
+        transport_socket,
         filter: build_network_filter(&c.filters)?,
     })
 }

@@ -91,6 +91,8 @@ async fn resolve(targets: &[DnsTarget], logical: bool) -> Vec<Endpoint> {
                     address,
                     weight: t.weight,
                     healthy: true,
+                    // A DNS host carries no metadata: the cluster's own transport socket.
+                    transport_socket_labels: Default::default(),
                 });
             }
             if logical {
