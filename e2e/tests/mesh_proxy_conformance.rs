@@ -1469,3 +1469,69 @@ async fn mesh_proxy_keeps_serving_while_the_control_plane_is_away_and_reconnects
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_headers_over_60_kib_get_431_like_envoy() {
+    let mut mesh = mesh_or_skip!("request_headers_over_60_kib_get_431_like_envoy");
+    mesh.add_service("web", &[Backend::version("web-1", "v1")])
+        .await;
+    let call = mesh.get("web", "/");
+    let ours = mesh.start_clients_routing(&call, "web-1").await;
+    let with_header_of = |kib: usize| {
+        mesh.get("web", "/")
+            .header("x-big", &"a".repeat(kib * 1024))
+    };
+    // Envoy's max_request_headers_kb is 60 by default, as Istio leaves it. The
+    // status is compared (Envoy adds a body of its own to the 431; hyper's is empty).
+    for (kib, status) in [(50, 200), (100, 431), (420, 431)] {
+        let call = with_header_of(kib);
+        let envoy = mesh.send(&call).await.unwrap_or_else(|e| panic!("{e}"));
+        let ours = mesh
+            .send_to(ours, &call)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (envoy.status, ours.status),
+            (status, status),
+            "a {kib} KiB header: Envoy {} / mesh-proxy {}",
+            envoy.body,
+            ours.body
+        );
+    }
+    // HTTP/2 with prior knowledge: the same limit on the header list. Envoy resets
+    // the stream, mesh-proxy (h2's way) answers it 431: neither forwards it.
+    for (proxy, addr) in [("envoy", mesh.outbound_addr("web")), ("mesh-proxy", ours)] {
+        let under = h2_status_with_header_of(addr, &mesh.host("web"), 50).await;
+        assert_eq!(under, Ok(200), "{proxy}: a 50 KiB header over HTTP/2");
+        let over = h2_status_with_header_of(addr, &mesh.host("web"), 100).await;
+        assert!(
+            matches!(over, Ok(431) | Err(_)),
+            "{proxy}: a 100 KiB header over HTTP/2 was answered {over:?}"
+        );
+    }
+}
+
+/// The status of an h2c (prior knowledge) request carrying a `kib` KiB header, or
+/// how it failed.
+async fn h2_status_with_header_of(addr: SocketAddr, host: &str, kib: usize) -> Result<u16, String> {
+    use http_body_util::Empty;
+    use hyper::body::Bytes;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("h2 handshake: {e}"))?;
+    tokio::spawn(conn);
+    let request = hyper::Request::get(format!("http://{host}/"))
+        .header("x-big", "a".repeat(kib * 1024))
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let resp = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("h2 request: {e}"))?;
+    Ok(resp.status().as_u16())
+}

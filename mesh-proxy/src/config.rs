@@ -15,6 +15,7 @@ mod cluster;
 mod endpoints;
 mod error;
 pub mod filter_chain;
+mod http_filter;
 mod listener;
 mod network_filter;
 mod transport_socket;
@@ -24,6 +25,7 @@ pub use cluster::{
 };
 pub use endpoints::{Endpoint, build_endpoints};
 pub use error::{ConfigError, FieldError};
+pub use http_filter::HttpFilter;
 pub use listener::{FilterChainConfig, ListenerConfig, ListenerFilters, build_listener};
 pub use network_filter::{
     HttpChain, NetworkFilter, RouteSource, TcpClusters, TcpProxyConfig, build_network_filter,
@@ -134,7 +136,7 @@ impl Snapshot {
                         .map(|vh| VirtualHostSummary {
                             name: &vh.name,
                             domains: &vh.domains,
-                            routes: vh.routes.iter().map(|r| r.name.as_str()).collect(),
+                            routes: vh.routes.iter().map(|r| &*r.name).collect(),
                         })
                         .collect(),
                 })

@@ -15,6 +15,8 @@ pub mod proxy;
 pub mod redirect;
 pub mod route;
 pub mod stats;
+pub mod stream_info;
+pub mod transport;
 pub mod upstream;
 pub mod worker;
 pub mod xds;

@@ -1,11 +1,16 @@
-//! The data path. A request's way through the proxy, top-down:
+//! The data path. A connection's way through the proxy, top-down:
 //!
 //! accept ([`listeners`]) → original destination and hand-off, protocol detection,
-//! filter chain ([`connection`], [`inspect`], `crate::config::filter_chain`) →
-//! either the TCP proxy ([`tcp_proxy`]) or the HTTP codec (hyper, HTTP/1.1 and h2
-//! prior knowledge) → route ([`http`], with `crate::route`) → balance and connect,
-//! with timeout and retries ([`forward`]) → response, or a local reply
-//! ([`local_reply`]).
+//! filter chain, transport socket ([`connection`], [`inspect`],
+//! `crate::config::filter_chain`) → either the TCP proxy ([`tcp_proxy`]) or the HTTP
+//! connection manager ([`http`]: hyper's codec, HTTP/1.1 and h2 prior knowledge).
+//!
+//! A request's way, in [`http`]: route → the HTTP filters in the listener's order
+//! ([`http_filters`]: fault, CORS) → the router: forward ([`forward`]: pick the
+//! cluster, build the upstream request, prepare the body, mirror, [`attempts`] with
+//! the retry policy, finish the response), redirect or direct response → the filters
+//! on the response → its record ([`crate::stream_info`]) completes when the response
+//! has been sent ([`completion`]: stats, access log).
 
 use std::sync::Arc;
 
@@ -15,11 +20,16 @@ use crate::config::Snapshot;
 use crate::drain::Drain;
 use crate::stats::Stats;
 
+mod access_log;
+mod attempts;
+mod completion;
 mod connection;
 mod deadline;
 mod forward;
+mod header_timeout;
 mod headers;
 mod http;
+mod http_filters;
 mod inspect;
 pub mod listeners;
 mod local_reply;
@@ -32,6 +42,7 @@ mod upgrade;
 
 pub use headers::random;
 pub use local_reply::{BoxError, ProxyBody, full};
+pub(crate) use request_body::Replay;
 
 /// What every connection of the proxy shares: the config snapshots, the counters and
 /// the drain signal.

@@ -21,6 +21,7 @@ mod tests;
 
 pub use build::{build_route_table, proto_duration};
 pub use cors::{Cors, CorsOutcome};
+pub(crate) use fault::build_fault;
 pub use fault::{Abort, Fault, FaultDecision, Share};
 pub use matcher::{RequestHead, pick_weighted};
 
@@ -47,7 +48,8 @@ pub struct VirtualHost {
 /// One route: a match and what to do with a request that matches.
 #[derive(Debug, Clone)]
 pub struct Route {
-    pub name: String,
+    /// Shared with the records of the requests it routes.
+    pub name: std::sync::Arc<str>,
     pub matcher: RouteMatch,
     pub action: RouteAction,
     pub request_headers: HeaderOps,

@@ -10,46 +10,9 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::metrics::Histogram;
+use crate::stream_info::StreamInfo;
 
-/// Envoy's response flags, for counters and access logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseFlag {
-    /// No route configuration or no route matched.
-    NoRoute,
-    /// No healthy upstream host.
-    NoHealthyUpstream,
-    /// Upstream connection failure.
-    UpstreamConnectionFailure,
-    /// Upstream request timeout.
-    UpstreamRequestTimeout,
-    /// The route's cluster does not exist.
-    NoClusterFound,
-    /// Upstream connection reset or protocol error.
-    UpstreamConnectionTermination,
-    /// The fault filter aborted the request.
-    FaultInjected,
-    /// The fault filter delayed the request.
-    DelayInjected,
-    /// A circuit breaker threshold was reached.
-    UpstreamOverflow,
-}
-
-impl ResponseFlag {
-    /// The short name of Envoy's access log (`%RESPONSE_FLAGS%`).
-    pub fn short(self) -> &'static str {
-        match self {
-            ResponseFlag::NoRoute => "NR",
-            ResponseFlag::NoHealthyUpstream => "UH",
-            ResponseFlag::UpstreamConnectionFailure => "UF",
-            ResponseFlag::UpstreamRequestTimeout => "UT",
-            ResponseFlag::NoClusterFound => "NC",
-            ResponseFlag::UpstreamConnectionTermination => "UC",
-            ResponseFlag::FaultInjected => "FI",
-            ResponseFlag::DelayInjected => "DI",
-            ResponseFlag::UpstreamOverflow => "UO",
-        }
-    }
-}
+pub use crate::stream_info::ResponseFlag;
 
 /// Process-wide counters.
 #[derive(Debug, Default)]
@@ -110,21 +73,18 @@ const FLAGS: [ResponseFlag; 9] = [
 ];
 
 impl Stats {
-    /// A downstream request answered with `status` by the connection manager
-    /// `stat_prefix`, `elapsed` after it arrived.
-    pub fn request(
-        &self,
-        stat_prefix: &str,
-        status: u16,
-        flag: Option<ResponseFlag>,
-        elapsed: Duration,
-    ) {
+    /// A completed downstream request of the connection manager `stat_prefix`: its
+    /// status class, response flags and duration, as its record has them.
+    pub fn request(&self, stat_prefix: &str, info: &StreamInfo) {
+        let status = info.response_code.unwrap_or(0);
         self.downstream_rq_total.fetch_add(1, Ordering::Relaxed);
         self.downstream_rq_xx[class(status)].fetch_add(1, Ordering::Relaxed);
-        if let Some(i) = flag.and_then(|flag| FLAGS.iter().position(|f| *f == flag)) {
-            self.flags[i].fetch_add(1, Ordering::Relaxed);
+        for flag in info.response_flags.iter() {
+            if let Some(i) = FLAGS.iter().position(|f| *f == flag) {
+                self.flags[i].fetch_add(1, Ordering::Relaxed);
+            }
         }
-        self.http.get(stat_prefix).record(status, elapsed);
+        self.http.get(stat_prefix).record(status, info.duration());
     }
 
     /// A request about to be sent to `cluster` (each retry is one more).

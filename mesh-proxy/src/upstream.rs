@@ -13,13 +13,14 @@ use std::time::Duration;
 
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::balance::{self, Health, LoadBalancer, RandomGenerator};
 use crate::config::{Cluster, ClusterConfig, ClusterKind, ConnectionLimits, Endpoint, PoolOptions};
 use crate::outlier::{OutlierDetectionConfig, OutlierDetector, UpstreamResult};
 use crate::proxy::ProxyBody;
+use crate::transport::BoxedIo;
 use crate::worker::PerWorker;
 use connector::{Connector, RequestsPerConnection};
 
@@ -79,12 +80,14 @@ impl OutlierState {
     }
 }
 
-/// A TCP connection to `endpoint` from `source` (if set), within `timeout`.
+/// A connection to `endpoint` from `source` (if set), within `timeout`: TCP, as every
+/// cluster's transport socket is plaintext until the proxy originates TLS (clusters
+/// that ask for TLS are refused), behind the [`BoxedIo`] a TLS stream will fill.
 async fn connect(
     endpoint: SocketAddr,
     timeout: Duration,
     source: Option<IpAddr>,
-) -> io::Result<TcpStream> {
+) -> io::Result<BoxedIo> {
     let socket = if endpoint.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -97,7 +100,7 @@ async fn connect(
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timeout"))??;
     stream.set_nodelay(true)?;
-    Ok(stream)
+    Ok(Box::pin(stream))
 }
 
 /// Monotonic time since the proxy started, the detector's clock.
@@ -289,9 +292,9 @@ impl ClusterRuntime {
         })
     }
 
-    /// A TCP connection to `endpoint` for the TCP proxy, from the cluster's source
+    /// A connection to `endpoint` for the TCP proxy, from the cluster's source
     /// address, within its connect timeout.
-    pub async fn connect_tcp(&self, endpoint: SocketAddr) -> io::Result<TcpStream> {
+    pub async fn connect(&self, endpoint: SocketAddr) -> io::Result<BoxedIo> {
         connect(endpoint, self.connect_timeout, self.source_address).await
     }
 

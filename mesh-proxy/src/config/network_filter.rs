@@ -5,25 +5,25 @@ use std::time::Duration;
 
 use envoy_types::pb::envoy::config::listener::v3::{Filter, filter};
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
-    HttpConnectionManager, http_connection_manager::RouteSpecifier, http_filter,
+    HttpConnectionManager, http_connection_manager::RouteSpecifier,
 };
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpProxy, tcp_proxy};
 use prost::Message;
 use serde::Serialize;
 
 use super::error::FieldError;
+use super::http_filter::{HttpFilter, build_http_filters};
 use crate::route::{RouteTable, build_route_table, proto_duration};
 
 pub(super) const HCM: &str = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 const TCP_PROXY: &str =
     "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
-/// HTTP filters this proxy runs: the router, and fault and CORS, which do nothing
-/// unless a route configures them (and such routes are refused, see `route::build`).
-pub(super) const KNOWN_HTTP_FILTERS: &[&str] = &[
-    "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
-    "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
-    "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors",
-];
+/// Envoy's `max_request_headers_kb` default.
+const DEFAULT_MAX_REQUEST_HEADERS_KB: u32 = 60;
+/// Envoy's `max_headers_count` default.
+const DEFAULT_MAX_HEADERS_COUNT: u32 = 100;
+/// Envoy's `stream_idle_timeout` default.
+const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Envoy's TCP proxy `idle_timeout` when none is set.
 const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -42,6 +42,19 @@ pub struct HttpChain {
     pub routes: RouteSource,
     pub use_remote_address: bool,
     pub normalize_path: bool,
+    /// The HTTP filters, in order; the router is the last.
+    pub http_filters: Vec<HttpFilter>,
+    /// Request headers (start line included) beyond this many bytes get 431
+    /// (Envoy's `max_request_headers_kb`, 60 KiB by default).
+    pub max_request_headers_bytes: usize,
+    /// More request headers than this get 431 (Envoy's `max_headers_count`, 100).
+    pub max_headers_count: usize,
+    /// How long a request's headers may take from their first byte before the
+    /// connection gets 408 and is closed: `request_headers_timeout`, else
+    /// `stream_idle_timeout` (5 min by default), which in Envoy also bounds a stream
+    /// whose headers never complete. `None`: no bound.
+    #[serde(serialize_with = "secs")]
+    pub request_headers_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -120,26 +133,7 @@ fn network_filter(f: &Filter) -> Result<NetworkFilter, FieldError> {
 }
 
 fn http_connection_manager(hcm: HttpConnectionManager) -> Result<HttpChain, FieldError> {
-    for hf in &hcm.http_filters {
-        let type_url = match &hf.config_type {
-            Some(http_filter::ConfigType::TypedConfig(a)) => a.type_url.as_str(),
-            _ => "",
-        };
-        if !KNOWN_HTTP_FILTERS.contains(&type_url) {
-            return Err(format!(
-                "http filter {:?}: type {type_url:?} is not supported",
-                hf.name
-            )
-            .into());
-        }
-    }
-    if hcm
-        .http_filters
-        .last()
-        .is_none_or(|hf| hf.name != "envoy.filters.http.router")
-    {
-        return Err("http_filters: the last filter must be envoy.filters.http.router".into());
-    }
+    let http_filters = build_http_filters(&hcm.http_filters)?;
     let routes = match &hcm.route_specifier {
         Some(RouteSpecifier::Rds(rds)) => RouteSource::Rds(rds.route_config_name.clone()),
         Some(RouteSpecifier::RouteConfig(rc)) => {
@@ -147,11 +141,37 @@ fn http_connection_manager(hcm: HttpConnectionManager) -> Result<HttpChain, Fiel
         }
         _ => return Err("route_specifier: only rds and route_config are supported".into()),
     };
+    let max_request_headers_kb = hcm
+        .max_request_headers_kb
+        .as_ref()
+        .map_or(DEFAULT_MAX_REQUEST_HEADERS_KB, |v| v.value);
+    let max_headers_count = hcm
+        .common_http_protocol_options
+        .as_ref()
+        .and_then(|o| o.max_headers_count.as_ref())
+        .map_or(DEFAULT_MAX_HEADERS_COUNT, |v| v.value);
+    let nonzero = |d: &envoy_types::pb::google::protobuf::Duration| {
+        Some(proto_duration(d)).filter(|d| !d.is_zero())
+    };
+    let stream_idle_timeout = match &hcm.stream_idle_timeout {
+        None => Some(DEFAULT_STREAM_IDLE_TIMEOUT),
+        Some(d) => nonzero(d),
+    };
     Ok(HttpChain {
         stat_prefix: hcm.stat_prefix,
         routes,
         use_remote_address: hcm.use_remote_address.is_some_and(|b| b.value),
         normalize_path: hcm.normalize_path.is_some_and(|b| b.value),
+        http_filters,
+        max_request_headers_bytes: usize::try_from(max_request_headers_kb)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(1024),
+        max_headers_count: usize::try_from(max_headers_count).unwrap_or(usize::MAX),
+        request_headers_timeout: hcm
+            .request_headers_timeout
+            .as_ref()
+            .and_then(nonzero)
+            .or(stream_idle_timeout),
     })
 }
 

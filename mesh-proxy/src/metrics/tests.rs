@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::stats::{ResponseFlag, Stats};
+use crate::stream_info::StreamInfo;
 
 /// One sample: metric name, labels, value.
 #[derive(Debug, Clone, PartialEq)]
@@ -135,18 +136,15 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
 fn busy_stats() -> Stats {
     let stats = Stats::default();
     let ms = Duration::from_millis;
-    stats.request("outbound_0.0.0.0_8080", 200, None, ms(3));
+    let completed = StreamInfo::completed_for_test;
+    stats.request("outbound_0.0.0.0_8080", &completed(200, None, ms(3)));
     stats.request(
         "outbound_0.0.0.0_8080",
-        503,
-        Some(ResponseFlag::NoHealthyUpstream),
-        ms(30),
+        &completed(503, Some(ResponseFlag::NoHealthyUpstream), ms(30)),
     );
     stats.request(
         "inbound_0.0.0.0_9080",
-        404,
-        Some(ResponseFlag::NoRoute),
-        ms(0),
+        &completed(404, Some(ResponseFlag::NoRoute), ms(0)),
     );
     let cluster = "outbound|8080|v1|web.demo.svc.cluster.local";
     stats.upstream_rq(cluster).finish(Some(200));

@@ -1,6 +1,7 @@
 //! One accepted connection, top-down: original destination → hand-off to the
 //! listener of that destination → listener filters (protocol detection) → filter
-//! chain match → network filter (HTTP connection manager or TCP proxy).
+//! chain match → transport socket → network filter (HTTP connection manager or TCP
+//! proxy), which from there on works over any [`Io`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,12 +9,14 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 
 use super::Shared;
-use super::http::{Connection, serve_http};
+use super::header_timeout::HeaderClock;
+use super::http::{HttpConnection, serve_http};
 use super::inspect::inspect;
 use super::orig_dst::original_dst;
 use super::tcp_proxy::{self, TcpConnection};
 use crate::config::filter_chain::{ConnectionInfo, RAW_BUFFER, select};
-use crate::config::{FilterChainConfig, ListenerConfig, NetworkFilter};
+use crate::config::{FilterChainConfig, ListenerConfig, NetworkFilter, TransportSocket};
+use crate::transport::{DownstreamInfo, Io};
 
 /// Serves a connection accepted on `listener` until it closes.
 pub(super) async fn serve(
@@ -59,26 +62,51 @@ pub(super) async fn serve(
         return;
     };
     tracing::debug!(listener = %listener.name, chain = %chain.name, %peer, %destination, "filter chain");
+    let downstream = Arc::new(DownstreamInfo {
+        connection: info,
+        local,
+        original_dst: restored,
+        peer_identity: None,
+    });
+    match &chain.transport_socket {
+        TransportSocket::Plaintext => {
+            network_filter(stream, chain, &listener, downstream, shared).await;
+        }
+        // Refused with the listener (NACKed) until the proxy terminates TLS: never
+        // served as plaintext.
+        TransportSocket::Tls(_) => {
+            tracing::warn!(listener = %listener.name, chain = %chain.name, "TLS is not served; closing");
+        }
+    }
+}
+
+/// The chain's network filter, over whatever the transport socket made of the
+/// connection.
+async fn network_filter<I: Io>(
+    io: I,
+    chain: &FilterChainConfig,
+    listener: &ListenerConfig,
+    downstream: Arc<DownstreamInfo>,
+    shared: Shared,
+) {
     match &chain.filter {
         NetworkFilter::Http(hcm) => {
-            let conn = Connection {
+            let conn = HttpConnection {
                 listener: Arc::from(listener.name.as_str()),
                 inbound: listener.inbound,
                 chain: hcm.clone(),
-                peer,
-                original_dst: restored,
+                downstream,
                 shared,
+                header_clock: HeaderClock::new(),
             };
-            serve_http(stream, Arc::new(conn)).await;
+            serve_http(io, Arc::new(conn)).await;
         }
         NetworkFilter::TcpProxy(config) => {
             let conn = TcpConnection {
                 listener: listener.name.clone(),
-                peer,
-                destination,
-                original_dst: restored,
+                downstream,
             };
-            tcp_proxy::proxy(stream, conn, config, &shared).await;
+            tcp_proxy::proxy(io, conn, config, &shared).await;
         }
     }
 }

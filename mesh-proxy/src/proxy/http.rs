@@ -1,10 +1,10 @@
-//! One HTTP request through the proxy: find the route, then answer locally or
-//! forward upstream.
+//! The HTTP connection manager: serves one downstream connection with hyper, and
+//! takes each request through its stages: route → HTTP filters → router → filters
+//! on the response. The request's [`StreamInfo`] is filled on the way and completes
+//! with the response body ([`super::completion`]).
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use hyper::body::Incoming;
 use hyper::header::HOST;
@@ -12,42 +12,67 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpStream;
 
 use super::Shared;
-use super::forward::forward;
+use super::access_log;
+use super::completion::{Completion, complete};
+use super::forward::{Target, forward};
+use super::header_timeout::{HeaderClock, HeaderTimeout};
 use super::headers::normalize_path;
-use super::local_reply::{self, ProxyBody, Reply};
-use super::random;
-use crate::config::{HttpChain, RouteSource};
-use crate::route::{CorsOutcome, RequestHead, RouteAction};
-use crate::stats::ResponseFlag;
+use super::http_filters::{self, FilterState};
+use super::local_reply::{self, Reply};
+use crate::config::{HttpChain, RouteSource, Snapshot};
+use crate::route::{RequestHead, RouteAction, RouteTable};
+use crate::stream_info::{RequestLog, StreamInfo};
+use crate::transport::{DownstreamInfo, Io};
 
-/// A downstream connection: the listener and connection manager that took it, where
-/// it came from and where it was going.
+/// Envoy's `max_headers_count` default, which is also hyper's: set only when it
+/// differs (a configured count makes hyper allocate headers on the heap).
+const DEFAULT_MAX_HEADERS: usize = 100;
+/// hyper's smallest HTTP/1.1 read buffer.
+const MIN_BUF_SIZE: usize = 8192;
+
+/// A downstream HTTP connection: the listener and connection manager that took it,
+/// and what is known of it.
 #[derive(Debug)]
-pub(super) struct Connection {
+pub(super) struct HttpConnection {
     pub(super) listener: Arc<str>,
     /// An inbound listener's connection: asked to finish when the proxy drains.
     pub(super) inbound: bool,
     /// Fixed for the connection's life, as Envoy's HCM config is (RDS routes are not).
     pub(super) chain: Arc<HttpChain>,
-    pub(super) peer: SocketAddr,
-    /// The restored original destination, the host of ORIGINAL_DST clusters (none
-    /// on a connection that was not captured: then such clusters have no host).
-    pub(super) original_dst: Option<SocketAddr>,
+    pub(super) downstream: Arc<DownstreamInfo>,
     pub(super) shared: Shared,
+    /// Tells the request header timeout when a request's headers are in and when
+    /// its response is done.
+    pub(super) header_clock: Arc<HeaderClock>,
 }
 
 /// Serves HTTP/1.1 and HTTP/2 with prior knowledge (told apart by the preface) on a
 /// connection until it closes.
-pub(super) async fn serve_http(stream: TcpStream, conn: Arc<Connection>) {
-    let peer = conn.peer;
+pub(super) async fn serve_http<I: Io>(io: I, conn: Arc<HttpConnection>) {
+    let peer = conn.downstream.peer();
     let drain = conn.inbound.then(|| conn.shared.drain.clone());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Envoy's request header limits: over them, 431. HTTP/1.1's is hyper's read
+    // buffer, which a request head must fit in whole (8 KiB at least).
+    builder
+        .http1()
+        .max_buf_size(conn.chain.max_request_headers_bytes.max(MIN_BUF_SIZE));
+    if conn.chain.max_headers_count != DEFAULT_MAX_HEADERS {
+        builder.http1().max_headers(conn.chain.max_headers_count);
+    }
+    builder.http2().max_header_list_size(
+        u32::try_from(conn.chain.max_request_headers_bytes).unwrap_or(u32::MAX),
+    );
+    let io = HeaderTimeout::new(
+        io,
+        conn.chain.request_headers_timeout,
+        conn.header_clock.clone(),
+    );
     let service = service_fn(move |req| handle(conn.clone(), req));
-    let builder = auto::Builder::new(TokioExecutor::new());
     // With upgrades: a WebSocket handshake becomes a tunnel (see `upgrade`).
-    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     // On drain, an inbound connection finishes its requests in flight, then closes
     // (HTTP/1.1 `connection: close`, HTTP/2 GOAWAY) so that the peer reconnects to
     // another endpoint; an outbound one keeps serving the app.
@@ -61,64 +86,47 @@ pub(super) async fn serve_http(stream: TcpStream, conn: Arc<Connection>) {
 }
 
 /// The service of every downstream HTTP request.
-pub(super) async fn handle(
-    conn: Arc<Connection>,
+async fn handle(
+    conn: Arc<HttpConnection>,
     req: Request<Incoming>,
-) -> Result<Response<ProxyBody>, Infallible> {
-    let start = Instant::now();
-    // Kept for the access log only when it is on (off by default): a copy per request.
-    let request_line = tracing::enabled!(target: "access", tracing::Level::INFO).then(|| {
-        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-        format!("{} {path}", req.method())
-    });
+) -> Result<Response<Completion>, Infallible> {
+    conn.header_clock.request_started();
+    let mut info = StreamInfo::new(conn.downstream.clone(), req.version());
     let grpc = local_reply::is_grpc(req.headers());
-    let mut reply = route_and_forward(&conn, req).await;
+    let mut reply = serve_request(&conn, req, &mut info).await;
     if grpc {
         reply = reply.into_grpc();
     }
-    let status = reply.response.status();
-    conn.shared.stats.request(
-        &conn.chain.stat_prefix,
-        status.as_u16(),
-        reply.flag,
-        start.elapsed(),
-    );
-    if let Some(request_line) = request_line {
-        tracing::info!(
-            target: "access",
-            listener = %conn.listener,
-            "\"{request_line}\" {} {} {}ms",
-            status.as_u16(),
-            reply.flag.map_or("-", |f| f.short()),
-            start.elapsed().as_millis()
-        );
+    info.response_code = Some(reply.response.status().as_u16());
+    if let Some(flag) = reply.flag {
+        info.response_flags.insert(flag);
     }
-    Ok(reply.response)
+    Ok(complete(reply.response, info, conn))
 }
 
-async fn route_and_forward(conn: &Connection, req: Request<Incoming>) -> Reply {
+/// One request: route it, run the HTTP filters, let the router answer, and run the
+/// filters on the answer.
+async fn serve_request(
+    conn: &HttpConnection,
+    req: Request<Incoming>,
+    info: &mut StreamInfo,
+) -> Reply {
     // One snapshot for the whole request: a push mid-request changes nothing for it.
     let snapshot = conn.shared.snapshots.borrow().clone();
     let chain = &conn.chain;
-    let table = match &chain.routes {
-        RouteSource::Inline(t) => t.clone(),
-        RouteSource::Rds(name) => match snapshot.route_tables.get(name) {
-            Some(t) => t.clone(),
-            None => return local_reply::no_route(),
-        },
+    let Some(table) = route_table(chain, &snapshot) else {
+        return local_reply::no_route();
     };
-    let authority = req
-        .uri()
-        .authority()
-        .map(|a| a.to_string())
-        .or_else(|| {
-            req.headers()
-                .get(HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
+    let authority = authority(&req);
     let raw_path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    if access_log::enabled() {
+        info.request_log = Some(Box::new(RequestLog::of(
+            req.method(),
+            raw_path,
+            &authority,
+            req.headers(),
+        )));
+    }
     let path = if chain.normalize_path {
         match normalize_path(raw_path) {
             Some(p) => p,
@@ -137,24 +145,13 @@ async fn route_and_forward(conn: &Connection, req: Request<Incoming>) -> Reply {
     let Some((vh, route)) = table.route(&head) else {
         return local_reply::no_route();
     };
-    // The HTTP filters before the router, in Istio's order: fault, then CORS.
-    let mut delayed = false;
-    if let Some(fault) = &route.fault {
-        let decision = fault.decide(random(), random());
-        if let Some(delay) = decision.delay {
-            tokio::time::sleep(delay).await;
-            delayed = true;
-        }
-        if let Some(abort) = decision.abort {
-            return local_reply::fault_abort(abort);
-        }
-    }
-    let cors = route
-        .cors
-        .as_ref()
-        .map(|c| c.on_request(req.method(), req.headers(), random()));
-    if let Some(CorsOutcome::Preflight(headers)) = cors {
-        return local_reply::cors_preflight(headers);
+    info.route_name = Some(route.name.clone());
+
+    let mut filters = FilterState::default();
+    if let Some(reply) =
+        http_filters::on_request(&chain.http_filters, route, &req, info, &mut filters).await
+    {
+        return reply;
     }
     let mut reply = match &route.action {
         RouteAction::DirectResponse { status, body } => {
@@ -165,7 +162,7 @@ async fn route_and_forward(conn: &Connection, req: Request<Incoming>) -> Reply {
             local_reply::redirect(r.status, &location)
         }
         RouteAction::Forward(f) => {
-            let target = super::forward::Target {
+            let target = Target {
                 snapshot: &snapshot,
                 virtual_host: vh,
                 route,
@@ -174,18 +171,38 @@ async fn route_and_forward(conn: &Connection, req: Request<Incoming>) -> Reply {
                 path: &path,
                 use_remote_address: chain.use_remote_address,
             };
-            forward(conn, target, req).await
+            forward(conn, target, req, info).await
         }
     };
     if !matches!(route.action, RouteAction::Forward(_)) {
         route.response_headers.apply(reply.response.headers_mut());
         vh.response_headers.apply(reply.response.headers_mut());
     }
-    if let Some(CorsOutcome::Forward(headers)) = cors {
-        reply.set_headers(headers);
-    }
-    if delayed && reply.flag.is_none() {
-        reply.flag = Some(ResponseFlag::DelayInjected);
-    }
+    http_filters::on_response(filters, &mut reply);
     reply
 }
+
+/// The connection manager's route table: inline, or the RDS config it names.
+fn route_table(chain: &HttpChain, snapshot: &Snapshot) -> Option<Arc<RouteTable>> {
+    match &chain.routes {
+        RouteSource::Inline(t) => Some(t.clone()),
+        RouteSource::Rds(name) => snapshot.route_tables.get(name).cloned(),
+    }
+}
+
+/// The request's authority: the URI's (HTTP/2, absolute form), else the Host.
+fn authority(req: &Request<Incoming>) -> String {
+    req.uri()
+        .authority()
+        .map(|a| a.to_string())
+        .or_else(|| {
+            req.headers()
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests;

@@ -4,27 +4,27 @@
 use http_body_util::BodyExt;
 use hyper::header::{HOST, HeaderValue};
 
-use super::forward::{Target, upstream_request};
-use super::http::Connection;
+use super::attempts::upstream_request;
+use super::forward::{Target, UpstreamHead};
+use super::http::HttpConnection;
 use super::local_reply::ProxyBody;
 use crate::route::Mirror;
 
 /// Sends a copy of the request to a mirror cluster and forgets it, as Envoy's shadow:
 /// the Host gets `-shadow` before its port, the answer (or failure) is dropped.
 pub(super) fn shadow(
-    conn: &Connection,
+    conn: &HttpConnection,
     t: &Target<'_>,
     mirror: &Mirror,
-    parts: &hyper::http::request::Parts,
-    host: &str,
-    path: &str,
+    head: &UpstreamHead<'_>,
     body: ProxyBody,
 ) {
+    let (parts, host, path) = (&head.parts, head.host, head.path.as_str());
     let Some(cluster) = t.snapshot.clusters.get(&mirror.cluster).cloned() else {
         tracing::debug!(cluster = %mirror.cluster, "mirror cluster not found");
         return;
     };
-    let Some(active) = cluster.pick(None, conn.original_dst, None) else {
+    let Some(active) = cluster.pick(None, conn.downstream.original_dst, None) else {
         return;
     };
     let host = if mirror.shadow_host_suffix {

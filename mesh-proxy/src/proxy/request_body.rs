@@ -27,7 +27,7 @@ pub(super) const RETRY_BUFFER_LIMIT: usize = 1 << 20;
 
 /// The downstream body, read once, replayable while it fits the retry buffer.
 #[derive(Debug)]
-pub(super) struct Replay {
+pub(crate) struct Replay {
     state: Mutex<ReplayState>,
     /// Wakes the reading task when an attempt took data (room in the buffer), or
     /// when the replay is dropped (nobody will read: the task stops).
@@ -49,6 +49,8 @@ struct ReplayState {
     chunks: VecDeque<Bytes>,
     dropped: usize,
     bytes: usize,
+    /// Every byte read from downstream (Envoy's `%BYTES_RECEIVED%`).
+    received: u64,
     /// Set once the body ended: its trailers, or why it failed.
     end: Option<Result<Option<HeaderMap>, String>>,
     /// The attempts (and mirrors) waiting for data.
@@ -78,6 +80,7 @@ impl Replay {
     pub(super) fn complete(body: Bytes) -> Arc<Replay> {
         let state = ReplayState {
             bytes: body.len(),
+            received: body.len() as u64,
             chunks: VecDeque::from([body]),
             end: Some(Ok(None)),
             ..Default::default()
@@ -106,6 +109,11 @@ impl Replay {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ReplayState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The bytes read from downstream so far.
+    pub(crate) fn received(&self) -> u64 {
+        self.lock().received
     }
 
     /// Whether an attempt can still send the body from its start.
@@ -159,6 +167,7 @@ where
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => {
                     st.bytes += data.len();
+                    st.received += data.len() as u64;
                     st.chunks.push_back(data);
                     // Over the retry limit: chunks every attempt has read go.
                     while st.bytes > RETRY_BUFFER_LIMIT && st.dropped < st.read_upto {

@@ -1,11 +1,67 @@
-//! The retry policy's decisions: which answers are retried, and how long to wait.
+//! The retry policy's decisions: which answers are retried, how many retries are
+//! left, and how long to wait before the next.
 
 use std::time::Duration;
 
 use hyper::Response;
 
+use super::attempts::Attempt;
 use super::headers::random;
+use crate::config::Cluster;
 use crate::route::RetryPolicy;
+use crate::upstream::RetryAdmission;
+
+/// A request's retries under its policy (none without one).
+#[derive(Debug)]
+pub(super) struct Retries<'a> {
+    policy: Option<&'a RetryPolicy>,
+    left: u32,
+    round: u32,
+    /// The retry in progress, counted against the cluster's `max_retries` until the
+    /// next one.
+    _running: Option<RetryAdmission>,
+}
+
+impl<'a> Retries<'a> {
+    pub(super) fn new(policy: Option<&'a RetryPolicy>) -> Retries<'a> {
+        Retries {
+            policy,
+            left: policy.map_or(0, |p| p.num_retries),
+            round: 0,
+            _running: None,
+        }
+    }
+
+    /// Whether `attempt` is retried: the policy's conditions say so, retries are
+    /// left, and the cluster's circuit breaker has room for one more (else the
+    /// answer stands, as Envoy's `upstream_rq_retry_overflow`). Claims the retry.
+    pub(super) fn claim(&mut self, attempt: &Attempt, cluster: &Cluster) -> bool {
+        let Some(policy) = self.policy else {
+            return false;
+        };
+        let retriable = match attempt {
+            Attempt::Response(resp) => retriable_response(policy, resp),
+            Attempt::Failed { retriable, .. } => *retriable,
+        };
+        if !retriable || self.left == 0 {
+            return false;
+        }
+        let Some(admission) = cluster.runtime.admit_retry() else {
+            return false;
+        };
+        self._running = Some(admission);
+        self.left -= 1;
+        true
+    }
+
+    /// Waits out the back-off before the retry just claimed.
+    pub(super) async fn back_off(&mut self) {
+        if let Some(p) = self.policy {
+            tokio::time::sleep(backoff(p.base_interval, self.round)).await;
+        }
+        self.round += 1;
+    }
+}
 
 /// Whether the policy's conditions retry this response.
 pub(super) fn retriable_response<B>(p: &RetryPolicy, resp: &Response<B>) -> bool {

@@ -4,16 +4,17 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::{Shared, random};
 use crate::config::{TcpClusters, TcpProxyConfig};
 use crate::stats::ResponseFlag;
+use crate::transport::{BoxedIo, DownstreamInfo, Io};
 
 /// Per-direction copy buffer.
 const BUFFER: usize = 16 * 1024;
@@ -22,16 +23,12 @@ const BUFFER: usize = 16 * 1024;
 #[derive(Debug)]
 pub(super) struct TcpConnection {
     pub(super) listener: String,
-    pub(super) peer: SocketAddr,
-    /// The local address, or the original destination where it was restored.
-    pub(super) destination: SocketAddr,
-    /// The restored original destination: ORIGINAL_DST clusters connect there.
-    pub(super) original_dst: Option<SocketAddr>,
+    pub(super) downstream: Arc<DownstreamInfo>,
 }
 
 /// Proxies one connection; both sides are closed when this returns.
-pub(super) async fn proxy(
-    downstream: TcpStream,
+pub(super) async fn proxy<D: Io>(
+    downstream: D,
     conn: TcpConnection,
     config: &TcpProxyConfig,
     shared: &Shared,
@@ -55,8 +52,8 @@ pub(super) async fn proxy(
         target: "access",
         listener = %conn.listener,
         "tcp {} -> {} {cluster_name} {flag} rx={received} tx={sent} {}ms {detail}",
-        conn.peer,
-        conn.destination,
+        conn.downstream.peer(),
+        conn.downstream.connection.destination,
         start.elapsed().as_millis(),
     );
 }
@@ -75,7 +72,7 @@ async fn connect(
     conn: &TcpConnection,
     config: &TcpProxyConfig,
     shared: &Shared,
-) -> Result<(String, TcpStream, SocketAddr), (String, ResponseFlag)> {
+) -> Result<(String, BoxedIo, SocketAddr), (String, ResponseFlag)> {
     let snapshot = shared.snapshots.borrow().clone();
     let name = match &config.clusters {
         TcpClusters::Cluster(name) => name.clone(),
@@ -87,10 +84,10 @@ async fn connect(
     let mut previous = None;
     for _ in 0..config.max_connect_attempts {
         // A STATIC cluster without endpoints (BlackHoleCluster) ends here: `UH`.
-        let Some(host) = cluster.pick(previous, conn.original_dst, None) else {
+        let Some(host) = cluster.pick(previous, conn.downstream.original_dst, None) else {
             return Err((name, ResponseFlag::NoHealthyUpstream));
         };
-        match cluster.runtime.connect_tcp(host.address).await {
+        match cluster.runtime.connect(host.address).await {
             Ok(upstream) => return Ok((name, upstream, host.address)),
             Err(e) => {
                 tracing::debug!(cluster = %name, host = %host.address, "connect failed: {e}");
@@ -116,13 +113,13 @@ pub(super) fn pick_weighted(clusters: &[(String, u32)], random: u64) -> &str {
 
 /// Copies both ways until each side has sent its FIN (passed on as a half-close), an
 /// error, or `idle` without a byte either way. Returns the bytes (down→up, up→down).
-pub(super) async fn splice(
-    downstream: TcpStream,
-    upstream: TcpStream,
+pub(super) async fn splice<D: Io, U: Io>(
+    downstream: D,
+    upstream: U,
     idle: Option<Duration>,
 ) -> io::Result<(u64, u64)> {
-    let (mut down_read, mut down_write) = downstream.into_split();
-    let (mut up_read, mut up_write) = upstream.into_split();
+    let (mut down_read, mut down_write) = tokio::io::split(downstream);
+    let (mut up_read, mut up_write) = tokio::io::split(upstream);
     let base = Instant::now();
     // Milliseconds after `base` of the last byte, either way.
     let last_activity = AtomicU64::new(0);
@@ -174,5 +171,31 @@ where
         total += n as u64;
         let now = u64::try_from(base.elapsed().as_millis()).unwrap_or(u64::MAX);
         last_activity.store(now, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::duplex;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn any_two_byte_streams_are_spliced_and_each_half_close_passed_on() {
+        let (downstream, mut client) = duplex(1024);
+        let (upstream, mut server) = duplex(1024);
+        let spliced = tokio::spawn(splice(downstream, upstream, None));
+        client.write_all(b"ping").await.expect("write");
+        client.shutdown().await.expect("half-close");
+        let mut got = Vec::new();
+        server.read_to_end(&mut got).await.expect("read to the FIN");
+        assert_eq!(got, b"ping");
+        // The other direction still flows after the client's half-close.
+        server.write_all(b"pong!").await.expect("write");
+        server.shutdown().await.expect("half-close");
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.expect("read to the FIN");
+        assert_eq!(got, b"pong!");
+        assert_eq!(spliced.await.expect("task").expect("spliced"), (4, 5));
     }
 }

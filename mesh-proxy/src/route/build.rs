@@ -113,7 +113,7 @@ fn build_route(r: &proto::Route) -> Result<Route, String> {
         _ => return Err("action: only route, redirect and direct_response are supported".into()),
     };
     Ok(Route {
-        name: r.name.clone(),
+        name: r.name.as_str().into(),
         matcher,
         action,
         request_headers: header_ops(&r.request_headers_to_add, &r.request_headers_to_remove)?,

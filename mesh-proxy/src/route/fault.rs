@@ -88,7 +88,7 @@ impl Fault {
 
 /// The per-route `typed_per_filter_config` of the fault filter; an error names the
 /// field it cannot apply as Envoy would.
-pub(super) fn build_fault(any: &Any) -> Result<Fault, String> {
+pub(crate) fn build_fault(any: &Any) -> Result<Fault, String> {
     if any.type_url != HTTP_FAULT {
         return Err(format!("type {} is not the fault filter's", any.type_url));
     }

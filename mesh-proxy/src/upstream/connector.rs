@@ -17,10 +17,10 @@ use hyper::Uri;
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::client::legacy::connect::{Connected, Connection, capture_connection};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tonic::codegen::Service;
 
 use crate::proxy::ProxyBody;
+use crate::transport::BoxedIo;
 
 /// Connects to the endpoint a request's URI names (HTTP/1.1: the pool's key), or to a
 /// fixed one whatever the URI says (HTTP/2: the URI carries the Host as `:authority`).
@@ -75,11 +75,18 @@ fn endpoint_of(uri: &Uri) -> io::Result<SocketAddr> {
 #[derive(Debug, Clone, Default)]
 struct RequestCount(Arc<AtomicU32>);
 
-/// An upstream TCP connection.
-#[derive(Debug)]
+/// An upstream connection.
 pub(super) struct UpstreamIo {
-    io: TokioIo<TcpStream>,
+    io: TokioIo<BoxedIo>,
     requests: Option<RequestCount>,
+}
+
+impl std::fmt::Debug for UpstreamIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamIo")
+            .field("counted", &self.requests.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Connection for UpstreamIo {

@@ -13,8 +13,10 @@ use envoy_types::pb::google::protobuf::{Any, BoolValue, Duration as ProtoDuratio
 use prost::Message;
 
 use super::*;
-use crate::config::network_filter::{HCM, KNOWN_HTTP_FILTERS};
+use crate::config::network_filter::HCM;
 use crate::config::{RouteSource, TcpClusters};
+
+const ROUTER: &str = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
 
 fn address(ip: &str, port: u32) -> Option<Address> {
     Some(Address {
@@ -103,7 +105,7 @@ fn any_filter(name: &str, type_url: &str) -> ListenerFilter {
 
 #[test]
 fn a_bound_egress_listener_serves_http_with_rds() {
-    let l = build_listener(&bound(hcm(KNOWN_HTTP_FILTERS[0]))).expect("accepted");
+    let l = build_listener(&bound(hcm(ROUTER))).expect("accepted");
     assert_eq!(l.address.to_string(), "10.0.0.2:8080");
     assert!(l.bind_to_port && !l.hand_off);
     let [c] = l.filter_chains.as_slice() else {
@@ -114,6 +116,15 @@ fn a_bound_egress_listener_serves_http_with_rds() {
     };
     assert!(matches!(hcm.routes, RouteSource::Rds(ref n) if n == "8080"));
     assert!(hcm.normalize_path && !hcm.use_remote_address);
+    // Envoy's defaults where the connection manager sets none.
+    assert_eq!(hcm.http_filters, [crate::config::HttpFilter::Router]);
+    assert_eq!(hcm.max_request_headers_bytes, 60 * 1024);
+    assert_eq!(hcm.max_headers_count, 100);
+    assert_eq!(
+        hcm.request_headers_timeout,
+        Some(std::time::Duration::from_secs(300)),
+        "stream_idle_timeout's 5 minutes"
+    );
 }
 
 #[test]
