@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use crate::command::{ToolEnv, run};
 use crate::progress::{Step, format_duration};
 use crate::workspace::Workspace;
-use crate::{charts, crds, tools};
+use crate::{charts, crds, istio_fields, tools};
 
 #[derive(Debug, Args)]
 pub(crate) struct TestArgs {
@@ -33,6 +33,9 @@ pub(crate) enum Check {
     Fmt,
     /// `cargo xtask crds --check`: CRD manifests match the mesh-api types.
     Crds,
+    /// `cargo xtask istio-fields --check`: the table of Istio's fields matches the
+    /// shared reference (checks nothing, and says so, where the reference is absent).
+    IstioFields,
     /// `helm lint --strict` on every chart under charts/.
     HelmLint,
     /// `helm template` output of every chart validated with kubernetes-validate --strict.
@@ -44,10 +47,11 @@ pub(crate) enum Check {
 }
 
 impl Check {
-    const ALL: [Check; 7] = [
+    const ALL: [Check; 8] = [
         Check::Tools,
         Check::Fmt,
         Check::Crds,
+        Check::IstioFields,
         Check::HelmLint,
         Check::ChartValidate,
         Check::Clippy,
@@ -115,6 +119,7 @@ fn run_check(ws: &Workspace, env: &ToolEnv, check: Check) -> Result<()> {
             )
         }
         Check::Crds => crds::check(ws),
+        Check::IstioFields => istio_fields::check_default(ws),
         Check::HelmLint => charts::lint(ws, env),
         Check::ChartValidate => charts::validate(ws, env),
         Check::Clippy => {
