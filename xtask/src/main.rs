@@ -13,6 +13,7 @@ mod crds;
 mod demo;
 mod istio_fields;
 mod progress;
+mod system_packages;
 mod test;
 mod tools;
 mod workspace;
