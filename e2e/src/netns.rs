@@ -16,16 +16,7 @@ impl TestNamespace {
     /// Creates the namespace (replacing a stale one of that name); panics with `ip`'s
     /// error when it cannot.
     pub fn create(name: &str) -> TestNamespace {
-        let _ = Command::new("ip").args(["netns", "del", name]).output();
-        let out = Command::new("ip")
-            .args(["netns", "add", name])
-            .output()
-            .expect("`ip` runs (check prerequisites::IP first)");
-        assert!(
-            out.status.success(),
-            "ip netns add {name}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        add_namespace(name);
         TestNamespace {
             name: name.to_string(),
             children: Vec::new(),
@@ -94,6 +85,21 @@ impl Drop for TestNamespace {
             .args(["netns", "del", &self.name])
             .output();
     }
+}
+
+/// `ip netns add name`, replacing a stale namespace of that name; panics with `ip`'s
+/// error when it fails (the test checked [`crate::prerequisites`] first).
+pub fn add_namespace(name: &str) {
+    let _ = Command::new("ip").args(["netns", "del", name]).output();
+    let out = Command::new("ip")
+        .args(["netns", "add", name])
+        .output()
+        .expect("`ip` runs");
+    assert!(
+        out.status.success(),
+        "ip netns add {name}: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
 }
 
 /// `curl` as `cmd` (a prefix such as `ip netns exec <ns>`, or `env` for the host):

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use e2e::netns::add_namespace;
 use e2e::prerequisites::{
     self, IP, IPTABLES, IPTABLES_RESTORE, PYTHON3, Prerequisite, SETPRIV, TIMEOUT,
 };
@@ -51,16 +52,7 @@ impl Namespaces {
             children: Vec::new(),
         };
         for name in names {
-            let _ = Command::new("ip").args(["netns", "del", name]).output();
-            let out = Command::new("ip")
-                .args(["netns", "add", name])
-                .output()
-                .expect("`ip` runs");
-            assert!(
-                out.status.success(),
-                "ip netns add {name}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+            add_namespace(name);
             created.names.push(name.clone());
         }
         created

@@ -238,17 +238,12 @@ pub(crate) fn this_command() -> String {
         .to_string()
 }
 
+/// Whether `argv` runs and succeeds (its output is discarded).
 fn runs(argv: &[&str]) -> bool {
     let Some((program, args)) = argv.split_first() else {
         return false;
     };
-    Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    output(Command::new(program).args(args).stdin(Stdio::null())).is_ok()
 }
 
 #[cfg(test)]
