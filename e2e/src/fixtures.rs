@@ -2,8 +2,9 @@
 
 use crate::{Backend, Mesh};
 
-/// Starts a [`Mesh`](crate::Mesh), or returns from the calling test (which then
-/// passes, having printed why) when Envoy is not installed.
+/// Starts a [`Mesh`](crate::Mesh), or returns from the calling test when Envoy is not
+/// installed (having printed why; under CI and `cargo xtask test` the test fails
+/// instead, see [`prerequisites`](crate::prerequisites)).
 #[macro_export]
 macro_rules! mesh_or_skip {
     ($name:expr) => {

@@ -20,6 +20,7 @@ pub mod mesh;
 pub mod mesh_proxy;
 pub mod netns;
 pub mod poll;
+pub mod prerequisites;
 pub mod scenarios;
 pub mod tcp_echo;
 pub mod tolerance;

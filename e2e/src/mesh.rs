@@ -19,6 +19,7 @@ use std::time::Duration;
 use crate::envoy::{EntryListener, EnvoyWorkload};
 use crate::http::{Call, HttpClient, Reply};
 use crate::mesh_proxy::{MeshProxyProcess, MeshProxyWorkload};
+use crate::prerequisites::{self, Prerequisite};
 use crate::{ControlPlane, EchoServer, EnvoyProcess, eventually, tools};
 
 /// The namespace every test object lives in.
@@ -88,16 +89,13 @@ pub struct Mesh {
 }
 
 impl Mesh {
-    /// Starts the control plane with the client's `Sidecar`; `None` (after printing why)
-    /// when Envoy is not installed.
+    /// Starts the control plane with the client's `Sidecar`; `None` when Envoy is not
+    /// installed and the test may skip (see [`prerequisites::met`]).
     pub async fn start(test: &str) -> Option<Mesh> {
-        let Some(envoy_bin) = tools::envoy() else {
-            eprintln!(
-                "SKIPPED {test}: envoy is not installed; run `cargo xtask tools` \
-                 (or set MESH_TOOLS_DIR to the directory holding envoy)"
-            );
+        if !prerequisites::met_by(test, &[Prerequisite::Envoy]) {
             return None;
-        };
+        }
+        let envoy_bin = tools::envoy().expect("Envoy is a prerequisite checked above");
         let prefix = subnet();
         let config = tempfile::tempdir().expect("temp config dir");
         crate::control_plane::write_config(config.path(), "client.yaml", &client_yaml(&prefix));

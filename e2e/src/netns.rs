@@ -1,7 +1,6 @@
 //! A throwaway network namespace for the root-only capture tests: commands run in
 //! it, processes started in it, and everything removed on drop (also on panic).
-//! Where a namespace cannot be made (not root, no iproute2) `create` says why and
-//! the test skips.
+//! Tests check [`crate::prerequisites`] (root, iproute2) before making one.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -14,26 +13,13 @@ pub struct TestNamespace {
 }
 
 impl TestNamespace {
-    /// Creates the namespace (replacing a stale one of that name), or `None` with the
-    /// reason printed.
-    pub fn create(name: &str) -> Option<TestNamespace> {
-        let _ = Command::new("ip").args(["netns", "del", name]).output();
-        match Command::new("ip").args(["netns", "add", name]).output() {
-            Ok(out) if out.status.success() => Some(TestNamespace {
-                name: name.to_string(),
-                children: Vec::new(),
-            }),
-            Ok(out) => {
-                eprintln!(
-                    "SKIPPED: cannot create a network namespace (needs root): {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                eprintln!("SKIPPED: `ip` (iproute2) is not available: {e}");
-                None
-            }
+    /// Creates the namespace (replacing a stale one of that name); panics with `ip`'s
+    /// error when it cannot.
+    pub fn create(name: &str) -> TestNamespace {
+        add_namespace(name);
+        TestNamespace {
+            name: name.to_string(),
+            children: Vec::new(),
         }
     }
 
@@ -101,6 +87,21 @@ impl Drop for TestNamespace {
     }
 }
 
+/// `ip netns add name`, replacing a stale namespace of that name; panics with `ip`'s
+/// error when it fails (the test checked [`crate::prerequisites`] first).
+pub fn add_namespace(name: &str) {
+    let _ = Command::new("ip").args(["netns", "del", name]).output();
+    let out = Command::new("ip")
+        .args(["netns", "add", name])
+        .output()
+        .expect("`ip` runs");
+    assert!(
+        out.status.success(),
+        "ip netns add {name}: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
 /// `curl` as `cmd` (a prefix such as `ip netns exec <ns>`, or `env` for the host):
 /// the status and body, or `None` on failure.
 pub fn curl(mut cmd: Command, headers: &[&str], url: &str) -> Option<(u16, String)> {
@@ -112,14 +113,4 @@ pub fn curl(mut cmd: Command, headers: &[&str], url: &str) -> Option<(u16, Strin
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n')?;
     Some((code.trim().parse().ok()?, body.trim().to_string()))
-}
-
-/// Whether `program --version` runs.
-pub fn has(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }

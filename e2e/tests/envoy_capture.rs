@@ -4,14 +4,16 @@
 //! routes, exactly as in an Istio pod. The other suites reach Envoy through bound
 //! listeners; this one proves the captured path the control plane emits for every pod.
 //!
-//! Needs root and `ip netns` (CI runs as root); anywhere else it prints why it skipped.
+//! Needs root, `ip`, iptables, curl, python3 and Envoy (CI runs as root and installs
+//! them); run by hand without them it prints why it skipped.
 //! The upstreams are `python3 -m http.server` processes inside the namespace.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e::control_plane::dedent;
-use e2e::netns::{TestNamespace, has};
+use e2e::netns::TestNamespace;
+use e2e::prerequisites::{self, CURL, IP, IPTABLES, PYTHON3, Prerequisite};
 use e2e::tools;
 
 const CONFIG: &str = "
@@ -53,19 +55,19 @@ const CONFIG: &str = "
 
 #[test]
 fn captured_traffic_to_a_service_vip_is_routed_by_virtual_outbound() {
-    let Some(envoy) = tools::envoy() else {
-        eprintln!("SKIPPED: envoy is not installed; run cargo xtask tools");
+    let needs = [
+        Prerequisite::Root,
+        Prerequisite::Envoy,
+        IP,
+        IPTABLES,
+        CURL,
+        PYTHON3,
+    ];
+    if !prerequisites::met(&needs) {
         return;
-    };
-    for program in ["iptables", "curl", "python3"] {
-        if !has(program) {
-            eprintln!("SKIPPED: {program} is not installed");
-            return;
-        }
     }
-    let Some(mut ns) = TestNamespace::create(&format!("mesh-e2e-{}", std::process::id())) else {
-        return;
-    };
+    let envoy = tools::envoy().expect("Envoy is a prerequisite checked above");
+    let mut ns = TestNamespace::create(&format!("mesh-e2e-{}", std::process::id()));
     // Pod networking: loopback with the workload addresses, a default route (so a
     // connection to the VIP gets as far as the nat table) and Istio's outbound rule.
     ns.run(&["ip", "link", "set", "lo", "up"]);

@@ -3,11 +3,13 @@
 //! the hosts file, the server-first TCP banner arrives, service names resolve to
 //! their VIPs, and nothing is left behind afterwards.
 //!
-//! Needs root, `ip`, `ss` and `setpriv`; anywhere else it prints why it skipped.
+//! Needs root, `ip`, `ss` and `setpriv` (CI runs as root and installs them); run by
+//! hand without them it prints why it skipped.
 
 use std::process::Command;
 
 use e2e::cluster::{Cluster, LocalCluster, PodSpec};
+use e2e::prerequisites::{self, LOCAL_CLUSTER};
 
 const SERVICES: &str = "
     apiVersion: v1
@@ -35,13 +37,7 @@ const SERVICES: &str = "
 ";
 
 fn skip() -> bool {
-    match LocalCluster::unavailable() {
-        Some(reason) => {
-            eprintln!("SKIPPED: {reason}");
-            true
-        }
-        None => false,
-    }
+    !prerequisites::met(LOCAL_CLUSTER)
 }
 
 fn command_output(program: &str, args: &[&str]) -> String {

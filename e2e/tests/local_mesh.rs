@@ -2,16 +2,16 @@
 //! `mesh-proxy run` as uid 1337) running the scenarios of `e2e::scenarios`, plus what
 //! only a local cluster can show (the proxy's own uid is not captured).
 //!
-//! Needs root, `ip`, `ss`, `setpriv` and `iptables`; anywhere else each test prints why
-//! it skipped.
+//! Needs root, `ip`, `ss`, `setpriv`, iptables and curl (CI runs as root and installs
+//! them); run by hand without them each test prints why it skipped.
 
 use e2e::cluster::{Cluster, LocalCluster, PodSpec};
+use e2e::prerequisites::{self, CURL, SIDECAR_PODS};
 use e2e::scenarios::{self, capture, protocols, under_load};
 
 /// A fresh cluster, or `None` (after saying why) where one cannot run.
 async fn cluster() -> Option<LocalCluster> {
-    if let Some(why) = LocalCluster::unavailable() {
-        eprintln!("SKIPPED: {why}");
+    if !prerequisites::met(SIDECAR_PODS) {
         return None;
     }
     Some(
@@ -33,6 +33,10 @@ async fn requests_to_a_vip_pass_the_client_and_server_sidecars() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proxys_own_traffic_is_not_captured() {
+    // The app here is curl, run with and without the proxy's uid.
+    if !prerequisites::met(&[CURL]) {
+        return;
+    }
     let Some(mut cluster) = cluster().await else {
         return;
     };

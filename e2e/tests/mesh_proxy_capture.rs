@@ -15,7 +15,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e::control_plane::{dedent, log_tail};
-use e2e::netns::{TestNamespace, curl, has};
+use e2e::netns::{TestNamespace, curl};
+use e2e::prerequisites::{self, CURL, IP, IPTABLES, PYTHON3, Prerequisite, SETPRIV};
 use e2e::tcp_echo::TcpEchoServer;
 use e2e::tools;
 
@@ -140,16 +141,12 @@ fn wait_for<T: PartialEq + std::fmt::Debug>(
 
 #[test]
 fn mesh_proxy_serves_captured_outbound_http_tcp_passthrough_and_inbound() {
-    for program in ["iptables", "curl", "python3", "setpriv"] {
-        if !has(program) {
-            eprintln!("SKIPPED: {program} is not installed");
-            return;
-        }
+    let needs = [Prerequisite::Root, IP, IPTABLES, CURL, PYTHON3, SETPRIV];
+    if !prerequisites::met(&needs) {
+        return;
     }
     let id = std::process::id() % 100_000;
-    let Some(mut ns) = TestNamespace::create(&format!("mesh-mp-{id}")) else {
-        return;
-    };
+    let mut ns = TestNamespace::create(&format!("mesh-mp-{id}"));
     let (pod_if, host_if) = (format!("mpp{id}"), format!("mph{id}"));
     // Pod networking: workload addresses on loopback, a veth to the host (the pod IP
     // on the pod side), a default route through it.

@@ -4,13 +4,17 @@
 //! proxy's ports, a second run changes nothing and `--clean` removes every rule.
 //!
 //! Needs root, `ip netns`, iptables, util-linux `setpriv` and python3 (CI runs as
-//! root); anywhere else it prints why it skipped. The listeners are tiny python3
+//! root and installs them); run by hand without them it prints why it skipped. The listeners are tiny python3
 //! servers that answer with their name; the clients are bash `/dev/tcp`.
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use e2e::netns::add_namespace;
+use e2e::prerequisites::{
+    self, IP, IPTABLES, IPTABLES_RESTORE, PYTHON3, Prerequisite, SETPRIV, TIMEOUT,
+};
 use e2e::tools;
 
 /// Listens on each `port=name` argument and answers every connection with `name`.
@@ -41,31 +45,17 @@ struct Namespaces {
 }
 
 impl Namespaces {
-    /// Creates the namespaces, or `None` (with the reason printed) where that is not
-    /// possible.
-    fn create(names: &[String]) -> Option<Namespaces> {
+    /// Creates the namespaces; panics with `ip`'s error when it cannot.
+    fn create(names: &[String]) -> Namespaces {
         let mut created = Namespaces {
             names: Vec::new(),
             children: Vec::new(),
         };
         for name in names {
-            let _ = Command::new("ip").args(["netns", "del", name]).output();
-            match Command::new("ip").args(["netns", "add", name]).output() {
-                Ok(out) if out.status.success() => created.names.push(name.clone()),
-                Ok(out) => {
-                    eprintln!(
-                        "SKIPPED: cannot create a network namespace (needs root): {}",
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    );
-                    return None;
-                }
-                Err(e) => {
-                    eprintln!("SKIPPED: `ip` (iproute2) is not available: {e}");
-                    return None;
-                }
-            }
+            add_namespace(name);
+            created.names.push(name.clone());
         }
-        Some(created)
+        created
     }
 
     /// Runs a command in namespace `ns` to completion.
@@ -148,15 +138,6 @@ impl Drop for Namespaces {
     }
 }
 
-fn has(program: &str, arg: &str) -> bool {
-    Command::new(program)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 fn nat_rules(ns: &Namespaces, pod: &str) -> String {
     ns.run(pod, &["iptables", "-t", "nat", "-S"])
 }
@@ -170,23 +151,21 @@ fn redirect(ns: &Namespaces, pod: &str, binary: &Path, extra: &[&str]) -> String
 
 #[test]
 fn redirect_captures_the_pods_tcp_except_the_proxys_own_and_cleans_up() {
-    for (program, arg) in [
-        ("iptables", "--version"),
-        ("iptables-restore", "--version"),
-        ("python3", "--version"),
-        ("setpriv", "--version"),
-        ("timeout", "--version"),
-    ] {
-        if !has(program, arg) {
-            eprintln!("SKIPPED: {program} is not installed");
-            return;
-        }
+    let needs = [
+        Prerequisite::Root,
+        IP,
+        IPTABLES,
+        IPTABLES_RESTORE,
+        PYTHON3,
+        SETPRIV,
+        TIMEOUT,
+    ];
+    if !prerequisites::met(&needs) {
+        return;
     }
     let pod = format!("mesh-redirect-test-{}", std::process::id());
     let outside = format!("{pod}-out");
-    let Some(mut ns) = Namespaces::create(&[pod.clone(), outside.clone()]) else {
-        return;
-    };
+    let mut ns = Namespaces::create(&[pod.clone(), outside.clone()]);
     let binary = tools::mesh_proxy();
 
     // The pod and the outside world, one veth pair apart.

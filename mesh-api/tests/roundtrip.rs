@@ -15,9 +15,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use istio_schema::{KINDS, is_unsupported, istio_root, one_of_groups};
+use istio_schema::{KINDS, is_duration, is_unsupported, istio_root, one_of_groups};
 
-/// Duration fields without Istio's `duration(self)` CEL rule, found by name.
+/// Duration fields Istio does not validate as durations, found by name.
 const UNCHECKED_DURATIONS: &[&str] = &["idleTimeout", "budgetInterval", "ttl"];
 
 /// A plausible value for every property of `schema`; in each `oneOf` group the
@@ -94,8 +94,7 @@ fn sample_string(schema: &Value, path: &str, name: &str) -> Value {
             .unwrap_or(&values[0]);
         return first.clone();
     }
-    let cel = schema["x-kubernetes-validations"].to_string();
-    if cel.contains("duration(self)") || UNCHECKED_DURATIONS.contains(&name) {
+    if is_duration(schema) || UNCHECKED_DURATIONS.contains(&name) {
         return json!("1.5s");
     }
     if name == "regex" || path.ends_with("uriRegexRewrite.match") {

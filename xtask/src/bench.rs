@@ -6,8 +6,8 @@ use clap::{Args, ValueEnum};
 
 use crate::command::{ToolEnv, run};
 use crate::progress::Step;
-use crate::tools;
 use crate::workspace::Workspace;
+use crate::{system_packages, tools};
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
@@ -35,6 +35,8 @@ enum Suite {
 pub(crate) fn run_bench(ws: &Workspace, args: &BenchArgs) -> Result<()> {
     if args.suite == Suite::Proxy {
         require_root()?;
+        let step = Step::start("system packages");
+        step.finish(system_packages::ensure(system_packages::E2E_TESTS))?;
     }
     tools::install(ws, false)?;
     let env = ToolEnv::new(ws);
@@ -91,11 +93,7 @@ fn bench_proxy(ws: &Workspace, env: &ToolEnv, filter: Option<&str>) -> Result<()
 /// The proxy bench builds network namespaces and iptables rules: fail before the
 /// builds rather than after them.
 fn require_root() -> Result<()> {
-    use std::os::unix::fs::MetadataExt as _;
-    let uid = std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .context("could not read /proc/self to tell whether this runs as root")?;
-    if uid != 0 {
+    if !system_packages::is_root() {
         anyhow::bail!(
             "`cargo xtask bench proxy` needs root (network namespaces, iptables, uid 1337 \
              for the proxies): run it as root, e.g. `sudo -E cargo xtask bench proxy`"

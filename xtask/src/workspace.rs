@@ -29,6 +29,15 @@ impl Workspace {
         self.charts_dir().join("mesh-base").join("crds")
     }
 
+    /// Istio's CRD fields as mesh-api's compatibility tests read them.
+    pub(crate) fn istio_fields_table(&self) -> PathBuf {
+        self.root
+            .join("mesh-api")
+            .join("tests")
+            .join("data")
+            .join("istio-crd-fields.txt")
+    }
+
     /// Everything `cargo xtask tools` installs lives under here.
     pub(crate) fn tools_dir(&self) -> PathBuf {
         self.root.join("target").join("tools")

@@ -76,28 +76,6 @@ pub struct LocalCluster {
 }
 
 impl LocalCluster {
-    /// Why a local cluster cannot run here (not root; `ip`, `ss` or `setpriv`
-    /// missing), or `None` when it can.
-    pub fn unavailable() -> Option<String> {
-        let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let root = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|ids| ids.split_whitespace().nth(1))
-            == Some("0");
-        if !root {
-            return Some("the local cluster needs root (network namespaces)".to_string());
-        }
-        for (program, arg) in [("ip", "-V"), ("ss", "-V"), ("setpriv", "--version")] {
-            if netns::run(program, &[arg]).is_err() {
-                return Some(format!(
-                    "`{program}` is not installed (iproute2 / util-linux)"
-                ));
-            }
-        }
-        None
-    }
-
     /// Sweeps what dead runs left, then creates the bridge and starts the control
     /// plane on it, with an empty config directory.
     pub async fn start() -> Result<LocalCluster, ClusterError> {

@@ -1,11 +1,13 @@
-//! Istio's published CRD schemas (`tests/data/istio-crds.gen.yaml`) and ours, side by
-//! side, for the compatibility and round-trip tests.
+//! Istio's published CRD schemas (as kept in `tests/data/istio-crd-fields.txt`) and
+//! ours, side by side, for the compatibility and round-trip tests.
 
 // Each test crate uses a different part of this module.
 #![allow(dead_code)]
 
-use serde::Deserialize;
 use serde_json::Value;
+
+#[path = "istio_fields.rs"]
+mod istio_fields;
 
 /// Our kinds, in `crds::all()` order.
 pub(crate) const KINDS: [&str; 9] = [
@@ -20,33 +22,34 @@ pub(crate) const KINDS: [&str; 9] = [
     "RequestAuthentication",
 ];
 
-const ISTIO_CRDS: &str = include_str!("../data/istio-crds.gen.yaml");
+/// The table of Istio's fields, derived from Istio's CRD file by
+/// `cargo xtask istio-fields`.
+const ISTIO_FIELDS: &str = include_str!("../data/istio-crd-fields.txt");
 
-/// Istio's CRD of `kind` (in its `*.istio.io` group), as JSON.
-pub(crate) fn istio_crd(kind: &str) -> Value {
-    serde_norway::Deserializer::from_str(ISTIO_CRDS)
-        .map(|doc| Value::deserialize(doc).expect("Istio's CRD file is valid YAML"))
-        .find(|crd| {
-            crd["spec"]["names"]["kind"] == kind
-                && crd["spec"]["group"]
-                    .as_str()
-                    .is_some_and(|g| g.ends_with(".istio.io"))
-        })
-        .unwrap_or_else(|| panic!("{kind} is not in Istio's CRD file"))
+/// Istio's schemas of `kind`: the versions that share each and the schema, in the
+/// table's order.
+pub(crate) fn istio_schemas(kind: &str) -> Vec<(Vec<String>, Value)> {
+    istio_fields::parse(ISTIO_FIELDS)
+        .unwrap_or_else(|e| panic!("tests/data/istio-crd-fields.txt: {e}"))
+        .into_iter()
+        .filter(|block| block.kind == kind)
+        .map(|block| (block.versions, block.schema))
+        .collect()
 }
 
-/// The root schema (`openAPIV3Schema`) of Istio's `v1` version of `kind`.
+/// The root schema (`openAPIV3Schema`) of Istio's `v1` version of `kind`, holding
+/// the facts the table keeps (see `istio_fields`).
 pub(crate) fn istio_root(kind: &str) -> Value {
-    let crd = istio_crd(kind);
-    let versions = crd["spec"]["versions"]
-        .as_array()
-        .expect("versions")
-        .clone();
-    let v1 = versions
-        .iter()
-        .find(|v| v["name"] == "v1")
-        .unwrap_or_else(|| panic!("{kind} has no v1 version"));
-    v1["schema"]["openAPIV3Schema"].clone()
+    istio_schemas(kind)
+        .into_iter()
+        .find(|(versions, _)| versions.iter().any(|v| v == "v1"))
+        .map(|(_, schema)| schema)
+        .unwrap_or_else(|| panic!("{kind} v1 is not in tests/data/istio-crd-fields.txt"))
+}
+
+/// Whether Istio validates the string `schema` as a duration.
+pub(crate) fn is_duration(schema: &Value) -> bool {
+    schema.get(istio_fields::DURATION) == Some(&Value::Bool(true))
 }
 
 /// The root schema of our CRD of `kind`.
