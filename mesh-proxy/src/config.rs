@@ -11,6 +11,7 @@ use crate::balance::LoadBalancer;
 use crate::route::RouteTable;
 use crate::upstream::ClusterRuntime;
 
+mod address;
 mod cluster;
 mod endpoints;
 mod error;

@@ -7,8 +7,7 @@ use envoy_types::pb::envoy::config::cluster::v3::cluster as envoy_cluster;
 use envoy_types::pb::envoy::config::cluster::v3::{
     Cluster, cluster::ClusterDiscoveryType, cluster::DiscoveryType, cluster::LbPolicy,
 };
-use envoy_types::pb::envoy::config::core::v3::{address, socket_address};
-use envoy_types::pb::envoy::config::endpoint::v3::lb_endpoint;
+use envoy_types::pb::envoy::config::core::v3::socket_address;
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
     HttpProtocolOptions, http_protocol_options::UpstreamProtocolOptions,
     http_protocol_options::explicit_http_config::ProtocolConfig,
@@ -16,6 +15,7 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
 use prost::Message;
 use serde::Serialize;
 
+use super::address::endpoint_host_and_port;
 use super::endpoints::{Endpoint, lb_endpoints};
 use super::error::{ConfigError, FieldError};
 use super::transport_socket::{
@@ -139,20 +139,10 @@ fn dns_cluster(c: &Cluster, logical: bool) -> Result<ClusterKind, FieldError> {
     let mut targets = Vec::new();
     for locality in c.load_assignment.iter().flat_map(|a| &a.endpoints) {
         for lb in &locality.lb_endpoints {
-            let Some(lb_endpoint::HostIdentifier::Endpoint(ep)) = &lb.host_identifier else {
-                return Err("load_assignment: named endpoints are not supported".into());
-            };
-            let Some(address::Address::SocketAddress(sa)) =
-                ep.address.as_ref().and_then(|a| a.address.as_ref())
-            else {
-                return Err("load_assignment: only socket addresses are supported".into());
-            };
-            let Some(socket_address::PortSpecifier::PortValue(port)) = sa.port_specifier else {
-                return Err("load_assignment: named ports are not supported".into());
-            };
+            let (host, port) = endpoint_host_and_port(lb).map_err(|e| e.at("load_assignment"))?;
             targets.push(DnsTarget {
-                host: sa.address.clone(),
-                port: u16::try_from(port).map_err(|_| format!("port {port} out of range"))?,
+                host: host.to_string(),
+                port,
                 weight: lb
                     .load_balancing_weight
                     .as_ref()

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use envoy_types::pb::envoy::config::core::v3::{address, socket_address};
-use envoy_types::pb::envoy::config::endpoint::v3::{ClusterLoadAssignment, lb_endpoint};
+use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use serde::Serialize;
 
+use super::address::endpoint_host_and_port;
 use super::error::{ConfigError, FieldError};
 use super::transport_socket::{TRANSPORT_SOCKET_MATCH, string_labels};
 
@@ -33,22 +33,10 @@ pub(super) fn lb_endpoints(cla: &ClusterLoadAssignment) -> Result<Vec<Endpoint>,
     let mut out = Vec::new();
     for locality in &cla.endpoints {
         for lb in &locality.lb_endpoints {
-            let Some(lb_endpoint::HostIdentifier::Endpoint(ep)) = &lb.host_identifier else {
-                return Err("named endpoints are not supported".into());
-            };
-            let Some(address::Address::SocketAddress(sa)) =
-                ep.address.as_ref().and_then(|a| a.address.as_ref())
-            else {
-                return Err("only socket addresses are supported".into());
-            };
-            let Some(socket_address::PortSpecifier::PortValue(port)) = sa.port_specifier else {
-                return Err("named ports are not supported".into());
-            };
-            let ip = sa
-                .address
+            let (host, port) = endpoint_host_and_port(lb)?;
+            let ip: std::net::IpAddr = host
                 .parse()
-                .map_err(|_| format!("endpoint {:?} is not an IP address", sa.address))?;
-            let port = u16::try_from(port).map_err(|_| format!("port {port}"))?;
+                .map_err(|_| format!("endpoint {host:?} is not an IP address"))?;
             out.push(Endpoint {
                 address: SocketAddr::new(ip, port),
                 weight: lb.load_balancing_weight.as_ref().map_or(1, |w| w.value),

@@ -5,10 +5,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use envoy_types::pb::envoy::config::core::v3::{address, socket_address};
 use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener, listener_filter};
 use serde::Serialize;
 
+use super::address::socket_addr;
 use super::error::{ConfigError, FieldError};
 use super::filter_chain::{FilterChainMatch, build_filter_chain_match, check_distinct};
 use super::network_filter::{NetworkFilter, build_network_filter};
@@ -121,20 +121,7 @@ fn listener(l: &Listener) -> Result<ListenerConfig, FieldError> {
 }
 
 fn listener_address(l: &Listener) -> Result<SocketAddr, FieldError> {
-    let Some(address::Address::SocketAddress(sa)) =
-        l.address.as_ref().and_then(|a| a.address.as_ref())
-    else {
-        return Err("only socket addresses are supported".into());
-    };
-    let Some(socket_address::PortSpecifier::PortValue(port)) = sa.port_specifier else {
-        return Err("named ports are not supported".into());
-    };
-    let ip = sa
-        .address
-        .parse()
-        .map_err(|e| format!("{:?}: {e}", sa.address))?;
-    let port = u16::try_from(port).map_err(|_| format!("port {port} out of range"))?;
-    Ok(SocketAddr::new(ip, port))
+    socket_addr(l.address.as_ref())
 }
 
 /// Listener fields that change which connections arrive or how they are handled.

@@ -49,17 +49,7 @@ fn accept_cluster(state: &mut XdsState, c: &Cluster) {
 
 /// An empty ClusterLoadAssignment for `cluster`: its endpoints have arrived.
 fn accept_no_endpoints(state: &mut XdsState, cluster: &str) {
-    let cla = ClusterLoadAssignment {
-        cluster_name: cluster.to_string(),
-        ..Default::default()
-    };
-    state
-        .apply(&response(
-            CLUSTER_LOAD_ASSIGNMENT,
-            vec![resource(CLUSTER_LOAD_ASSIGNMENT, cluster, "1", &cla)],
-            &[],
-        ))
-        .expect("eds");
+    accept_endpoints(state, cluster, &[]);
 }
 
 fn eds_cluster(name: &str, lb: cluster::LbPolicy) -> Cluster {

@@ -1,7 +1,7 @@
 //! Listener conversion: served shapes (bound HTTP, capture listeners, TCP proxy
 //! chains) and precise refusals.
 
-use envoy_types::pb::envoy::config::core::v3::{Address, SocketAddress};
+use envoy_types::pb::envoy::config::core::v3::{Address, SocketAddress, address, socket_address};
 use envoy_types::pb::envoy::config::listener::v3::{
     Filter, FilterChainMatch as FilterChainMatchProto, ListenerFilter, filter,
 };
