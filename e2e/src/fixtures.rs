@@ -51,3 +51,43 @@ pub const FLAKY_RETRIES: &str = "
       - route: [{destination: {host: flaky}}]
         retries: {attempts: 3, retryOn: 5xx, perTryTimeout: 2s}
 ";
+
+/// The captured-traffic tests' mesh: Service `web` (VIP 10.96.0.50:9080) with
+/// WorkloadEntries v1 (10.99.0.10) and v2 (10.99.0.11), and a VirtualService that sends
+/// `end-user: jason` to v2 and the rest to v1.
+pub const CAPTURED_WEB: &str = "
+    apiVersion: v1
+    kind: Service
+    metadata: {name: web, namespace: demo}
+    spec:
+      clusterIP: 10.96.0.50
+      selector: {app: web}
+      ports: [{name: http, port: 9080}]
+    ---
+    apiVersion: networking.istio.io/v1
+    kind: WorkloadEntry
+    metadata: {name: web-v1, namespace: demo}
+    spec: {address: 10.99.0.10, labels: {app: web, version: v1}}
+    ---
+    apiVersion: networking.istio.io/v1
+    kind: WorkloadEntry
+    metadata: {name: web-v2, namespace: demo}
+    spec: {address: 10.99.0.11, labels: {app: web, version: v2}}
+    ---
+    apiVersion: networking.istio.io/v1
+    kind: DestinationRule
+    metadata: {name: web, namespace: demo}
+    spec:
+      host: web
+      subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+    ---
+    apiVersion: networking.istio.io/v1
+    kind: VirtualService
+    metadata: {name: web, namespace: demo}
+    spec:
+      hosts: [web]
+      http:
+      - match: [{headers: {end-user: {exact: jason}}}]
+        route: [{destination: {host: web, subset: v2}}]
+      - route: [{destination: {host: web, subset: v1}}]
+";

@@ -12,46 +12,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e::control_plane::dedent;
+use e2e::fixtures::CAPTURED_WEB;
 use e2e::netns::TestNamespace;
 use e2e::prerequisites::{self, CURL, IP, IPTABLES, PYTHON3, Prerequisite};
 use e2e::tools;
-
-const CONFIG: &str = "
-    apiVersion: v1
-    kind: Service
-    metadata: {name: web, namespace: demo}
-    spec:
-      clusterIP: 10.96.0.50
-      selector: {app: web}
-      ports: [{name: http, port: 9080}]
-    ---
-    apiVersion: networking.istio.io/v1
-    kind: WorkloadEntry
-    metadata: {name: web-v1, namespace: demo}
-    spec: {address: 10.99.0.10, labels: {app: web, version: v1}}
-    ---
-    apiVersion: networking.istio.io/v1
-    kind: WorkloadEntry
-    metadata: {name: web-v2, namespace: demo}
-    spec: {address: 10.99.0.11, labels: {app: web, version: v2}}
-    ---
-    apiVersion: networking.istio.io/v1
-    kind: DestinationRule
-    metadata: {name: web, namespace: demo}
-    spec:
-      host: web
-      subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
-    ---
-    apiVersion: networking.istio.io/v1
-    kind: VirtualService
-    metadata: {name: web, namespace: demo}
-    spec:
-      hosts: [web]
-      http:
-      - match: [{headers: {end-user: {exact: jason}}}]
-        route: [{destination: {host: web, subset: v2}}]
-      - route: [{destination: {host: web, subset: v1}}]
-";
 
 #[test]
 fn captured_traffic_to_a_service_vip_is_routed_by_virtual_outbound() {
@@ -101,7 +65,7 @@ fn captured_traffic_to_a_service_vip_is_routed_by_virtual_outbound() {
     let root = dir.path();
     let config_dir = root.join("config");
     std::fs::create_dir_all(&config_dir).expect("config dir");
-    std::fs::write(config_dir.join("web.yaml"), dedent(CONFIG)).expect("config");
+    std::fs::write(config_dir.join("web.yaml"), dedent(CAPTURED_WEB)).expect("config");
     for (version, ip) in [("v1", "10.99.0.10"), ("v2", "10.99.0.11")] {
         let site = root.join(version);
         std::fs::create_dir_all(&site).expect("site dir");

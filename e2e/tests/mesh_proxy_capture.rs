@@ -15,6 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e::control_plane::{dedent, log_tail};
+use e2e::fixtures::CAPTURED_WEB;
 use e2e::netns::{TestNamespace, curl};
 use e2e::prerequisites::{self, CURL, IP, IPTABLES, PYTHON3, Prerequisite, SETPRIV};
 use e2e::tcp_echo::TcpEchoServer;
@@ -24,41 +25,8 @@ const POD_IP: &str = "10.99.1.1";
 const HOST_IP: &str = "10.99.1.2";
 const PROXY_UID: &str = "1337";
 
-const CONFIG: &str = "
-    apiVersion: v1
-    kind: Service
-    metadata: {name: web, namespace: demo}
-    spec:
-      clusterIP: 10.96.0.50
-      selector: {app: web}
-      ports: [{name: http, port: 9080}]
-    ---
-    apiVersion: networking.istio.io/v1
-    kind: WorkloadEntry
-    metadata: {name: web-v1, namespace: demo}
-    spec: {address: 10.99.0.10, labels: {app: web, version: v1}}
-    ---
-    apiVersion: networking.istio.io/v1
-    kind: WorkloadEntry
-    metadata: {name: web-v2, namespace: demo}
-    spec: {address: 10.99.0.11, labels: {app: web, version: v2}}
-    ---
-    apiVersion: networking.istio.io/v1
-    kind: DestinationRule
-    metadata: {name: web, namespace: demo}
-    spec:
-      host: web
-      subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
-    ---
-    apiVersion: networking.istio.io/v1
-    kind: VirtualService
-    metadata: {name: web, namespace: demo}
-    spec:
-      hosts: [web]
-      http:
-      - match: [{headers: {end-user: {exact: jason}}}]
-        route: [{destination: {host: web, subset: v2}}]
-      - route: [{destination: {host: web, subset: v1}}]
+/// Beyond `CAPTURED_WEB`: the TCP echo service and the client workload.
+const TCP_AND_CLIENT: &str = "
     ---
     apiVersion: v1
     kind: Service
@@ -207,7 +175,11 @@ fn mesh_proxy_serves_captured_outbound_http_tcp_passthrough_and_inbound() {
     let root = dir.path();
     let config_dir = root.join("config");
     std::fs::create_dir_all(&config_dir).expect("config dir");
-    std::fs::write(config_dir.join("mesh.yaml"), dedent(CONFIG)).expect("config");
+    std::fs::write(
+        config_dir.join("mesh.yaml"),
+        format!("{}{}", dedent(CAPTURED_WEB), dedent(TCP_AND_CLIENT)),
+    )
+    .expect("config");
     for (site, ip, port) in [
         ("web-v1", "10.99.0.10", "9080"),
         ("web-v2", "10.99.0.11", "9080"),

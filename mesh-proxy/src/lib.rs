@@ -1,8 +1,12 @@
 //! `mesh-proxy`: the sidecar data plane of mesh (the Envoy / linkerd2-proxy role).
 //!
-//! Configuration arrives over Delta ADS ([`xds`]) and is applied as immutable
-//! [`config::Snapshot`]s; the data path ([`proxy`]) reads the current snapshot per
-//! request and routes as Envoy would ([`route`]).
+//! Configuration arrives over ADS ([`xds`], Delta or State of the World, one typed
+//! handler per resource type) and is applied as immutable [`config::Snapshot`]s. The
+//! data path ([`proxy`]) runs on the [`worker`] threads over any byte stream
+//! ([`transport`]), reads the current snapshot per request, routes as Envoy would
+//! ([`route`]), balances ([`balance`], [`upstream`]) and records each request
+//! ([`stream_info`]) for the [`stats`] and the access log. [`node`] is the xDS node
+//! the proxy presents; [`redirect`] installs the pod's capture rules.
 
 pub mod admin;
 pub mod balance;
