@@ -274,11 +274,6 @@ pub const ROUTE_WEIGHTS_DO_NOT_ADD_UP: MessageType = MessageType {
     name: "RouteWeightsDoNotAddUp",
     level: Level::Warning,
 };
-pub const ROUTE_WEIGHTS_ALL_ZERO: MessageType = MessageType {
-    code: "MSH0003",
-    name: "RouteWeightsAllZero",
-    level: Level::Error,
-};
 pub const CONFLICTING_PEER_AUTHENTICATIONS: MessageType = MessageType {
     code: "MSH0004",
     name: "ConflictingPeerAuthentications",
@@ -351,7 +346,6 @@ pub const ALL: &[MessageType] = &[
     CONFLICTING_SERVICE_ENTRY_PROTOCOL,
     DUPLICATE_OBJECT,
     ROUTE_WEIGHTS_DO_NOT_ADD_UP,
-    ROUTE_WEIGHTS_ALL_ZERO,
     CONFLICTING_PEER_AUTHENTICATIONS,
     RETRIES_EXCEED_ROUTE_TIMEOUT,
     TLS_MODE_CONFLICTS_WITH_PEER_AUTHENTICATION,

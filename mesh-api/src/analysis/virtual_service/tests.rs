@@ -364,7 +364,7 @@ spec:
         ],
     ),
     Case::new(
-        "mesh's own: weights that do not add up, all zero, retries that cannot fit",
+        "weights all zero (an Istio validation error), and mesh's own: weights that do not add up, retries that cannot fit",
         concat!(bookinfo!(), "apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: reviews}
@@ -389,7 +389,7 @@ spec:
 "),
         &[
             "MSH0002 VirtualService default/reviews: route weights add up to 90 (60+30), not 100; traffic is split in proportion to them",
-            "MSH0003 VirtualService default/reviews: route weights add up to 0 (0+0): no destination can receive traffic",
+            "IST0106 VirtualService default/reviews: total destination weight = 0",
             "MSH0005 VirtualService default/reviews: 3 retries of perTryTimeout 1s take up to 4s with the first try, longer than the route timeout 2s: at most 2 tries fit",
             "MSH0005 VirtualService default/reviews: retries never happen: perTryTimeout 1s is not shorter than the route timeout 1s, so the first try uses all of it",
         ],

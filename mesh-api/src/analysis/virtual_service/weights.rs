@@ -1,5 +1,6 @@
-//! mesh's own: the weights of a route's destinations should add up to 100, and a route
-//! whose weights are all zero sends traffic nowhere.
+//! Route weights: several destinations whose weights are all zero send traffic nowhere
+//! (an error of Istio's validation, so IST0106); mesh's own check that weights add up
+//! to 100, so that each reads as the percentage it gets.
 
 use crate::analysis::Context;
 use crate::analysis::codes;
@@ -28,10 +29,10 @@ pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
                 let field = format!("spec.{list}[{i}].route");
                 if total == 0 {
                     out.push(cx.message(
-                        codes::ROUTE_WEIGHTS_ALL_ZERO,
+                        codes::SCHEMA_VALIDATION_ERROR,
                         vs,
                         field,
-                        format!("route weights add up to 0 ({shown}): no destination can receive traffic"),
+                        "total destination weight = 0",
                         "give at least one destination a positive weight (weights are percentages adding up to 100)",
                     ));
                 } else if total != 100 {
