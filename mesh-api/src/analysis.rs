@@ -30,6 +30,7 @@ mod mesh_config;
 pub mod message;
 mod output_filter;
 mod peer_authentication;
+mod selected_workloads;
 mod service_entry;
 mod service_ports;
 mod sidecar;

@@ -2,69 +2,30 @@
 //! workload; no workload is picked by two Sidecars; a namespace has at most one
 //! Sidecar without selector; Sidecars for ambient workloads have no effect.
 
-use std::collections::BTreeMap;
-
 use super::Context;
 use super::codes;
 use super::input::{Entry, InputKind, string_map};
-use super::labels::{Labels, selector_string, selects};
 use super::message::Message;
-use super::workloads::{pod_in_ambient, pod_labels};
+use super::selected_workloads::{Selection, same_workload, select, several_namespace_wide};
+use super::workloads::pod_in_ambient;
 use crate::object::Kind;
 
-/// Pods, Deployments (their pods) and WorkloadEntries: what a selector can pick.
-pub(crate) fn selectable<'a>(cx: &Context<'a>) -> Vec<(&'a Entry, Labels)> {
-    let mut found: Vec<(&Entry, Labels)> = Vec::new();
-    for kind in [InputKind::Pod, InputKind::Deployment] {
-        found.extend(cx.unique(kind).map(|e| (e, pod_labels(e))));
-    }
-    found.extend(
-        cx.unique(InputKind::Mesh(Kind::WorkloadEntry))
-            .map(|e| (e, string_map(&e.spec()["labels"]))),
-    );
-    found
-}
-
 pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
-    let workloads = selectable(cx);
-    // Workload (by origin) → the Sidecars selecting it.
-    let mut selecting: BTreeMap<String, (&Entry, Vec<&Entry>)> = BTreeMap::new();
-    let mut namespace_wide: BTreeMap<&str, Vec<&Entry>> = BTreeMap::new();
-    for sidecar in cx.unique(InputKind::Mesh(Kind::Sidecar)) {
-        let selector = string_map(&sidecar.spec()["workloadSelector"]["labels"]);
-        if selector.is_empty() {
-            namespace_wide
-                .entry(sidecar.namespace.as_str())
-                .or_default()
-                .push(sidecar);
-            continue;
-        }
-        let mut found = false;
-        for (workload, labels) in &workloads {
-            if workload.namespace == sidecar.namespace && selects(&selector, labels) {
-                found = true;
-                selecting
-                    .entry(workload.origin())
-                    .or_insert((workload, Vec::new()))
-                    .1
-                    .push(sidecar);
+    let selections = select(
+        cx,
+        InputKind::Mesh(Kind::Sidecar),
+        |sidecar| {
+            let labels = string_map(&sidecar.spec()["workloadSelector"]["labels"]);
+            if labels.is_empty() {
+                Selection::NamespaceWide
+            } else {
+                Selection::Labels(labels)
             }
-        }
-        if !found {
-            let shown = selector_string(&selector);
-            out.push(cx.message(
-                codes::REFERENCED_RESOURCE_NOT_FOUND,
-                sidecar,
-                Some("spec.workloadSelector.labels".to_string()),
-                format!("Referenced selector not found: {shown:?}"),
-                format!(
-                    "label the workloads {shown} in namespace {:?}, or correct the selector",
-                    sidecar.namespace
-                ),
-            ));
-        }
-    }
-    for (workload, sidecars) in selecting.values() {
+        },
+        "spec.workloadSelector.labels",
+        out,
+    );
+    for (workload, sidecars) in selections.by_workload.values() {
         if pod_in_ambient(workload) {
             for sidecar in sidecars {
                 out.push(ineffective(
@@ -75,24 +36,16 @@ pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
             }
             continue;
         }
-        if sidecars.len() < 2 {
-            continue;
-        }
-        let names = names(sidecars);
-        for sidecar in sidecars {
-            out.push(cx.message(
-                codes::CONFLICTING_SIDECAR_WORKLOAD_SELECTORS,
-                sidecar,
-                Some("spec.workloadSelector".to_string()),
-                format!(
-                    "The Sidecars {names} in namespace {:?} select the same workload pod {:?}, which can lead to undefined behavior.",
-                    workload.namespace, workload.name
-                ),
-                "narrow the selectors so that each workload is selected by one Sidecar, or merge the Sidecars",
-            ));
-        }
+        same_workload(
+            cx,
+            codes::CONFLICTING_SIDECAR_WORKLOAD_SELECTORS,
+            "Sidecars",
+            workload,
+            sidecars,
+            out,
+        );
     }
-    for (namespace, sidecars) in &namespace_wide {
+    for (namespace, sidecars) in &selections.namespace_wide {
         if namespace_in_ambient(cx, namespace) {
             for sidecar in sidecars {
                 out.push(ineffective(
@@ -103,29 +56,15 @@ pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
             }
             continue;
         }
-        if sidecars.len() < 2 {
-            continue;
-        }
-        let names = names(sidecars);
-        for sidecar in sidecars {
-            out.push(cx.message(
-                codes::MULTIPLE_SIDECARS_WITHOUT_WORKLOAD_SELECTORS,
-                sidecar,
-                None,
-                format!(
-                    "The Sidecars {names} in namespace {namespace:?} have no workload selector, which can lead to undefined behavior."
-                ),
-                "keep one Sidecar without selector per namespace: merge them, or give the others selectors",
-            ));
-        }
+        several_namespace_wide(
+            cx,
+            codes::MULTIPLE_SIDECARS_WITHOUT_WORKLOAD_SELECTORS,
+            "Sidecars",
+            namespace,
+            sidecars,
+            out,
+        );
     }
-}
-
-/// `[a b]`: sorted names, as Istio prints the list.
-fn names(entries: &[&Entry]) -> String {
-    let mut names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-    names.sort_unstable();
-    format!("[{}]", names.join(" "))
 }
 
 fn ineffective(cx: &Context<'_>, entry: &Entry, reason: &str) -> Message {
@@ -139,7 +78,7 @@ fn ineffective(cx: &Context<'_>, entry: &Entry, reason: &str) -> Message {
 }
 
 /// A namespace in ambient mode, and not (also) labelled for sidecar injection.
-pub(crate) fn namespace_in_ambient(cx: &Context<'_>, namespace: &str) -> bool {
+fn namespace_in_ambient(cx: &Context<'_>, namespace: &str) -> bool {
     let Some(ns) = cx.find(InputKind::Namespace, "", namespace) else {
         return false;
     };

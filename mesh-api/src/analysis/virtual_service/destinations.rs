@@ -51,11 +51,7 @@ fn ports(
     let ports = &defined.ports;
     match d.destination["port"]["number"].as_u64() {
         None if ports.len() > 1 => {
-            let listed = ports
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(" ");
+            let listed = list(ports, " ");
             out.push(cx.message(
                 codes::VIRTUAL_SERVICE_DESTINATION_PORT_SELECTOR_REQUIRED,
                 vs,
@@ -68,11 +64,7 @@ fn ports(
             ));
         }
         Some(number) if !ports.iter().any(|p| u64::from(*p) == number) => {
-            let listed = ports
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
+            let listed = list(ports, ", ");
             out.push(cx.message(
                 codes::REFERENCED_RESOURCE_NOT_FOUND,
                 vs,
@@ -86,6 +78,14 @@ fn ports(
         }
         _ => {}
     }
+}
+
+fn list(ports: &[u32], separator: &str) -> String {
+    ports
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(separator)
 }
 
 /// Istio's `IngressRouteRulesNotAffected`: a VirtualService bound to gateways routes

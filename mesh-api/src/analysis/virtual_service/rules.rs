@@ -185,29 +185,27 @@ fn overlapping_prefixes(
     for &(i, j) in first_seen {
         let rule = &rules[i];
         let m = &items(&rule["match"])[j];
-        {
-            let Some(prefix) = m["uri"]["prefix"].as_str().filter(|p| !p.is_empty()) else {
-                continue;
-            };
-            let method = match exact_or_prefix(&m["method"]) {
-                // Istio compares prefix matches as GET requests when no method is given.
-                m if m.is_empty() => "exact:GET".to_string(),
-                m => m,
-            };
-            prefixes.push(PrefixMatch {
-                rule: i,
-                matchno: j,
-                rule_name: rule_name(rule, i, true),
-                match_name: rule_name(m, j, true),
-                prefix: prefix.to_string(),
-                port: m["port"].as_u64().unwrap_or(0),
-                method,
-                authority: exact_or_prefix(&m["authority"]),
-                headers: conditions(&m["headers"]),
-                query_params: conditions(&m["queryParams"]),
-                without_headers: conditions(&m["withoutHeaders"]),
-            });
-        }
+        let Some(prefix) = m["uri"]["prefix"].as_str().filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        let method = match exact_or_prefix(&m["method"]) {
+            // Istio compares prefix matches as GET requests when no method is given.
+            m if m.is_empty() => "exact:GET".to_string(),
+            m => m,
+        };
+        prefixes.push(PrefixMatch {
+            rule: i,
+            matchno: j,
+            rule_name: rule_name(rule, i, true),
+            match_name: rule_name(m, j, true),
+            prefix: prefix.to_string(),
+            port: m["port"].as_u64().unwrap_or(0),
+            method,
+            authority: exact_or_prefix(&m["authority"]),
+            headers: conditions(&m["headers"]),
+            query_params: conditions(&m["queryParams"]),
+            without_headers: conditions(&m["withoutHeaders"]),
+        });
     }
     for (a_index, a) in prefixes.iter().enumerate() {
         for b in &prefixes[a_index + 1..] {

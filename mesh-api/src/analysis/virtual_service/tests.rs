@@ -35,6 +35,20 @@ spec:
     };
 }
 
+/// A Gateway for every host on the default ingress gateway.
+macro_rules! public_gateway {
+    () => {
+        "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: public, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}]
+---
+"
+    };
+}
+
 pub(crate) const CASES: &[Case] = &[
     Case::new(
         "destinations that resolve, by short name, FQDN and mesh's name.namespace, stay silent",
@@ -278,14 +292,7 @@ spec:
     ),
     Case::new(
         "JWT claim routing at a gateway needs a RequestAuthentication for its pods",
-        concat!(bookinfo!(), "apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: public, namespace: istio-system}
-spec:
-  selector: {istio: ingressgateway}
-  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}]
----
-apiVersion: networking.istio.io/v1
+        concat!(bookinfo!(), public_gateway!(), "apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: claims}
 spec:
@@ -301,14 +308,7 @@ spec:
     ),
     Case::new(
         "a RequestAuthentication in the root namespace satisfies claim routing",
-        concat!(bookinfo!(), "apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: public, namespace: istio-system}
-spec:
-  selector: {istio: ingressgateway}
-  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}]
----
-apiVersion: security.istio.io/v1
+        concat!(bookinfo!(), public_gateway!(), "apiVersion: security.istio.io/v1
 kind: RequestAuthentication
 metadata: {name: jwt, namespace: istio-system}
 spec:
@@ -337,14 +337,7 @@ spec:
     ),
     Case::new(
         "a gateway route without subset to a host routed by subset elsewhere",
-        concat!(bookinfo!(), "apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: public, namespace: istio-system}
-spec:
-  selector: {istio: ingressgateway}
-  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}]
----
-apiVersion: networking.istio.io/v1
+        concat!(bookinfo!(), public_gateway!(), "apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: reviews}
 spec:
