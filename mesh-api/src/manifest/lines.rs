@@ -359,6 +359,26 @@ mod tests {
     }
 
     #[test]
+    fn malformed_documents_end_the_scan_without_panicking() {
+        for text in [
+            "{a: ]",
+            "[}",
+            "{: :}",
+            "a: [1, {b: }",
+            "a: \"unterminated\n- x\n",
+            "- - - \n  :\n",
+            "a:\n  - b: |\n",
+            "{\"a\": [\n",
+        ] {
+            let _ = FieldLines::scan(text, 1);
+        }
+        assert_eq!(
+            FieldLines::scan("a: {b: ], c: 1}\n", 1).line_of("a"),
+            Some(1)
+        );
+    }
+
+    #[test]
     fn comments_quotes_and_subtrees() {
         let text = "items:\n- metadata: # the first\n    name: \"a: b\"\n    annotations:\n      'sidecar.istio.io/inject': \"false\"\n";
         let l = lines(text);

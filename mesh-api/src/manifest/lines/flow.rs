@@ -45,6 +45,14 @@ impl FlowCursor<'_> {
         }
     }
 
+    /// Skips a character a malformed collection left where an item should start
+    /// (`{a: ]`), so that scanning always moves on.
+    fn ensure_progress(&mut self, start: (usize, usize)) {
+        if (self.line, self.col) == start {
+            self.bump();
+        }
+    }
+
     /// Moves to the next item of a collection closed by `close`; false at its end
     /// (the closing bracket consumed) or at the end of the text.
     fn next_item(&mut self, close: char) -> bool {
@@ -68,6 +76,7 @@ impl FlowCursor<'_> {
             Some('{') => {
                 self.bump();
                 while self.next_item('}') {
+                    let start = (self.line, self.col);
                     let line = self.line;
                     let key = self.scalar(true);
                     self.skip_space();
@@ -77,16 +86,19 @@ impl FlowCursor<'_> {
                         self.bump();
                         self.value(&child, found);
                     }
+                    self.ensure_progress(start);
                 }
             }
             Some('[') => {
                 self.bump();
                 let mut index = 0;
                 while self.next_item(']') {
+                    let start = (self.line, self.col);
                     let child = format!("{path}[{index}]");
                     found.push((child.clone(), self.line));
                     self.value(&child, found);
                     index += 1;
+                    self.ensure_progress(start);
                 }
             }
             Some(_) => {
