@@ -35,6 +35,7 @@ mod service_entry;
 mod service_ports;
 mod sidecar;
 mod telemetry;
+mod validation;
 mod virtual_service;
 mod webhook;
 mod workloads;
@@ -88,6 +89,7 @@ pub fn analyze_model(cx: &Context<'_>) -> Vec<Message> {
     service_ports::analyze(cx, &mut out);
     sidecar::analyze(cx, &mut out);
     telemetry::analyze(cx, &mut out);
+    validation::analyze(cx, &mut out);
     virtual_service::analyze(cx, &mut out);
     webhook::analyze(cx, &mut out);
     out

@@ -104,6 +104,7 @@ fn all_cases() -> Vec<Case> {
         super::service_ports::tests::CASES,
         super::sidecar::tests::CASES,
         super::telemetry::tests::CASES,
+        super::validation::tests::CASES,
         super::virtual_service::tests::CASES,
         super::webhook::tests::CASES,
         super::tests::CASES,

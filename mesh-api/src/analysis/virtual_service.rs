@@ -21,6 +21,9 @@ mod weights;
 /// The gateway name that binds a VirtualService to sidecars.
 pub(crate) const MESH_GATEWAY: &str = "mesh";
 
+pub(crate) use gateways::hosts_overlap;
+pub(crate) use jwt_claims::is_jwt_claim;
+
 pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
     destinations::analyze(cx, out);
     subsets::analyze(cx, out);

@@ -61,7 +61,7 @@ fn claim_key(vs: &Entry) -> Option<(String, String)> {
                 let Some(headers) = m[list].as_object() else {
                     continue;
                 };
-                if let Some(key) = headers.keys().find(|k| is_claim(k)) {
+                if let Some(key) = headers.keys().find(|k| is_jwt_claim(k)) {
                     return Some((
                         format!("spec.http[{i}].match[{j}].{list}.{key}"),
                         key.clone(),
@@ -74,7 +74,7 @@ fn claim_key(vs: &Entry) -> Option<(String, String)> {
 }
 
 /// `@request.auth.claims.a.b` or `@request.auth.claims[a][b]`.
-fn is_claim(header: &str) -> bool {
+pub(crate) fn is_jwt_claim(header: &str) -> bool {
     let lower = header.to_ascii_lowercase();
     let Some(rest) = lower.strip_prefix(CLAIM_HEADER) else {
         return false;

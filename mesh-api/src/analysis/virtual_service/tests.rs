@@ -86,6 +86,7 @@ spec:
             "IST0101 VirtualService default/bogus: Referenced mirror host not found: \"mirror-sink\"",
             "IST0101 VirtualService default/bogus: Referenced mirror+subset in destinationrule not found: \"reviews+v9\"",
             "IST0101 VirtualService default/bogus: Referenced host not found: \"tcp-sink\"",
+            "IST0106 VirtualService default/bogus: HTTP route cannot contain both mirror and mirrors",
         ],
     ),
     Case::new(
