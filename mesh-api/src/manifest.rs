@@ -22,7 +22,7 @@ pub use files::manifest_files;
 pub use lines::FieldLines;
 
 use split::{DocumentText, split_documents};
-use typed::{Source, deserialize_object, prune_nulls, set_namespace};
+use typed::{FieldError, Source, deserialize_object, prune_nulls, set_namespace};
 
 /// Where a document sits in its file.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -207,39 +207,46 @@ pub(crate) fn parse_document(
         ));
     }
     // Like the API server, a field set to null is a field not set (Helm renders empty
-    // lists as null). `status` is written by controllers and never read: a status this
-    // schema does not know (a condition without `lastTransitionTime`) is no error in
-    // the object. Such documents are read from the pruned value, which costs the line
-    // of a later error: it then points at the document.
-    let (value, had_status) = without_status(value);
-    let source = if had_status {
-        Source::Value(prune_nulls(value.clone()).unwrap_or(value))
-    } else {
-        match prune_nulls(value) {
-            Some(pruned) => Source::Value(pruned),
-            None => Source::Text(doc.text),
-        }
+    // lists as null). Such documents are read from the pruned value, which costs the
+    // line of a later error: it then points at the document.
+    let pruned = prune_nulls(value.clone());
+    let source = match &pruned {
+        Some(pruned) => Source::Value(pruned.clone()),
+        None => Source::Text(doc.text),
     };
-    let mut object = deserialize_object(kind, &source).map_err(|e| {
+    let to_error = |e: FieldError| {
         let mut err = error(Some(object_ref.clone()), e.field, e.message);
         if let Some(line) = e.line {
             err.location.line = doc.text_line + line - 1;
         }
         err
-    })?;
+    };
+    let mut object = match deserialize_object(kind, &source) {
+        Ok(object) => object,
+        // `status` is written by controllers and never read: a status this schema does
+        // not know (a condition without `lastTransitionTime`) is no error in the object.
+        Err(e)
+            if e.field
+                .as_deref()
+                .is_some_and(|f| f == "status" || f.starts_with("status.")) =>
+        {
+            let without = without_status(pruned.unwrap_or(value));
+            deserialize_object(kind, &Source::Value(without)).map_err(to_error)?
+        }
+        Err(e) => return Err(to_error(e)),
+    };
     if header.namespace.is_none() {
         set_namespace(&mut object, DEFAULT_NAMESPACE);
     }
     Ok(DocumentOutcome::Object(object))
 }
 
-/// The document without its `status`, and whether it had one.
-fn without_status(mut value: serde_norway::Value) -> (serde_norway::Value, bool) {
-    let removed = value
-        .as_mapping_mut()
-        .and_then(|m| m.remove("status"))
-        .is_some();
-    (value, removed)
+/// The document without its `status`.
+fn without_status(mut value: serde_norway::Value) -> serde_norway::Value {
+    if let Some(map) = value.as_mapping_mut() {
+        map.remove("status");
+    }
+    value
 }
 
 pub(crate) fn read_header(value: &serde_norway::Value) -> Result<Header, (String, String)> {
