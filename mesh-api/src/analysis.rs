@@ -42,7 +42,7 @@ mod workloads;
 mod x509;
 
 pub use context::Context;
-pub use input::{Entry, InputKind};
+pub use input::{InputKind, InputObject};
 pub use mesh_config::{MeshConfig, MeshConfigError};
 pub use message::{Level, Message, MessageType};
 pub use output_filter::Suppression;

@@ -6,7 +6,7 @@ use super::Context;
 use super::annotation_table::{ANNOTATIONS, KnownAnnotation};
 use super::annotation_values::validate;
 use super::codes;
-use super::input::{Entry, InputKind, items};
+use super::input::{InputKind, InputObject, items};
 use super::message::Message;
 
 /// Set by Istio itself: never reported.
@@ -62,7 +62,7 @@ pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
 
 fn check(
     cx: &Context<'_>,
-    entry: &Entry,
+    entry: &InputObject,
     known: &KnownAnnotation,
     value: &str,
     field: &str,
@@ -121,7 +121,7 @@ fn check(
 
 fn alpha(
     cx: &Context<'_>,
-    entry: &Entry,
+    entry: &InputObject,
     known: &KnownAnnotation,
     field: &str,
     out: &mut Vec<Message>,

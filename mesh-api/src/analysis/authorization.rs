@@ -5,7 +5,7 @@
 
 use super::Context;
 use super::codes;
-use super::input::{Entry, InputKind, items, string_map, strings};
+use super::input::{InputKind, InputObject, items, string_map, strings};
 use super::labels::{Labels, selector_string, selects};
 use super::message::Message;
 use super::workloads::{in_mesh, pod_in_ambient, pod_labels};
@@ -39,7 +39,7 @@ fn mesh_workloads(cx: &Context<'_>) -> Vec<(String, Labels)> {
 
 fn no_matching_workloads(
     cx: &Context<'_>,
-    policy: &Entry,
+    policy: &InputObject,
     workloads: &[(String, Labels)],
     out: &mut Vec<Message>,
 ) {
@@ -84,7 +84,7 @@ fn no_matching_workloads(
 
 /// Namespaces named by `from.source.namespaces` / `notNamespaces` exist (`*`, `prefix*`
 /// and `*suffix` match by pattern).
-fn namespaces(cx: &Context<'_>, policy: &Entry, out: &mut Vec<Message>) {
+fn namespaces(cx: &Context<'_>, policy: &InputObject, out: &mut Vec<Message>) {
     let existing: Vec<&str> = cx
         .unique(InputKind::Namespace)
         .map(|n| n.name.as_str())
@@ -128,7 +128,7 @@ fn namespace_matches(namespace: &str, pattern: &str) -> bool {
 fn blocked_cidrs(cx: &Context<'_>, out: &mut Vec<Message>) {
     let names: Vec<String> = cx
         .unique(InputKind::Mesh(Kind::RequestAuthentication))
-        .map(Entry::full_name)
+        .map(InputObject::full_name)
         .collect();
     if names.is_empty() {
         return;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::AnalysisOptions;
-use super::input::{Entry, InputKind};
+use super::input::{InputKind, InputObject};
 use super::message::{Message, MessageType};
 use crate::model::MeshModel;
 
@@ -18,12 +18,16 @@ pub struct Context<'a> {
     /// The model, built from the first valid definition of each mesh object.
     pub model: &'a MeshModel,
     pub options: &'a AnalysisOptions,
-    entries: &'a [Entry],
+    entries: &'a [InputObject],
     by_kind: BTreeMap<InputKind, Vec<usize>>,
 }
 
 impl<'a> Context<'a> {
-    pub fn new(model: &'a MeshModel, options: &'a AnalysisOptions, entries: &'a [Entry]) -> Self {
+    pub fn new(
+        model: &'a MeshModel,
+        options: &'a AnalysisOptions,
+        entries: &'a [InputObject],
+    ) -> Self {
         let mut by_kind: BTreeMap<InputKind, Vec<usize>> = BTreeMap::new();
         for (i, e) in entries.iter().enumerate() {
             by_kind.entry(e.kind).or_default().push(i);
@@ -38,7 +42,7 @@ impl<'a> Context<'a> {
 
     /// Every definition of every object of `kind` (a duplicate too: a mistake in it is
     /// worth reporting), in input order.
-    pub fn all(&self, kind: InputKind) -> impl Iterator<Item = &'a Entry> + '_ {
+    pub fn all(&self, kind: InputKind) -> impl Iterator<Item = &'a InputObject> + '_ {
         let entries = self.entries;
         self.by_kind
             .get(&kind)
@@ -49,12 +53,12 @@ impl<'a> Context<'a> {
 
     /// The first definition of each object of `kind`: for checks between objects, where
     /// an object must not meet its own duplicate.
-    pub fn unique(&self, kind: InputKind) -> impl Iterator<Item = &'a Entry> + '_ {
+    pub fn unique(&self, kind: InputKind) -> impl Iterator<Item = &'a InputObject> + '_ {
         self.all(kind).filter(|e| !e.duplicate)
     }
 
     /// The object of `kind` named `namespace/name` (namespace empty for cluster-scoped).
-    pub fn find(&self, kind: InputKind, namespace: &str, name: &str) -> Option<&'a Entry> {
+    pub fn find(&self, kind: InputKind, namespace: &str, name: &str) -> Option<&'a InputObject> {
         self.unique(kind)
             .find(|e| e.namespace == namespace && e.name == name)
     }
@@ -68,7 +72,7 @@ impl<'a> Context<'a> {
     pub fn message(
         &self,
         kind: MessageType,
-        entry: &Entry,
+        entry: &InputObject,
         field: impl Into<Option<String>>,
         text: impl Into<String>,
         fix: impl Into<String>,

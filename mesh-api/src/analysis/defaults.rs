@@ -3,14 +3,14 @@
 //! namespace. Without them every Gateway selecting `istio: ingressgateway` would be
 //! reported as selecting nothing.
 
-use super::input::{Entry, InputKind};
+use super::input::{InputKind, InputObject};
 use crate::manifest::{FieldLines, read_documents};
 
 /// Name of the default ingress gateway Service (mesh config's `ingressService`).
 pub(crate) const INGRESS_SERVICE: &str = "istio-ingressgateway";
 
 /// The default objects, for `namespace` (the Istio namespace).
-pub(crate) fn default_entries(namespace: &str) -> Vec<Entry> {
+pub(crate) fn default_entries(namespace: &str) -> Vec<InputObject> {
     let text = format!(
         "apiVersion: v1
 kind: Pod
@@ -41,7 +41,7 @@ spec:
         .into_iter()
         .filter_map(|doc| {
             let kind = InputKind::from_type_meta(&doc.api_version, &doc.kind)?;
-            let mut entry = Entry::from_document(kind, doc);
+            let mut entry = InputObject::from_document(kind, doc);
             // Not from the user's files: messages about them name no file.
             entry.location = None;
             entry.lines = FieldLines::default();

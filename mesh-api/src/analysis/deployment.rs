@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::Context;
 use super::codes;
-use super::input::{Entry, InputKind, items, scalar_string, string_map};
+use super::input::{InputKind, InputObject, items, scalar_string, string_map};
 use super::labels::selects;
 use super::message::Message;
 use super::service_ports::is_control_plane;
@@ -33,9 +33,9 @@ pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
     }
 }
 
-fn services(cx: &Context<'_>, deployment: &Entry, out: &mut Vec<Message>) {
+fn services(cx: &Context<'_>, deployment: &InputObject, out: &mut Vec<Message>) {
     let labels = pod_labels(deployment);
-    let matching: Vec<&Entry> = cx
+    let matching: Vec<&InputObject> = cx
         .unique(InputKind::Mesh(Kind::Service))
         .filter(|svc| {
             let selector = string_map(&svc.spec()["selector"]);
@@ -109,7 +109,7 @@ fn services(cx: &Context<'_>, deployment: &Entry, out: &mut Vec<Message>) {
     }
 }
 
-fn proxy_uid(cx: &Context<'_>, entry: &Entry, out: &mut Vec<Message>) {
+fn proxy_uid(cx: &Context<'_>, entry: &InputObject, out: &mut Vec<Message>) {
     let (_, spec) = pod_template(entry);
     let spec_path = if entry.kind == InputKind::Deployment {
         "spec.template.spec"

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::Context;
 use super::codes;
 use super::hosts::ServiceHosts;
-use super::input::{Entry, InputKind, items, string_map, strings};
+use super::input::{InputKind, InputObject, items, string_map, strings};
 use super::labels::{Labels, selects};
 use super::message::Message;
 use super::workloads::pod_labels;
@@ -52,7 +52,7 @@ pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
 
 /// TLS to the destination without `caCertificates` does not verify the server, unless
 /// a credential bound to selected workloads supplies the roots.
-fn ca_certificates(cx: &Context<'_>, dr: &Entry, out: &mut Vec<Message>) {
+fn ca_certificates(cx: &Context<'_>, dr: &InputObject, out: &mut Vec<Message>) {
     let spec = dr.spec();
     let host = spec["host"].as_str().unwrap_or_default();
     let has_selector = spec["workloadSelector"].is_object();

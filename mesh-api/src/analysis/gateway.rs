@@ -6,7 +6,7 @@
 
 use super::Context;
 use super::codes;
-use super::input::{Entry, InputKind, string_map};
+use super::input::{InputKind, InputObject, string_map};
 use super::labels::{Labels, selector_string, selects};
 use super::message::Message;
 use crate::object::Kind;
@@ -25,13 +25,13 @@ pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
     conflicts::analyze(cx, out);
 }
 
-fn selector(gateway: &Entry) -> Labels {
+fn selector(gateway: &InputObject) -> Labels {
     string_map(&gateway.spec()["selector"])
 }
 
 /// The pods a gateway's selector picks, in any namespace (Istio does not limit a
 /// gateway to its own namespace by default).
-fn selected_pods<'a>(cx: &Context<'a>, gateway: &Entry) -> Vec<&'a Entry> {
+fn selected_pods<'a>(cx: &Context<'a>, gateway: &InputObject) -> Vec<&'a InputObject> {
     let selector = selector(gateway);
     cx.unique(InputKind::Pod)
         .filter(|p| selects(&selector, &p.labels()))
@@ -39,7 +39,7 @@ fn selected_pods<'a>(cx: &Context<'a>, gateway: &Entry) -> Vec<&'a Entry> {
 }
 
 /// IST0101 for a gateway whose selector picks no pod.
-fn selector_not_found(cx: &Context<'_>, gateway: &Entry) -> Message {
+fn selector_not_found(cx: &Context<'_>, gateway: &InputObject) -> Message {
     let selector = selector_string(&selector(gateway));
     cx.message(
         codes::REFERENCED_RESOURCE_NOT_FOUND,

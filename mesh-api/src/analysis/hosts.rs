@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use super::Context;
 use super::input::string_map;
-use super::input::{Entry, InputKind, items, strings};
+use super::input::{InputKind, InputObject, items, strings};
 use super::labels::Labels;
 use crate::model::hostname::DOMAIN_SUFFIX;
 use crate::object::Kind;
@@ -24,7 +24,7 @@ pub(crate) const EXPORT_TO_LOCAL: &str = ".";
 #[derive(Debug, Clone)]
 pub(crate) struct DefinedHost<'a> {
     /// The ServiceEntry or Service.
-    pub(crate) entry: &'a Entry,
+    pub(crate) entry: &'a InputObject,
     /// Port numbers, in definition order.
     pub(crate) ports: Vec<u32>,
     /// A ServiceEntry's `workloadSelector.labels` (empty for Services).

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::Context;
 use super::codes;
-use super::input::{Entry, InputKind};
+use super::input::{InputKind, InputObject};
 use super::message::Message;
 use super::workloads::{
     ISTIO_INJECTION_LABEL, MESH_INJECTION_LABEL, MESH_SIDECAR_INJECT, SIDECAR_INJECT, proxy_image,
@@ -58,7 +58,7 @@ pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
 }
 
 /// Reports a namespace's injection labels; returns whether its pods get sidecars.
-fn namespace(cx: &Context<'_>, ns: &Entry, out: &mut Vec<Message>) -> bool {
+fn namespace(cx: &Context<'_>, ns: &InputObject, out: &mut Vec<Message>) -> bool {
     let istio = ns.label(ISTIO_INJECTION_LABEL);
     let mesh = ns.label(MESH_INJECTION_LABEL);
     let injection = istio.or(mesh);
@@ -131,7 +131,7 @@ fn enabled_by_default(cx: &Context<'_>) -> bool {
 }
 
 /// The injector ConfigMap's `values` (JSON).
-fn injector_values(cm: &Entry) -> Option<Value> {
+fn injector_values(cm: &InputObject) -> Option<Value> {
     serde_json::from_str(cm.value["data"]["values"].as_str()?).ok()
 }
 

@@ -37,7 +37,7 @@ pub enum InputKind {
 
 /// One object of the input.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub struct InputObject {
     pub kind: InputKind,
     /// Empty for cluster-scoped kinds.
     pub namespace: String,
@@ -131,9 +131,9 @@ impl fmt::Display for InputKind {
     }
 }
 
-impl Entry {
+impl InputObject {
     /// An entry for a document of a kind some analyzer reads.
-    pub(crate) fn from_document(kind: InputKind, doc: RawDocument) -> Entry {
+    pub(crate) fn from_document(kind: InputKind, doc: RawDocument) -> InputObject {
         let namespace = if kind.is_cluster_scoped() {
             String::new()
         } else {
@@ -146,7 +146,7 @@ impl Entry {
             Some(Ok(object)) => Some(Arc::new(object)),
             _ => None,
         };
-        Entry {
+        InputObject {
             kind,
             namespace,
             name: doc.name.unwrap_or_default(),
@@ -253,7 +253,7 @@ const IGNORED_NAMESPACES: [&str; 4] = [
 /// Every object of the input, and what reading it found.
 #[derive(Debug, Default)]
 pub(crate) struct ReadInputs {
-    pub(crate) entries: Vec<Entry>,
+    pub(crate) entries: Vec<InputObject>,
     /// Unreadable documents, schema errors and duplicates.
     pub(crate) messages: Vec<super::Message>,
     pub(crate) objects: usize,
@@ -281,7 +281,7 @@ pub(crate) fn read_inputs(
             if let Some(Err(error)) = &doc.mesh {
                 read.messages.push(schema_error(error));
             }
-            let mut entry = Entry::from_document(kind, doc);
+            let mut entry = InputObject::from_document(kind, doc);
             let ignored_namespace = if kind == InputKind::Namespace {
                 &entry.name
             } else {

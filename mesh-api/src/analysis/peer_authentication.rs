@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use super::Context;
 use super::codes;
 use super::hosts::host_resource_name;
-use super::input::{Entry, InputKind, string_map};
+use super::input::{InputKind, InputObject, string_map};
 use super::labels::{Labels, selects};
 use super::message::Message;
 use super::workloads::pod_labels;
@@ -24,7 +24,7 @@ pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
 
 /// A workload as policies select it: a Pod, a Deployment's pods or a WorkloadEntry.
 struct Workload<'a> {
-    entry: &'a Entry,
+    entry: &'a InputObject,
     labels: Labels,
 }
 
@@ -47,13 +47,13 @@ fn workloads<'a>(cx: &Context<'a>) -> Vec<Workload<'a>> {
 }
 
 /// A PeerAuthentication's selector; `None` when it has none (namespace- or mesh-wide).
-fn selector(pa: &Entry) -> Option<Labels> {
+fn selector(pa: &InputObject) -> Option<Labels> {
     Some(string_map(&pa.spec()["selector"]["matchLabels"])).filter(|s| !s.is_empty())
 }
 
 fn conflicting_policies(cx: &Context<'_>, out: &mut Vec<Message>) {
-    let mut wide: BTreeMap<&str, Vec<&Entry>> = BTreeMap::new();
-    let mut selecting: Vec<(&Entry, Labels)> = Vec::new();
+    let mut wide: BTreeMap<&str, Vec<&InputObject>> = BTreeMap::new();
+    let mut selecting: Vec<(&InputObject, Labels)> = Vec::new();
     for pa in cx.unique(PEER_AUTHENTICATION) {
         match selector(pa) {
             Some(s) => selecting.push((pa, s)),
@@ -109,12 +109,12 @@ fn conflicting_policies(cx: &Context<'_>, out: &mut Vec<Message>) {
 
 /// The mTLS mode in force for a workload and the policy that sets it: a selecting
 /// policy over its namespace's, over the mesh's; `UNSET` inherits.
-fn effective_mode<'a>(cx: &Context<'a>, w: &Workload<'_>) -> Option<(String, &'a Entry)> {
-    let mode = |pa: &'a Entry| -> Option<(String, &'a Entry)> {
+fn effective_mode<'a>(cx: &Context<'a>, w: &Workload<'_>) -> Option<(String, &'a InputObject)> {
+    let mode = |pa: &'a InputObject| -> Option<(String, &'a InputObject)> {
         let m = pa.spec()["mtls"]["mode"].as_str()?;
         (m != "UNSET").then(|| (m.to_string(), pa))
     };
-    let policies: Vec<&Entry> = cx.unique(PEER_AUTHENTICATION).collect();
+    let policies: Vec<&InputObject> = cx.unique(PEER_AUTHENTICATION).collect();
     let selecting = policies.iter().copied().find(|pa| {
         pa.namespace == w.entry.namespace && selector(pa).is_some_and(|s| selects(&s, &w.labels))
     });

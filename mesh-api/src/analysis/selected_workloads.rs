@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::Context;
 use super::codes;
-use super::input::{Entry, InputKind, string_map};
+use super::input::{InputKind, InputObject, string_map};
 use super::labels::{Labels, selector_string, selects};
 use super::message::{Message, MessageType};
 use super::workloads::pod_labels;
@@ -26,14 +26,14 @@ pub(crate) enum Selection {
 #[derive(Default)]
 pub(crate) struct Selections<'a> {
     /// Workload (by origin) → the workload and the policies picking it.
-    pub(crate) by_workload: BTreeMap<String, (&'a Entry, Vec<&'a Entry>)>,
+    pub(crate) by_workload: BTreeMap<String, (&'a InputObject, Vec<&'a InputObject>)>,
     /// Namespace → its policies without selector.
-    pub(crate) namespace_wide: BTreeMap<&'a str, Vec<&'a Entry>>,
+    pub(crate) namespace_wide: BTreeMap<&'a str, Vec<&'a InputObject>>,
 }
 
 /// Pods, Deployments (their pods) and WorkloadEntries: what a selector can pick.
-pub(crate) fn selectable<'a>(cx: &Context<'a>) -> Vec<(&'a Entry, Labels)> {
-    let mut found: Vec<(&Entry, Labels)> = Vec::new();
+pub(crate) fn selectable<'a>(cx: &Context<'a>) -> Vec<(&'a InputObject, Labels)> {
+    let mut found: Vec<(&InputObject, Labels)> = Vec::new();
     for kind in [InputKind::Pod, InputKind::Deployment] {
         found.extend(cx.unique(kind).map(|e| (e, pod_labels(e))));
     }
@@ -49,7 +49,7 @@ pub(crate) fn selectable<'a>(cx: &Context<'a>) -> Vec<(&'a Entry, Labels)> {
 pub(crate) fn select<'a>(
     cx: &Context<'a>,
     kind: InputKind,
-    selection: impl Fn(&Entry) -> Selection,
+    selection: impl Fn(&InputObject) -> Selection,
     selector_field: &str,
     out: &mut Vec<Message>,
 ) -> Selections<'a> {
@@ -97,85 +97,66 @@ pub(crate) fn select<'a>(
     selections
 }
 
-/// Reports every policy of a workload picked by several (`plural`: "Sidecars").
-pub(crate) fn same_workload(
-    cx: &Context<'_>,
-    code: MessageType,
-    plural: &str,
-    workload: &Entry,
-    policies: &[&Entry],
-    out: &mut Vec<Message>,
-) {
-    let what = format!("select the same workload pod {:?}", workload.name);
-    let fix = format!(
-        "narrow the selectors so that each workload is selected by one of the {plural}, or merge them"
-    );
-    report_each(
-        cx,
-        code,
-        plural,
-        &workload.namespace,
-        &what,
-        &fix,
-        policies,
-        out,
-    );
+/// Policies of one kind that share what should be one policy's: a workload or a
+/// namespace's default.
+pub(crate) struct Overlap<'a> {
+    pub(crate) code: MessageType,
+    /// The kind's plural, as messages name them: "Sidecars".
+    pub(crate) plural: &'a str,
+    pub(crate) namespace: &'a str,
+    pub(crate) policies: &'a [&'a InputObject],
 }
 
-/// Reports every policy of a namespace with several without selector.
-pub(crate) fn several_namespace_wide(
-    cx: &Context<'_>,
-    code: MessageType,
-    plural: &str,
-    namespace: &str,
-    policies: &[&Entry],
-    out: &mut Vec<Message>,
-) {
-    let fix = format!(
-        "keep one of the {plural} without selector in the namespace: merge them, or give the others selectors"
-    );
-    report_each(
-        cx,
-        code,
-        plural,
-        namespace,
-        "have no workload selector",
-        &fix,
-        policies,
-        out,
-    );
-}
-
-/// `The {plural} [a b] in namespace "ns" {what}, which can lead to undefined behavior.`
-/// about each of several policies.
-#[allow(clippy::too_many_arguments)]
-fn report_each(
-    cx: &Context<'_>,
-    code: MessageType,
-    plural: &str,
-    namespace: &str,
-    what: &str,
-    fix: &str,
-    policies: &[&Entry],
-    out: &mut Vec<Message>,
-) {
-    if policies.len() < 2 {
-        return;
+impl Overlap<'_> {
+    /// Reports every policy picking `workload` when there are several.
+    pub(crate) fn same_workload(
+        &self,
+        cx: &Context<'_>,
+        workload: &InputObject,
+        out: &mut Vec<Message>,
+    ) {
+        let plural = self.plural;
+        self.report(
+            cx,
+            &format!("select the same workload pod {:?}", workload.name),
+            &format!("narrow the selectors so that each workload is selected by one of the {plural}, or merge them"),
+            out,
+        );
     }
-    let names = names(policies);
-    for policy in policies {
-        out.push(cx.message(
-            code,
-            policy,
-            Some("metadata.name".to_string()),
-            format!("The {plural} {names} in namespace {namespace:?} {what}, which can lead to undefined behavior."),
-            fix,
-        ));
+
+    /// Reports every policy without selector when the namespace has several.
+    pub(crate) fn namespace_wide(&self, cx: &Context<'_>, out: &mut Vec<Message>) {
+        let plural = self.plural;
+        self.report(
+            cx,
+            "have no workload selector",
+            &format!("keep one of the {plural} without selector in the namespace: merge them, or give the others selectors"),
+            out,
+        );
+    }
+
+    /// `The {plural} [a b] in namespace "ns" {what}, which can lead to undefined
+    /// behavior.` about each policy.
+    fn report(&self, cx: &Context<'_>, what: &str, fix: &str, out: &mut Vec<Message>) {
+        if self.policies.len() < 2 {
+            return;
+        }
+        let (plural, namespace) = (self.plural, self.namespace);
+        let names = names(self.policies);
+        for policy in self.policies {
+            out.push(cx.message(
+                self.code,
+                policy,
+                Some("metadata.name".to_string()),
+                format!("The {plural} {names} in namespace {namespace:?} {what}, which can lead to undefined behavior."),
+                fix,
+            ));
+        }
     }
 }
 
 /// `[a b]`: sorted names, as Istio prints the list.
-fn names(entries: &[&Entry]) -> String {
+fn names(entries: &[&InputObject]) -> String {
     let mut names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
     names.sort_unstable();
     format!("[{}]", names.join(" "))

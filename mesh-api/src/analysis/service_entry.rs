@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::Context;
 use super::codes;
 use super::hosts::{EXPORT_TO_ALL, export_scopes};
-use super::input::{Entry, InputKind, items, strings};
+use super::input::{InputKind, InputObject, items, strings};
 use super::message::Message;
 use crate::object::Kind;
 
@@ -48,7 +48,7 @@ fn addresses(cx: &Context<'_>, out: &mut Vec<Message>) {
 
 fn protocols(cx: &Context<'_>, out: &mut Vec<Message>) {
     // (scope, host, port) → (protocol, entry) of every definition.
-    let mut index: BTreeMap<ScopedHostPort, Vec<(String, &Entry)>> = BTreeMap::new();
+    let mut index: BTreeMap<ScopedHostPort, Vec<(String, &InputObject)>> = BTreeMap::new();
     for se in cx.unique(SERVICE_ENTRY) {
         let scopes = export_scopes(&se.namespace, &strings(&se.spec()["exportTo"]));
         for scope in &scopes {

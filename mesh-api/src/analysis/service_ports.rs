@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::Context;
 use super::codes;
-use super::input::{Entry, InputKind, items, scalar_string};
+use super::input::{InputKind, InputObject, items, scalar_string};
 use super::message::Message;
 use crate::object::Kind;
 
@@ -103,12 +103,12 @@ fn protocol_unknown(port: &Value) -> bool {
 }
 
 /// Istio's control plane Services (label `istio`, or `release: istio`) are its own.
-pub(crate) fn is_control_plane(entry: &Entry) -> bool {
+pub(crate) fn is_control_plane(entry: &InputObject) -> bool {
     entry.label("istio").is_some() || entry.label("release") == Some("istio")
 }
 
 /// Services a gateway controller creates for Gateway API Gateways and waypoints.
-fn is_gateway_managed(svc: &Entry) -> bool {
+fn is_gateway_managed(svc: &InputObject) -> bool {
     matches!(
         svc.label("gateway.istio.io/managed"),
         Some(

@@ -4,9 +4,9 @@
 
 use super::Context;
 use super::codes;
-use super::input::{Entry, InputKind, string_map};
+use super::input::{InputKind, InputObject, string_map};
 use super::message::Message;
-use super::selected_workloads::{Selection, same_workload, select, several_namespace_wide};
+use super::selected_workloads::{Overlap, Selection, select};
 use super::workloads::pod_in_ambient;
 use crate::object::Kind;
 
@@ -36,14 +36,13 @@ pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
             }
             continue;
         }
-        same_workload(
-            cx,
-            codes::CONFLICTING_SIDECAR_WORKLOAD_SELECTORS,
-            "Sidecars",
-            workload,
-            sidecars,
-            out,
-        );
+        Overlap {
+            code: codes::CONFLICTING_SIDECAR_WORKLOAD_SELECTORS,
+            plural: "Sidecars",
+            namespace: &workload.namespace,
+            policies: sidecars,
+        }
+        .same_workload(cx, workload, out);
     }
     for (namespace, sidecars) in &selections.namespace_wide {
         if namespace_in_ambient(cx, namespace) {
@@ -56,18 +55,17 @@ pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
             }
             continue;
         }
-        several_namespace_wide(
-            cx,
-            codes::MULTIPLE_SIDECARS_WITHOUT_WORKLOAD_SELECTORS,
-            "Sidecars",
+        Overlap {
+            code: codes::MULTIPLE_SIDECARS_WITHOUT_WORKLOAD_SELECTORS,
+            plural: "Sidecars",
             namespace,
-            sidecars,
-            out,
-        );
+            policies: sidecars,
+        }
+        .namespace_wide(cx, out);
     }
 }
 
-fn ineffective(cx: &Context<'_>, entry: &Entry, reason: &str) -> Message {
+fn ineffective(cx: &Context<'_>, entry: &InputObject, reason: &str) -> Message {
     cx.message(
         codes::INEFFECTIVE_POLICY,
         entry,

@@ -6,7 +6,7 @@ use super::Context;
 use super::codes;
 use super::input::{InputKind, items, string_map};
 use super::message::Message;
-use super::selected_workloads::{Selection, same_workload, select, several_namespace_wide};
+use super::selected_workloads::{Overlap, Selection, select};
 
 pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
     providers(cx, out);
@@ -53,24 +53,22 @@ fn selectors(cx: &Context<'_>, out: &mut Vec<Message>) {
         out,
     );
     for (workload, telemetries) in selections.by_workload.values() {
-        same_workload(
-            cx,
-            codes::CONFLICTING_TELEMETRY_WORKLOAD_SELECTORS,
-            "Telemetries",
-            workload,
-            telemetries,
-            out,
-        );
+        Overlap {
+            code: codes::CONFLICTING_TELEMETRY_WORKLOAD_SELECTORS,
+            plural: "Telemetries",
+            namespace: &workload.namespace,
+            policies: telemetries,
+        }
+        .same_workload(cx, workload, out);
     }
     for (namespace, telemetries) in &selections.namespace_wide {
-        several_namespace_wide(
-            cx,
-            codes::MULTIPLE_TELEMETRIES_WITHOUT_WORKLOAD_SELECTORS,
-            "Telemetries",
+        Overlap {
+            code: codes::MULTIPLE_TELEMETRIES_WITHOUT_WORKLOAD_SELECTORS,
+            plural: "Telemetries",
             namespace,
-            telemetries,
-            out,
-        );
+            policies: telemetries,
+        }
+        .namespace_wide(cx, out);
     }
 }
 

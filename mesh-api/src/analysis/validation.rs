@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::Context;
 use super::codes;
-use super::input::{Entry, InputKind, items, strings};
+use super::input::{InputKind, InputObject, items, strings};
 use super::message::Message;
 use super::virtual_service::{MESH_GATEWAY, hosts_overlap, is_jwt_claim};
 use crate::object::Kind;
@@ -33,7 +33,7 @@ const PROTOCOLS: [&str; 13] = [
 ];
 
 pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
-    let mut report = |entry: &Entry, field: String, text: &str, fix: &str| {
+    let mut report = |entry: &InputObject, field: String, text: &str, fix: &str| {
         out.push(cx.message(codes::SCHEMA_VALIDATION_ERROR, entry, field, text, fix));
     };
     for gateway in cx.all(InputKind::Mesh(Kind::Gateway)) {
@@ -68,9 +68,9 @@ pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
     }
 }
 
-type Report<'r> = dyn FnMut(&Entry, String, &str, &str) + 'r;
+type Report<'r> = dyn FnMut(&InputObject, String, &str, &str) + 'r;
 
-fn gateway_servers(gateway: &Entry, report: &mut Report<'_>) {
+fn gateway_servers(gateway: &InputObject, report: &mut Report<'_>) {
     let servers = items(&gateway.spec()["servers"]);
     if servers.is_empty() {
         report(
@@ -146,7 +146,7 @@ fn gateway_servers(gateway: &Entry, report: &mut Report<'_>) {
     }
 }
 
-fn virtual_service_rules(vs: &Entry, report: &mut Report<'_>) {
+fn virtual_service_rules(vs: &InputObject, report: &mut Report<'_>) {
     virtual_service_hosts(vs, report);
     for (i, rule) in items(&vs.spec()["http"]).iter().enumerate() {
         let field = format!("spec.http[{i}]");
@@ -204,7 +204,7 @@ fn virtual_service_rules(vs: &Entry, report: &mut Report<'_>) {
 
 /// Hosts, and what a VirtualService must have: a rule, and for sidecars no `*` host
 /// and no routing on JWT claims (only gateways validate tokens).
-fn virtual_service_hosts(vs: &Entry, report: &mut Report<'_>) {
+fn virtual_service_hosts(vs: &InputObject, report: &mut Report<'_>) {
     let spec = vs.spec();
     let hosts = strings(&spec["hosts"]);
     let gateways = strings(&spec["gateways"]);

@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::Context;
-use super::input::{Entry, items};
+use super::input::{InputObject, items};
 use super::message::Message;
 
 mod conflicts;
@@ -57,7 +57,7 @@ impl Routed<'_> {
 }
 
 /// Route destinations in Istio's order (tcp, tls, http), then http mirrors.
-pub(crate) fn destinations(vs: &Entry) -> Vec<Routed<'_>> {
+pub(crate) fn destinations(vs: &InputObject) -> Vec<Routed<'_>> {
     let spec = vs.spec();
     let mut found = Vec::new();
     for list in ["tcp", "tls", "http"] {

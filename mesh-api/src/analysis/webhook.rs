@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::Context;
 use super::codes;
-use super::input::{Entry, InputKind, items};
+use super::input::{InputKind, InputObject, items};
 use super::labels::{Labels, label_selector_matches};
 use super::message::Message;
 use crate::object::Kind;
@@ -23,7 +23,7 @@ pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
 
 fn overlaps_and_services(cx: &Context<'_>, out: &mut Vec<Message>) {
     // `config/webhook` → (config, webhook).
-    let mut webhooks: BTreeMap<String, (&Entry, &Value)> = BTreeMap::new();
+    let mut webhooks: BTreeMap<String, (&InputObject, &Value)> = BTreeMap::new();
     let mut revisions: BTreeSet<String> = BTreeSet::new();
     for config in cx.unique(InputKind::MutatingWebhookConfiguration) {
         let hooks = items(&config.value["webhooks"]);
@@ -95,7 +95,7 @@ fn overlaps_and_services(cx: &Context<'_>, out: &mut Vec<Message>) {
 
 /// Revisions a webhook configuration serves: its `istio.io/rev` label and the values its
 /// selectors require of it.
-fn config_revisions(config: &Entry, hooks: &[Value]) -> BTreeSet<String> {
+fn config_revisions(config: &InputObject, hooks: &[Value]) -> BTreeSet<String> {
     let mut revs: BTreeSet<String> = config
         .label(REVISION_LABEL)
         .map(str::to_string)

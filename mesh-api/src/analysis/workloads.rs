@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::Context;
-use super::input::{Entry, InputKind, items, string_map};
+use super::input::{InputKind, InputObject, items, string_map};
 use super::labels::Labels;
 
 /// The sidecar's container name.
@@ -19,7 +19,7 @@ pub(crate) const SIDECAR_INJECT: &str = "sidecar.istio.io/inject";
 pub(crate) const MESH_SIDECAR_INJECT: &str = "mesh.dev/inject";
 
 /// The pod template of a Deployment, or the Pod itself, as (metadata, spec).
-pub(crate) fn pod_template(entry: &Entry) -> (&Value, &Value) {
+pub(crate) fn pod_template(entry: &InputObject) -> (&Value, &Value) {
     match entry.kind {
         InputKind::Deployment => (
             &entry.spec()["template"]["metadata"],
@@ -56,7 +56,7 @@ pub(crate) fn namespace_injection(cx: &Context<'_>, namespace: &str) -> Option<b
 
 /// Istio's test of membership: a sidecar container, else the pod's injection label
 /// (or annotation), else its namespace's label.
-pub(crate) fn in_mesh(cx: &Context<'_>, entry: &Entry) -> bool {
+pub(crate) fn in_mesh(cx: &Context<'_>, entry: &InputObject) -> bool {
     let (metadata, spec) = pod_template(entry);
     if proxy_image(spec).is_some() {
         return true;
@@ -74,11 +74,11 @@ pub(crate) fn in_mesh(cx: &Context<'_>, entry: &Entry) -> bool {
 }
 
 /// The labels of a Pod, or of a Deployment's pods.
-pub(crate) fn pod_labels(entry: &Entry) -> Labels {
+pub(crate) fn pod_labels(entry: &InputObject) -> Labels {
     string_map(&pod_template(entry).0["labels"])
 }
 
 /// Whether the pod runs in ambient mode (no sidecar: ztunnel redirects its traffic).
-pub(crate) fn pod_in_ambient(entry: &Entry) -> bool {
+pub(crate) fn pod_in_ambient(entry: &InputObject) -> bool {
     entry.annotation("ambient.istio.io/redirection") == Some("enabled")
 }

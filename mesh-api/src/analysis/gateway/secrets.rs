@@ -5,7 +5,7 @@ use super::super::x509;
 use super::{GATEWAY, selected_pods, selector_not_found};
 use crate::analysis::Context;
 use crate::analysis::codes;
-use crate::analysis::input::{Entry, InputKind, items};
+use crate::analysis::input::{InputKind, InputObject, items};
 use crate::analysis::message::Message;
 
 pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
@@ -55,7 +55,7 @@ pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
 
 /// Whether the Secret holds a certificate and key (`cert`/`key` or
 /// `tls.crt`/`tls.key`) and every certificate of the first PEM block is valid at `now`.
-fn valid_credential(secret: &Entry, now: i64) -> Result<(), String> {
+fn valid_credential(secret: &InputObject, now: i64) -> Result<(), String> {
     let value = |key: &str| -> Option<Vec<u8>> {
         if let Some(encoded) = secret.value["data"][key].as_str() {
             return x509::base64_decode(encoded).filter(|v| !v.is_empty());

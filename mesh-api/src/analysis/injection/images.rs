@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{INJECTOR_CONFIG_MAP, REVISION_LABEL, injector_values};
 use crate::analysis::Context;
 use crate::analysis::codes;
-use crate::analysis::input::{Entry, InputKind, items, string_map};
+use crate::analysis::input::{InputKind, InputObject, items, string_map};
 use crate::analysis::labels::{Labels, label_selector_matches, selects};
 use crate::analysis::message::Message;
 use crate::analysis::workloads::{
@@ -82,7 +82,7 @@ fn mismatched_images(cx: &Context<'_>, out: &mut Vec<Message>) {
 
 /// The proxy image an injector ConfigMap configures (`global.proxy.image`, with
 /// `global.hub` and `global.tag` unless it is a full reference).
-fn configured_image(cm: &Entry) -> String {
+fn configured_image(cm: &InputObject) -> String {
     let Some(values) = injector_values(cm) else {
         return String::new();
     };
@@ -102,7 +102,7 @@ fn configured_image(cm: &Entry) -> String {
 
 /// The image variant (`distroless`, …) in force for a pod: mesh config, then the root
 /// namespace's ProxyConfig, the namespace's, a selecting one, the pod's annotation.
-fn image_type(cx: &Context<'_>, pod: &Entry) -> String {
+fn image_type(cx: &Context<'_>, pod: &InputObject) -> String {
     let mut variant = cx
         .options
         .mesh_config
@@ -114,7 +114,7 @@ fn image_type(cx: &Context<'_>, pod: &Entry) -> String {
             variant = t.to_string();
         }
     };
-    let configs: Vec<&Entry> = cx.unique(InputKind::ProxyConfig).collect();
+    let configs: Vec<&InputObject> = cx.unique(InputKind::ProxyConfig).collect();
     for pc in configs
         .iter()
         .filter(|pc| pc.namespace == cx.root_namespace())
@@ -165,7 +165,7 @@ fn image_auto(cx: &Context<'_>, out: &mut Vec<Message>) {
         }
         let ns_labels: Labels = cx
             .find(InputKind::Namespace, "", &deployment.namespace)
-            .map(Entry::labels)
+            .map(InputObject::labels)
             .unwrap_or_default();
         let pod_labels = string_map(&pod_template(deployment).0["labels"]);
         let injected = webhooks.iter().any(|w| {
@@ -187,7 +187,7 @@ fn image_auto(cx: &Context<'_>, out: &mut Vec<Message>) {
     }
 }
 
-fn has_auto_image(entry: &Entry) -> bool {
+fn has_auto_image(entry: &InputObject) -> bool {
     items(&pod_template(entry).1["containers"])
         .iter()
         .any(|c| c["name"] == PROXY_CONTAINER && c["image"] == "auto")

@@ -9,13 +9,13 @@ use super::gateways::hosts_overlap;
 use crate::analysis::Context;
 use crate::analysis::codes;
 use crate::analysis::hosts::{EXPORT_TO_ALL, export_scopes, to_fqdn};
-use crate::analysis::input::{Entry, InputKind, strings};
+use crate::analysis::input::{InputKind, InputObject, strings};
 use crate::analysis::message::Message;
 use crate::object::Kind;
 
 pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
     // (scope, fqdn) → VirtualServices defining it, in input order.
-    let mut by_host: BTreeMap<(String, String), Vec<&Entry>> = BTreeMap::new();
+    let mut by_host: BTreeMap<(String, String), Vec<&InputObject>> = BTreeMap::new();
     for vs in cx.unique(InputKind::Mesh(Kind::VirtualService)) {
         let gateways = strings(&vs.spec()["gateways"]);
         if !gateways.is_empty() && !gateways.contains(&MESH_GATEWAY) {

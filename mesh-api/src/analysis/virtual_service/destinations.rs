@@ -5,7 +5,7 @@ use super::{Routed, destinations};
 use crate::analysis::Context;
 use crate::analysis::codes;
 use crate::analysis::hosts::{DefinedHost, ServiceHosts};
-use crate::analysis::input::{Entry, InputKind, items, strings};
+use crate::analysis::input::{InputKind, InputObject, items, strings};
 use crate::analysis::message::Message;
 use crate::object::Kind;
 
@@ -23,7 +23,7 @@ pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
     }
 }
 
-fn host_not_found(cx: &Context<'_>, vs: &Entry, d: &Routed<'_>) -> Message {
+fn host_not_found(cx: &Context<'_>, vs: &InputObject, d: &Routed<'_>) -> Message {
     let what = if d.is_mirror { "mirror host" } else { "host" };
     cx.message(
         codes::REFERENCED_RESOURCE_NOT_FOUND,
@@ -43,7 +43,7 @@ fn host_not_found(cx: &Context<'_>, vs: &Entry, d: &Routed<'_>) -> Message {
 /// port must name one the service has.
 fn ports(
     cx: &Context<'_>,
-    vs: &Entry,
+    vs: &InputObject,
     d: &Routed<'_>,
     defined: &DefinedHost<'_>,
     out: &mut Vec<Message>,
@@ -91,7 +91,7 @@ fn list(ports: &[u32], separator: &str) -> String {
 /// Istio's `IngressRouteRulesNotAffected`: a VirtualService bound to gateways routes
 /// without a subset to a host that some VirtualService routes to by subset; subsets of
 /// sidecar routing do not apply to the gateway's requests.
-fn ingress_subsets(cx: &Context<'_>, vs: &Entry, out: &mut Vec<Message>) {
+fn ingress_subsets(cx: &Context<'_>, vs: &InputObject, out: &mut Vec<Message>) {
     if items(&vs.spec()["gateways"]).is_empty() {
         return;
     }
@@ -125,7 +125,7 @@ fn ingress_subsets(cx: &Context<'_>, vs: &Entry, out: &mut Vec<Message>) {
 }
 
 /// Whether `vs` routes by subset to `host`, a host it itself serves.
-fn routes_to_own_host_by_subset(vs: &Entry, host: &str) -> bool {
+fn routes_to_own_host_by_subset(vs: &InputObject, host: &str) -> bool {
     let own_hosts = strings(&vs.spec()["hosts"]);
     items(&vs.spec()["http"]).iter().any(|rule| {
         items(&rule["route"]).iter().any(|route| {

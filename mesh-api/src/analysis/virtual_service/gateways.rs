@@ -5,7 +5,7 @@
 use super::MESH_GATEWAY;
 use crate::analysis::Context;
 use crate::analysis::codes;
-use crate::analysis::input::{Entry, InputKind, items, strings};
+use crate::analysis::input::{InputKind, InputObject, items, strings};
 use crate::analysis::message::Message;
 use crate::object::Kind;
 
@@ -71,7 +71,7 @@ pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
 
 /// Whether a server of the Istio Gateway serves one of the hosts, for a VirtualService
 /// of `vs_namespace` (`ns/host` server hosts only admit VirtualServices of `ns`).
-fn gateway_serves(gateway: &Entry, vs_hosts: &[&str], vs_namespace: &str) -> bool {
+fn gateway_serves(gateway: &InputObject, vs_hosts: &[&str], vs_namespace: &str) -> bool {
     let mut hosts: Vec<String> = Vec::new();
     for server in items(&gateway.spec()["servers"]) {
         let server_hosts = strings(&server["hosts"]);
@@ -99,7 +99,7 @@ fn gateway_serves(gateway: &Entry, vs_hosts: &[&str], vs_namespace: &str) -> boo
 
 /// Whether a listener of the Gateway API Gateway serves one of the hosts; a listener
 /// without a hostname serves every host.
-fn kubernetes_gateway_serves(gateway: &Entry, vs_hosts: &[&str]) -> bool {
+fn kubernetes_gateway_serves(gateway: &InputObject, vs_hosts: &[&str]) -> bool {
     let listeners = items(&gateway.spec()["listeners"]);
     if listeners
         .iter()

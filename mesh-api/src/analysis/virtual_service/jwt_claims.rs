@@ -5,7 +5,7 @@
 use super::MESH_GATEWAY;
 use crate::analysis::Context;
 use crate::analysis::codes;
-use crate::analysis::input::{Entry, InputKind, items, string_map, strings};
+use crate::analysis::input::{InputKind, InputObject, items, string_map, strings};
 use crate::analysis::labels::selects;
 use crate::analysis::message::Message;
 use crate::object::Kind;
@@ -54,7 +54,7 @@ pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
 }
 
 /// The first header match on a JWT claim, and where it is.
-fn claim_key(vs: &Entry) -> Option<(String, String)> {
+fn claim_key(vs: &InputObject) -> Option<(String, String)> {
     for (i, rule) in items(&vs.spec()["http"]).iter().enumerate() {
         for (j, m) in items(&rule["match"]).iter().enumerate() {
             for list in ["headers", "withoutHeaders"] {
@@ -85,7 +85,7 @@ pub(crate) fn is_jwt_claim(header: &str) -> bool {
 
 /// Whether a RequestAuthentication in the pod's namespace or the root namespace
 /// selects the pod.
-fn authenticated(cx: &Context<'_>, pod: &Entry) -> bool {
+fn authenticated(cx: &Context<'_>, pod: &InputObject) -> bool {
     let labels = pod.labels();
     cx.unique(InputKind::Mesh(Kind::RequestAuthentication))
         .filter(|ra| ra.namespace == pod.namespace || ra.namespace == cx.root_namespace())

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::analysis::Context;
 use crate::analysis::codes;
-use crate::analysis::input::{Entry, InputKind, items};
+use crate::analysis::input::{InputKind, InputObject, items};
 use crate::analysis::message::Message;
 use crate::object::Kind;
 
@@ -29,7 +29,7 @@ pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
 
 struct Reporter<'a, 'c> {
     cx: &'a Context<'c>,
-    vs: &'a Entry,
+    vs: &'a InputObject,
     list: &'static str,
     out: &'a mut Vec<Message>,
 }
