@@ -156,6 +156,40 @@ spec:
         ],
     ),
     Case::new(
+        "wildcard ServiceEntry hosts cover the names under them; a VirtualService visible everywhere conflicts with a namespace's",
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: wikipedia, namespace: egress}
+spec:
+  hosts: ['*.wikipedia.org']
+  ports: [{number: 443, name: tls, protocol: TLS}]
+  resolution: NONE
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: wiki-everywhere, namespace: egress}
+spec:
+  hosts: ['*.wikipedia.org']
+  tls:
+  - match: [{sniHosts: [en.wikipedia.org]}]
+    route: [{destination: {host: en.wikipedia.org}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: wiki-local, namespace: team}
+spec:
+  hosts: [en.wikipedia.org]
+  exportTo: ['.']
+  tls:
+  - match: [{sniHosts: [en.wikipedia.org]}]
+    route: [{destination: {host: de.wikipedia.org}}]
+",
+        &[
+            "IST0109 VirtualService egress/wiki-everywhere: The VirtualServices egress/wiki-everywhere,team/wiki-local associated with mesh gateway define the same host team/en.wikipedia.org which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.",
+            "IST0109 VirtualService team/wiki-local: The VirtualServices egress/wiki-everywhere,team/wiki-local associated with mesh gateway define the same host team/en.wikipedia.org which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.",
+        ],
+    ),
+    Case::new(
         "ports: a port the service lacks, and a multi-port service without a port",
         concat!(bookinfo!(), "apiVersion: networking.istio.io/v1
 kind: VirtualService
