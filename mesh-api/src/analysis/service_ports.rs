@@ -15,7 +15,8 @@ use crate::object::Kind;
 /// detection would break their server-first protocols.
 const WELL_KNOWN_TCP_PORTS: [u64; 4] = [25, 53, 3306, 27017];
 
-const PROTOCOLS: [&str; 12] = [
+/// Protocols Istio's `protocol.Parse` knows, lower-case (it compares case-insensitively).
+pub(crate) const PROTOCOLS: [&str; 12] = [
     "tcp",
     "udp",
     "grpc",

@@ -12,25 +12,9 @@ use super::Context;
 use super::codes;
 use super::input::{InputKind, InputObject, items, strings};
 use super::message::Message;
+use super::service_ports::PROTOCOLS;
 use super::virtual_service::{MESH_GATEWAY, hosts_overlap, is_jwt_claim};
 use crate::object::Kind;
-
-/// Protocols Istio's `protocol.Parse` knows (case-insensitive).
-const PROTOCOLS: [&str; 13] = [
-    "tcp",
-    "udp",
-    "grpc",
-    "grpc-web",
-    "http",
-    "http_proxy",
-    "http2",
-    "https",
-    "tls",
-    "mongo",
-    "redis",
-    "mysql",
-    "doublehbone",
-];
 
 pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
     let mut report = |entry: &InputObject, field: String, text: &str, fix: &str| {
