@@ -1,128 +1,134 @@
 //! Offline config analysis (`meshctl analyze`): schema validation of every document,
-//! then analyzers over the mesh model that find config which is valid but wrong.
+//! then analyzers that find config which is valid but wrong, with the codes, levels and
+//! semantics of `istioctl analyze`'s analyzers, and a few checks of mesh's own.
 //!
-//! Pure: callers hand in file names and contents.
+//! Pure: callers hand in file names, contents and the time; nothing here reads a
+//! clock, a file or the network.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use crate::manifest::{Location, parse_file};
 use crate::model::{MeshModel, MeshSettings};
-use crate::object::{MeshObject, ObjectRef};
 
+mod annotation_table;
+mod annotation_values;
+mod annotations;
+mod authorization;
+pub mod codes;
+mod conditions;
+mod context;
+mod defaults;
+mod deployment;
+mod deprecation;
+mod destination_rule;
+mod gateway;
+mod gateway_api;
+mod hosts;
+mod injection;
+mod input;
+mod labels;
+mod mesh_config;
 pub mod message;
+mod output_filter;
 mod peer_authentication;
-mod selectors;
+mod selected_workloads;
+mod service_entry;
 mod service_ports;
+mod sidecar;
+mod telemetry;
+mod validation;
 mod virtual_service;
+mod webhook;
+mod workloads;
+mod x509;
 
-pub use message::{Level, Message, MessageType, codes};
+pub use context::Context;
+pub use input::{InputKind, InputObject};
+pub use mesh_config::{MeshConfig, MeshConfigError};
+pub use message::{Level, Message, MessageType};
+pub use output_filter::Suppression;
 
-/// What the analyzers see: the model and where each object was written.
-#[derive(Debug)]
-pub struct Context<'a> {
-    pub model: &'a MeshModel,
-    pub locations: &'a BTreeMap<ObjectRef, Location>,
+/// How to analyze.
+#[derive(Debug, Clone, Default)]
+pub struct AnalysisOptions {
+    pub mesh_config: MeshConfig,
+    /// Report only messages about objects of this namespace (and cluster-scoped ones).
+    pub namespace: Option<String>,
+    /// `CODE=Kind name` pairs whose messages are dropped.
+    pub suppressions: Vec<Suppression>,
+    /// Also report alpha-phase annotations (IST0136), as `istioctl x precheck` does.
+    pub alpha_annotations: bool,
+    /// Seconds since the Unix epoch, for certificate validity.
+    pub now: i64,
 }
 
 /// The result of analyzing a set of files.
 #[derive(Debug, Default)]
 pub struct Analysis {
-    /// Messages, errors first, then by origin.
+    /// Messages, errors first, then by file and line.
     pub messages: Vec<Message>,
-    /// How many objects of kinds mesh reads were found.
+    /// How many objects of kinds the analyzers read were found.
     pub objects: usize,
-    /// How many documents of other kinds (Deployments, …) were skipped.
+    /// How many documents of other kinds were skipped.
     pub skipped: usize,
 }
 
-impl Context<'_> {
-    fn message(
-        &self,
-        kind: MessageType,
-        object: &ObjectRef,
-        field: impl Into<Option<String>>,
-        text: impl Into<String>,
-        fix: impl Into<String>,
-    ) -> Message {
-        Message::new(kind, object, self.locations.get(object), field, text, fix)
-    }
-}
-
-/// Runs every analyzer over a model.
+/// Runs every analyzer.
 pub fn analyze_model(cx: &Context<'_>) -> Vec<Message> {
     let mut out = Vec::new();
-    virtual_service::analyze(cx, &mut out);
+    annotations::analyze(cx, &mut out);
+    authorization::analyze(cx, &mut out);
+    conditions::analyze(cx, &mut out);
+    deployment::analyze(cx, &mut out);
+    deprecation::analyze(cx, &mut out);
+    destination_rule::analyze(cx, &mut out);
+    gateway::analyze(cx, &mut out);
+    gateway_api::analyze(cx, &mut out);
+    injection::analyze(cx, &mut out);
     peer_authentication::analyze(cx, &mut out);
+    service_entry::analyze(cx, &mut out);
     service_ports::analyze(cx, &mut out);
-    selectors::analyze(cx, &mut out);
+    sidecar::analyze(cx, &mut out);
+    telemetry::analyze(cx, &mut out);
+    validation::analyze(cx, &mut out);
+    virtual_service::analyze(cx, &mut out);
+    webhook::analyze(cx, &mut out);
     out
 }
 
-/// Parses files (`(name, contents)`), reports schema errors and duplicates, builds the
-/// model from the good objects and runs the analyzers on it.
-pub fn analyze_files(files: &[(String, String)], settings: MeshSettings) -> Analysis {
-    let mut analysis = Analysis::default();
-    let mut objects: BTreeMap<ObjectRef, Arc<MeshObject>> = BTreeMap::new();
-    let mut locations: BTreeMap<ObjectRef, Location> = BTreeMap::new();
-    for (name, text) in files {
-        let parsed = parse_file(name, text);
-        analysis.skipped += parsed.skipped.len();
-        for error in parsed.errors {
-            let kind = codes::SCHEMA_VALIDATION_ERROR;
-            analysis.messages.push(Message {
-                code: kind.code,
-                name: kind.name,
-                level: kind.level,
-                origin: error
-                    .object
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_else(|| format!("document {} of {}", error.location.document, error.location.file)),
-                reference: Some(format!("{}:{}", error.location.file, error.location.line)),
-                field: error.field.clone(),
-                message: error.message.clone(),
-                fix: "correct the field as the message says; docs/reference/config.md lists every field"
-                    .to_string(),
-            });
-        }
-        for parsed_object in parsed.objects {
-            let r = parsed_object.object.object_ref();
-            if let Some(first) = locations.get(&r) {
-                let kind = codes::DUPLICATE_OBJECT;
-                analysis.messages.push(Message::new(
-                    kind,
-                    &r,
-                    Some(&parsed_object.location),
-                    None,
-                    format!(
-                        "{r} is also defined at {}:{}; the first definition is used",
-                        first.file, first.line
-                    ),
-                    "remove one of the two definitions, or rename one",
-                ));
-                continue;
-            }
-            locations.insert(r.clone(), parsed_object.location);
-            objects.insert(r, Arc::new(parsed_object.object));
-        }
-    }
-    analysis.objects = objects.len();
-    let model = MeshModel::build(objects.into_values(), settings);
-    let cx = Context {
-        model: &model,
-        locations: &locations,
-    };
-    analysis.messages.extend(analyze_model(&cx));
-    analysis.messages.sort_by_cached_key(|m| {
+/// Parses files (`(name, contents)`), reports documents that cannot be read, schema
+/// errors and duplicates, and runs the analyzers on every object.
+pub fn analyze_files(files: &[(String, String)], options: &AnalysisOptions) -> Analysis {
+    let read = input::read_inputs(files, &options.mesh_config);
+    let mut messages = read.messages;
+    // The model is built from the first valid definition of each mesh object, as the
+    // control plane would build it.
+    let model = MeshModel::build(
+        read.entries
+            .iter()
+            .filter(|e| !e.duplicate)
+            .filter_map(|e| e.mesh.clone()),
+        MeshSettings {
+            root_namespace: options.mesh_config.root_namespace.clone(),
+        },
+    );
+    let cx = Context::new(&model, options, &read.entries);
+    messages.extend(analyze_model(&cx));
+    let mut messages = output_filter::filter(messages, options);
+    messages.sort_by_cached_key(|m| {
         (
             std::cmp::Reverse(m.level),
             reference_order(m.reference.as_deref()),
             m.origin.clone(),
+            m.code,
             m.field.clone(),
+            m.message.clone(),
         )
     });
-    analysis
+    Analysis {
+        messages,
+        objects: read.objects,
+        skipped: read.skipped,
+    }
 }
 
 /// `file:line` ordered by file, then line as a number (line 9 before line 12).
@@ -138,7 +144,18 @@ impl Analysis {
     pub fn fails(&self, threshold: Level) -> bool {
         self.messages.iter().any(|m| m.level >= threshold)
     }
+
+    /// How many messages there are of each level.
+    pub fn counts(&self) -> BTreeMap<Level, usize> {
+        let mut counts = BTreeMap::new();
+        for m in &self.messages {
+            *counts.entry(m.level).or_default() += 1;
+        }
+        counts
+    }
 }
 
+#[cfg(test)]
+mod cases;
 #[cfg(test)]
 mod tests;

@@ -10,15 +10,19 @@ use std::fmt;
 
 use crate::object::{DEFAULT_NAMESPACE, Kind, MeshObject, ObjectRef, TypeMetaError};
 
+mod documents;
 mod files;
+mod lines;
 mod split;
 mod typed;
 mod unsupported;
 
+pub use documents::{RawDocument, read_documents};
 pub use files::manifest_files;
+pub use lines::FieldLines;
 
 use split::{DocumentText, split_documents};
-use typed::{Source, deserialize_object, prune_nulls, set_namespace};
+use typed::{FieldError, Source, deserialize_object, prune_nulls, set_namespace};
 
 /// Where a document sits in its file.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -67,11 +71,11 @@ pub struct ParsedFile {
 
 /// What the first look at a document finds: enough to name it and pick its type.
 #[derive(Debug)]
-struct Header {
-    api_version: String,
-    kind: String,
-    name: Option<String>,
-    namespace: Option<String>,
+pub(crate) struct Header {
+    pub(crate) api_version: String,
+    pub(crate) kind: String,
+    pub(crate) name: Option<String>,
+    pub(crate) namespace: Option<String>,
 }
 
 impl ParsedFile {
@@ -116,7 +120,7 @@ pub fn parse_file(file: &str, text: &str) -> ParsedFile {
 }
 
 /// The items of a `v1 List` (or `…List`) document, if the document is one.
-fn list_items(text: &str) -> Option<Vec<serde_norway::Value>> {
+pub(crate) fn list_items(text: &str) -> Option<Vec<serde_norway::Value>> {
     let value: serde_norway::Value = serde_norway::from_str(text).ok()?;
     let kind = value.get("kind")?.as_str()?;
     if !kind.ends_with("List") {
@@ -143,12 +147,12 @@ impl ParsedFile {
     }
 }
 
-enum DocumentOutcome {
+pub(crate) enum DocumentOutcome {
     Object(MeshObject),
     Skipped { api_version: String, kind: String },
 }
 
-fn parse_document(
+pub(crate) fn parse_document(
     doc: &DocumentText<'_>,
     location: Location,
 ) -> Result<DocumentOutcome, Box<ManifestError>> {
@@ -163,7 +167,7 @@ fn parse_document(
     let value: serde_norway::Value = serde_norway::from_str(doc.text).map_err(|e| {
         let mut err = error(None, None, format!("invalid YAML: {e}"));
         if let Some(loc) = e.location() {
-            err.location.line = doc.first_line + loc.line() - 1;
+            err.location.line = doc.text_line + loc.line() - 1;
         }
         err
     })?;
@@ -205,24 +209,47 @@ fn parse_document(
     // Like the API server, a field set to null is a field not set (Helm renders empty
     // lists as null). Such documents are read from the pruned value, which costs the
     // line of a later error: it then points at the document.
-    let source = match prune_nulls(value) {
-        Some(pruned) => Source::Value(pruned),
+    let pruned = prune_nulls(value.clone());
+    let source = match &pruned {
+        Some(pruned) => Source::Value(pruned.clone()),
         None => Source::Text(doc.text),
     };
-    let mut object = deserialize_object(kind, &source).map_err(|e| {
+    let to_error = |e: FieldError| {
         let mut err = error(Some(object_ref.clone()), e.field, e.message);
         if let Some(line) = e.line {
-            err.location.line = doc.first_line + line - 1;
+            err.location.line = doc.text_line + line - 1;
         }
         err
-    })?;
+    };
+    let mut object = match deserialize_object(kind, &source) {
+        Ok(object) => object,
+        // `status` is written by controllers and never read: a status this schema does
+        // not know (a condition without `lastTransitionTime`) is no error in the object.
+        Err(e)
+            if e.field
+                .as_deref()
+                .is_some_and(|f| f == "status" || f.starts_with("status.")) =>
+        {
+            let without = without_status(pruned.unwrap_or(value));
+            deserialize_object(kind, &Source::Value(without)).map_err(to_error)?
+        }
+        Err(e) => return Err(to_error(e)),
+    };
     if header.namespace.is_none() {
         set_namespace(&mut object, DEFAULT_NAMESPACE);
     }
     Ok(DocumentOutcome::Object(object))
 }
 
-fn read_header(value: &serde_norway::Value) -> Result<Header, (String, String)> {
+/// The document without its `status`.
+fn without_status(mut value: serde_norway::Value) -> serde_norway::Value {
+    if let Some(map) = value.as_mapping_mut() {
+        map.remove("status");
+    }
+    value
+}
+
+pub(crate) fn read_header(value: &serde_norway::Value) -> Result<Header, (String, String)> {
     let map = value.as_mapping().ok_or_else(|| {
         (
             String::from("."),

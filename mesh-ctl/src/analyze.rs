@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use mesh_api::analysis::{Analysis, Level, analyze_files, codes};
+use mesh_api::analysis::{
+    Analysis, AnalysisOptions, Level, MeshConfig, Suppression, analyze_files, codes,
+};
 use mesh_api::manifest::manifest_files;
-use mesh_api::model::MeshSettings;
 
 use crate::output::{dim, paint_level, use_color};
 
@@ -17,16 +18,18 @@ const EXIT_ANALYZERS_FOUND_ISSUES: u8 = 79;
 
 /// Validate mesh configuration offline and find config that is valid but wrong.
 ///
-/// Reads Kubernetes Services, WorkloadEntries and the mesh CRDs (in mesh's groups or
-/// Istio's own: networking.istio.io, security.istio.io); documents of other kinds
-/// (Deployments, ServiceAccounts, …) are skipped. Every message has a code, a level,
-/// the object, its file and line, and a fix.
+/// Runs the analyzers of `istioctl analyze`, with Istio's codes and levels, and mesh's
+/// own (MSH codes). Reads the mesh CRDs (in mesh's groups or Istio's own), Services,
+/// and the Kubernetes and Istio kinds the analyzers inspect: Pods, Deployments,
+/// Namespaces, Secrets, webhook configurations, Telemetry, Gateway API objects.
+/// Every message has a code, a level, the object, the file and line of the field,
+/// and a fix. docs/analyze.md lists every code.
 ///
 /// Exit status: 0 when no message reaches --failure-threshold, 79 when one does (as
 /// istioctl), 1 when the files cannot be read.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  meshctl analyze -f examples/bookinfo\n  meshctl analyze -f vs.yaml -f dr.yaml -o json\n  kubectl get vs,dr -A -o yaml | meshctl analyze -f -"
+    after_help = "Runs the analyzers of istioctl analyze (Istio's codes, levels and semantics) and mesh's own\n(MSH codes); every message names the file and line of its field, and a fix. -L lists the\ncodes; docs/analyze.md explains each. An object's galley.istio.io/analyze-suppress\nannotation suppresses codes about it.\n\nExit status: 0 when no message reaches --failure-threshold, 79 when one does (as istioctl),\n1 when the input cannot be read.\n\nExamples:\n  meshctl analyze -f examples/bookinfo\n  meshctl analyze -f vs.yaml -f dr.yaml -o json\n  kubectl get vs,dr,svc,pods,ns -A -o yaml | meshctl analyze -f -\n  meshctl analyze -f k8s/ -n shop -S \"IST0102=Namespace *\""
 )]
 pub(crate) struct AnalyzeArgs {
     /// A file or directory (read recursively) of YAML manifests; `-` reads stdin. Repeatable.
@@ -53,9 +56,45 @@ pub(crate) struct AnalyzeArgs {
     #[arg(long, value_name = "BOOL")]
     color: Option<bool>,
 
-    /// Namespace whose selector-less policies apply mesh-wide (Istio's root namespace).
-    #[arg(long, default_value = mesh_api::model::DEFAULT_ROOT_NAMESPACE)]
-    root_namespace: String,
+    /// Report only messages about objects of this namespace (and cluster-scoped objects).
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "NS",
+        conflicts_with = "all_namespaces"
+    )]
+    namespace: Option<String>,
+
+    /// Report every namespace (the default: files have no current namespace).
+    #[arg(short = 'A', long)]
+    all_namespaces: bool,
+
+    /// Drop a code for matching objects: `CODE=Kind name.namespace` (or
+    /// `Kind namespace/name`); `*` matches anything, e.g. "IST0102=Namespace *". Repeatable.
+    #[arg(short = 'S', long = "suppress", value_name = "CODE=RESOURCE")]
+    suppress: Vec<Suppression>,
+
+    /// A MeshConfig (or the `istio` ConfigMap holding one) for the analyzers that depend
+    /// on it; Istio's defaults otherwise.
+    #[arg(
+        long = "meshConfigFile",
+        alias = "mesh-config-file",
+        value_name = "FILE"
+    )]
+    mesh_config_file: Option<PathBuf>,
+
+    /// Namespace whose selector-less policies apply mesh-wide (Istio's root namespace),
+    /// where the assumed ingress gateway lives. Default: the mesh config's, istio-system.
+    #[arg(long, value_name = "NS")]
+    root_namespace: Option<String>,
+
+    /// Also report alpha-phase annotations (IST0136), as `istioctl x precheck` does.
+    #[arg(long)]
+    alpha_annotations: bool,
+
+    /// Accepted for istioctl's scripts: meshctl analyzes files only, so only `false`.
+    #[arg(short = 'k', long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
+    use_kube: bool,
 
     /// List the message codes the analyzers can report, and exit.
     #[arg(short = 'L', long)]
@@ -72,11 +111,11 @@ enum OutputFormat {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ThresholdLevel {
-    #[value(alias = "Info")]
+    #[value(alias = "Info", alias = "INFO")]
     Info,
-    #[value(alias = "Warning")]
+    #[value(alias = "Warning", alias = "WARNING")]
     Warning,
-    #[value(alias = "Error")]
+    #[value(alias = "Error", alias = "ERROR")]
     Error,
 }
 
@@ -97,18 +136,19 @@ pub(crate) fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    anyhow::ensure!(
+        !args.use_kube,
+        "meshctl analyze reads files only; drop --use-kube (or pass --use-kube=false) and name the files with -f"
+    );
     let inputs: Vec<&PathBuf> = args.files.iter().chain(&args.paths).collect();
     anyhow::ensure!(
         !inputs.is_empty(),
         "no files to analyze; name files or directories with -f PATH (or `-f -` for stdin)"
     );
     let files = read_inputs(&inputs)?;
-    let mut analysis = analyze_files(
-        &files,
-        MeshSettings {
-            root_namespace: args.root_namespace.clone(),
-        },
-    );
+    let mut analysis = analyze_files(&files, &options(args)?);
+    // The exit status counts every message, whatever --output-threshold hides.
+    let fails = analysis.fails(args.failure_threshold.into());
     let output_threshold = Level::from(args.output_threshold);
     analysis.messages.retain(|m| m.level >= output_threshold);
     match args.output {
@@ -116,10 +156,44 @@ pub(crate) fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&analysis.messages)?),
         OutputFormat::Yaml => print!("{}", serde_norway::to_string(&analysis.messages)?),
     }
-    Ok(if analysis.fails(args.failure_threshold.into()) {
+    Ok(if fails {
         ExitCode::from(EXIT_ANALYZERS_FOUND_ISSUES)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// The analysis options the flags ask for; the clock is read here, at the edge.
+fn options(args: &AnalyzeArgs) -> anyhow::Result<AnalysisOptions> {
+    let mut mesh_config = match &args.mesh_config_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "cannot read {}; check the path given to --meshConfigFile",
+                    path.display()
+                )
+            })?;
+            MeshConfig::parse(&text).with_context(|| {
+                format!(
+                    "{} is not a MeshConfig (nor a ConfigMap with one under data.mesh)",
+                    path.display()
+                )
+            })?
+        }
+        None => MeshConfig::default(),
+    };
+    if let Some(root) = &args.root_namespace {
+        mesh_config.root_namespace = root.clone();
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    Ok(AnalysisOptions {
+        mesh_config,
+        namespace: args.namespace.clone(),
+        suppressions: args.suppress.clone(),
+        alpha_annotations: args.alpha_annotations,
+        now,
     })
 }
 
@@ -186,13 +260,8 @@ fn print_log(analysis: &Analysis, files: usize, color: bool) {
         println!("{line}");
         println!("  {}", dim(&format!("fix: {}", m.fix), color));
     }
-    let count = |level| {
-        analysis
-            .messages
-            .iter()
-            .filter(|m| m.level == level)
-            .count()
-    };
+    let counts = analysis.counts();
+    let count = |level| counts.get(&level).copied().unwrap_or(0);
     let scope = format!(
         "{files} file{} ({} object{}, {} other document{} skipped)",
         plural(files),

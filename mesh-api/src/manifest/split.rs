@@ -11,6 +11,8 @@ pub(crate) struct DocumentText<'a> {
     pub(crate) index: usize,
     /// 1-based line of the file on which the document's content starts.
     pub(crate) first_line: usize,
+    /// 1-based line of the file on which `text` starts (before leading comments).
+    pub(crate) text_line: usize,
     pub(crate) text: &'a str,
 }
 
@@ -65,6 +67,7 @@ fn push_document<'a>(docs: &mut Vec<DocumentText<'a>>, text: &'a str, first_line
         docs.push(DocumentText {
             index: docs.len() + 1,
             first_line: first_line + leading,
+            text_line: first_line,
             text,
         });
     }

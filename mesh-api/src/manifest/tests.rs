@@ -183,3 +183,18 @@ fn kubectl_list_output_is_read_item_by_item() {
     assert_eq!(err.field.as_deref(), Some("items[1].spec.hots"), "{err}");
     assert_eq!(err.location.line, 1);
 }
+
+#[test]
+fn a_status_the_schema_does_not_know_is_no_error() {
+    let text = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{name: http, port: 80}]}\nstatus:\n  conditions: [{type: istio.io/WaypointBound, status: 'False'}]\n";
+    let parsed = parse_file("svc.yaml", text);
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    assert_eq!(parsed.objects.len(), 1);
+}
+
+#[test]
+fn error_lines_count_the_comments_before_a_document() {
+    let text = "# a header\n# more\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http:\n  - route: [{destination: {host: r}, weight: x}]\n";
+    let err = &parse_file("c.yaml", text).errors[0];
+    assert_eq!(err.location.line, 9, "{err}");
+}
