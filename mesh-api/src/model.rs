@@ -1,22 +1,32 @@
 //! The mesh model: services with their ports, endpoints and subsets, workloads with the
 //! policies that select them, and the routing config that applies to each service.
 //!
-//! [`MeshModel::build`] is a pure function of a set of objects: the control plane
-//! rebuilds the model on every config change and the CLI builds it to analyze files.
+//! [`MeshModel::build`] is a pure function of a set of objects: the CLI builds it to
+//! analyze files, the control plane when it starts. After that the control plane
+//! [`MeshModel::update`]s it with each change and learns what changed ([`ModelDelta`]),
+//! which decides what is re-translated and pushed. The model's maps are persistent
+//! (`imbl`): an updated model shares everything but what changed with the last one,
+//! so an update costs what changed, not the size of the mesh.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use imbl::{OrdMap, OrdSet};
+
 use crate::object::{MeshObject, ObjectRef};
 
+mod delta;
 mod endpoints;
 pub mod hostname;
 mod index;
 pub mod policies;
 mod protocol;
+mod update;
 pub mod virtual_ip;
 
+pub use delta::{ModelDelta, Reach};
 pub use protocol::Protocol;
+pub use update::ObjectChange;
 
 /// Istio's root namespace: policies here apply to the whole mesh.
 pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
@@ -29,19 +39,19 @@ pub struct MeshSettings {
 }
 
 /// The mesh as the control plane sees it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MeshModel {
     /// Services by FQDN (`reviews.bookinfo.svc.cluster.local`, or a ServiceEntry host).
-    pub services: BTreeMap<String, Service>,
+    pub services: OrdMap<String, Service>,
     /// Workloads (WorkloadEntries) by reference.
-    pub workloads: BTreeMap<ObjectRef, Workload>,
+    pub workloads: OrdMap<ObjectRef, Workload>,
     /// Every object the model was built from, by reference.
-    pub objects: BTreeMap<ObjectRef, Arc<MeshObject>>,
+    pub objects: OrdMap<ObjectRef, Arc<MeshObject>>,
     /// Every name a client may use for a service (`reviews.bookinfo`, …) to its FQDN.
     /// Bare short names are not here: they depend on the client's namespace.
-    pub aliases: BTreeMap<String, String>,
+    pub aliases: OrdMap<String, String>,
     /// Namespaces that hold at least one object.
-    pub namespaces: std::collections::BTreeSet<String>,
+    pub namespaces: OrdSet<String>,
     pub settings: MeshSettings,
 }
 

@@ -37,7 +37,7 @@ enum ApiGroup {
 }
 
 /// A configuration object, typed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum MeshObject {
     Service(Box<Service>),
     VirtualService(Box<VirtualService>),

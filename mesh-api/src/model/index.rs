@@ -1,9 +1,11 @@
 //! Builds the [`MeshModel`] from a set of objects: services from `v1 Service`s and
 //! ServiceEntries, workloads from WorkloadEntries, then the policies of each.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+
+use imbl::OrdMap;
 
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -39,11 +41,13 @@ pub(super) fn build(
             model.workloads.insert(r.clone(), workload(r, we));
         }
     }
+    let workloads = model.workloads.clone();
+    let selectable = SelectableWorkloads::new(&workloads);
     let kube_services: Vec<Service> = model
         .objects
         .iter()
         .filter_map(|(r, o)| match o.as_ref() {
-            MeshObject::Service(svc) => Some(kubernetes_service(r, svc, &model.workloads)),
+            MeshObject::Service(svc) => Some(kubernetes_service(r, svc, &selectable)),
             _ => None,
         })
         .collect();
@@ -61,7 +65,7 @@ pub(super) fn build(
         .objects
         .iter()
         .filter_map(|(r, o)| match o.as_ref() {
-            MeshObject::ServiceEntry(se) => Some(service_entry_services(r, se, &model.workloads)),
+            MeshObject::ServiceEntry(se) => Some(service_entry_services(r, se, &selectable)),
             _ => None,
         })
         .flatten()
@@ -128,7 +132,60 @@ fn allocate_virtual_ips(model: &mut MeshModel) {
     }
 }
 
-fn workload(r: &ObjectRef, we: &WorkloadEntry) -> Workload {
+/// Workloads by namespace and by label, so that a selector is matched against the
+/// workloads that carry one of its labels rather than against every workload of the
+/// mesh (services × workloads was the largest cost of building a large mesh).
+struct SelectableWorkloads<'m> {
+    by_namespace: HashMap<&'m str, Vec<Selectable<'m>>>,
+    /// By namespace, label key and label value.
+    by_label: HashMap<(&'m str, &'m str, &'m str), Vec<Selectable<'m>>>,
+}
+
+type Selectable<'m> = (&'m ObjectRef, &'m Workload);
+
+impl<'m> SelectableWorkloads<'m> {
+    fn new(workloads: &'m OrdMap<ObjectRef, Workload>) -> Self {
+        let mut index = SelectableWorkloads {
+            by_namespace: HashMap::new(),
+            by_label: HashMap::new(),
+        };
+        // In reference order, so that every list is too.
+        for (r, w) in workloads {
+            index
+                .by_namespace
+                .entry(r.namespace.as_str())
+                .or_default()
+                .push((r, w));
+            for (k, v) in &w.labels {
+                index
+                    .by_label
+                    .entry((r.namespace.as_str(), k.as_str(), v.as_str()))
+                    .or_default()
+                    .push((r, w));
+            }
+        }
+        index
+    }
+
+    /// The workloads of `namespace` that `selector` selects, in reference order.
+    fn selected<'s>(
+        &'s self,
+        namespace: &'s str,
+        selector: &'s BTreeMap<String, String>,
+    ) -> impl Iterator<Item = (&'m ObjectRef, &'m Workload)> + 's {
+        let candidates = match selector.iter().next() {
+            Some((k, v)) => self.by_label.get(&(namespace, k.as_str(), v.as_str())),
+            None => self.by_namespace.get(namespace),
+        };
+        candidates
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(move |(_, w)| selects(selector, &w.labels))
+    }
+}
+
+pub(super) fn workload(r: &ObjectRef, we: &WorkloadEntry) -> Workload {
     let spec = &we.spec;
     Workload {
         name: r.name.clone(),
@@ -154,7 +211,7 @@ fn workload(r: &ObjectRef, we: &WorkloadEntry) -> Workload {
 fn kubernetes_service(
     r: &ObjectRef,
     svc: &core::Service,
-    workloads: &BTreeMap<ObjectRef, Workload>,
+    workloads: &SelectableWorkloads<'_>,
 ) -> Service {
     let spec = svc.spec.clone().unwrap_or_default();
     let ports: Vec<ServicePort> = spec
@@ -182,8 +239,7 @@ fn kubernetes_service(
     // Kubernetes gives a Service without a selector no endpoints of its own.
     let endpoints = match spec.selector.as_ref().filter(|s| !s.is_empty()) {
         Some(selector) => workloads
-            .iter()
-            .filter(|(w, wl)| w.namespace == r.namespace && selects(selector, &wl.labels))
+            .selected(&r.namespace, selector)
             .filter_map(|(w, wl)| workload_endpoint(w, wl, &ports))
             .collect(),
         None => Vec::new(),
@@ -228,7 +284,7 @@ fn export_to(annotations: Option<&BTreeMap<String, String>>) -> Vec<String> {
 fn service_entry_services(
     r: &ObjectRef,
     se: &ServiceEntry,
-    workloads: &BTreeMap<ObjectRef, Workload>,
+    workloads: &SelectableWorkloads<'_>,
 ) -> Vec<Service> {
     let spec = &se.spec;
     let ports: Vec<ServicePort> = spec
@@ -256,8 +312,7 @@ fn service_entry_services(
         .collect();
     let endpoints: Vec<_> = match &spec.workload_selector {
         Some(selector) => workloads
-            .iter()
-            .filter(|(w, wl)| w.namespace == r.namespace && selects(&selector.labels, &wl.labels))
+            .selected(&r.namespace, &selector.labels)
             .filter_map(|(w, wl)| workload_endpoint(w, wl, &ports))
             .collect(),
         None => spec

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::endpoints::selects;
 use super::hostname::host_matches;
-use super::{MeshModel, Service};
+use super::{MeshModel, Service, ServicePolicies, Workload, WorkloadPolicies};
 use crate::object::{Kind, MeshObject, ObjectRef};
 use crate::selector::WorkloadSelector;
 
@@ -14,6 +14,15 @@ use crate::selector::WorkloadSelector;
 pub const MESH_GATEWAY: &str = "mesh";
 
 pub(super) fn attach(model: &mut MeshModel) {
+    attach_service_policies(model);
+    let workloads: Vec<ObjectRef> = model.workloads.keys().cloned().collect();
+    attach_workload_policies(model, &workloads);
+}
+
+/// Sets every service's VirtualServices, DestinationRules and subsets. Services whose
+/// policies stay the same are not written to: the model's maps are shared with the
+/// previous version, and a write copies.
+pub(super) fn attach_service_policies(model: &mut MeshModel) {
     let mut per_service: BTreeMap<String, Attached> = BTreeMap::new();
     for (r, object) in &model.objects {
         match object.as_ref() {
@@ -54,11 +63,12 @@ pub(super) fn attach(model: &mut MeshModel) {
             _ => {}
         }
     }
-    for (hostname, attached) in per_service {
+    let hostnames: Vec<String> = model.services.keys().cloned().collect();
+    for hostname in hostnames {
         let Attached {
             virtual_services,
             destination_rules: mut rules,
-        } = attached;
+        } = per_service.remove(&hostname).unwrap_or_default();
         rules.sort();
         let subsets = rules
             .first()
@@ -73,13 +83,17 @@ pub(super) fn attach(model: &mut MeshModel) {
                 _ => None,
             })
             .unwrap_or_default();
-        if let Some(service) = model.services.get_mut(&hostname) {
-            service.policies.virtual_services = virtual_services;
-            service.policies.destination_rules = rules.into_iter().map(|(_, r)| r).collect();
-            service.policies.subsets = subsets;
+        let policies = ServicePolicies {
+            virtual_services,
+            destination_rules: rules.into_iter().map(|(_, r)| r).collect(),
+            subsets,
+        };
+        if model.services.get(&hostname).map(|s| &s.policies) != Some(&policies)
+            && let Some(service) = model.services.get_mut(&hostname)
+        {
+            service.policies = policies;
         }
     }
-    attach_workload_policies(model);
 }
 
 /// Config found for one service while walking the objects.
@@ -132,10 +146,33 @@ enum Scope {
     Workload,
 }
 
-fn attach_workload_policies(model: &mut MeshModel) {
-    let root = model.settings.root_namespace.clone();
-    let mut selected: Vec<(Scope, ObjectRef, Vec<ObjectRef>)> = Vec::new();
-    for (r, object) in &model.objects {
+/// Sets the security policies of `workloads`.
+pub(super) fn attach_workload_policies(model: &mut MeshModel, workloads: &[ObjectRef]) {
+    for r in workloads {
+        let Some(policies) = model
+            .workloads
+            .get(r)
+            .map(|w| workload_policies(model, r, w))
+        else {
+            continue;
+        };
+        if let Some(workload) = model.workloads.get_mut(r) {
+            workload.policies = policies;
+        }
+    }
+}
+
+/// The security policies that select one workload, in the order Istio layers them.
+fn workload_policies(model: &MeshModel, w: &ObjectRef, workload: &Workload) -> WorkloadPolicies {
+    let root = model.settings.root_namespace.as_str();
+    let mut selecting: Vec<(Scope, &ObjectRef)> = Vec::new();
+    // The security kinds sort last: start at the first of them.
+    let first = ObjectRef {
+        kind: Kind::PeerAuthentication,
+        namespace: String::new(),
+        name: String::new(),
+    };
+    for (r, object) in model.objects.range(first..) {
         let (selector, targeted) = match object.as_ref() {
             MeshObject::PeerAuthentication(p) => (p.spec.selector.as_ref(), false),
             MeshObject::AuthorizationPolicy(p) => (
@@ -152,41 +189,35 @@ fn attach_workload_policies(model: &mut MeshModel) {
         if targeted {
             continue;
         }
-        let scope = policy_scope(r, selector, &root);
-        let workloads = model
-            .workloads
-            .iter()
-            .filter(|(w, wl)| match scope {
-                Scope::Mesh => true,
-                Scope::Namespace => w.namespace == r.namespace,
-                Scope::Workload => selector.is_some_and(|s| {
-                    policy_selects(
-                        &r.namespace,
-                        &s.match_labels,
-                        &root,
-                        &w.namespace,
-                        &wl.labels,
-                    )
-                }),
-            })
-            .map(|(w, _)| w.clone())
-            .collect();
-        selected.push((scope, r.clone(), workloads));
-    }
-    selected.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    for (_, policy, workloads) in selected {
-        for w in workloads {
-            let Some(workload) = model.workloads.get_mut(&w) else {
-                continue;
-            };
-            let list = match policy.kind {
-                Kind::PeerAuthentication => &mut workload.policies.peer_authentications,
-                Kind::AuthorizationPolicy => &mut workload.policies.authorization_policies,
-                _ => &mut workload.policies.request_authentications,
-            };
-            list.push(policy.clone());
+        let scope = policy_scope(r, selector, root);
+        let applies = match scope {
+            Scope::Mesh => true,
+            Scope::Namespace => w.namespace == r.namespace,
+            Scope::Workload => selector.is_some_and(|s| {
+                policy_selects(
+                    &r.namespace,
+                    &s.match_labels,
+                    root,
+                    &w.namespace,
+                    &workload.labels,
+                )
+            }),
+        };
+        if applies {
+            selecting.push((scope, r));
         }
     }
+    selecting.sort();
+    let mut policies = WorkloadPolicies::default();
+    for (_, policy) in selecting {
+        let list = match policy.kind {
+            Kind::PeerAuthentication => &mut policies.peer_authentications,
+            Kind::AuthorizationPolicy => &mut policies.authorization_policies,
+            _ => &mut policies.request_authentications,
+        };
+        list.push(policy.clone());
+    }
+    policies
 }
 
 fn policy_scope(r: &ObjectRef, selector: Option<&WorkloadSelector>, root: &str) -> Scope {

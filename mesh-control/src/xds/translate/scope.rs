@@ -9,7 +9,7 @@ use mesh_api::networking::{
     CaptureMode, DestinationRule, IstioEgressListener, OutboundTrafficPolicyMode, Sidecar,
     VirtualService,
 };
-use mesh_api::object::{MeshObject, ObjectRef};
+use mesh_api::object::{Kind, MeshObject, ObjectRef};
 
 use crate::xds::node::ProxyNode;
 
@@ -221,10 +221,11 @@ impl<'m> ProxyScope<'m> {
 
 /// The proxy's workload: by name and namespace, else by one of its IPs.
 fn find_workload<'m>(model: &'m MeshModel, proxy: &ProxyNode) -> Option<&'m Workload> {
-    let by_name = model
-        .workloads
-        .values()
-        .find(|w| w.name == proxy.workload_name && w.namespace == proxy.namespace);
+    let by_name = model.workloads.get(&ObjectRef {
+        kind: Kind::WorkloadEntry,
+        namespace: proxy.namespace.clone(),
+        name: proxy.workload_name.clone(),
+    });
     by_name.or_else(|| {
         model
             .workloads

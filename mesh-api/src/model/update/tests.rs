@@ -1,0 +1,317 @@
+//! Incremental updates equal a build from scratch, over random sequences of changes
+//! of every kind the update treats specially, and say what they changed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::*;
+use crate::manifest::parse_file;
+use crate::model::MeshSettings;
+
+/// A small deterministic generator (xorshift): the same sequence on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+fn object(yaml: &str) -> (ObjectRef, Arc<MeshObject>) {
+    let parsed = parse_file("test.yaml", yaml);
+    assert!(parsed.errors.is_empty(), "{yaml}: {:?}", parsed.errors);
+    let object = parsed
+        .objects
+        .into_iter()
+        .next()
+        .expect("one object")
+        .object;
+    (object.object_ref(), Arc::new(object))
+}
+
+const NAMESPACES: [&str; 2] = ["a", "b"];
+const APPS: [&str; 3] = ["web", "api", "db"];
+
+/// The fixed part of the mesh: services selecting by app, a ServiceEntry selecting
+/// workloads and one with inline endpoints, a mesh-wide and a selecting policy.
+fn base() -> Vec<(ObjectRef, Arc<MeshObject>)> {
+    let mut objects = Vec::new();
+    for ns in NAMESPACES {
+        for app in APPS {
+            objects.push(object(&format!(
+                "apiVersion: v1\nkind: Service\nmetadata: {{name: {app}, namespace: {ns}}}\n\
+                 spec: {{selector: {{app: {app}}}, ports: [{{name: http, port: 80, targetPort: 8080}}]}}\n"
+            )));
+        }
+        objects.push(object(&format!(
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
+             metadata: {{name: vms, namespace: {ns}}}\n\
+             spec: {{hosts: [vms.{ns}.example], location: MESH_INTERNAL, resolution: STATIC,\n  \
+             ports: [{{number: 90, name: http, protocol: HTTP}}], workloadSelector: {{labels: {{vm: \"true\"}}}}}}\n"
+        )));
+    }
+    objects.push(object(
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
+         metadata: {name: ext, namespace: a}\n\
+         spec: {hosts: [ext.example.com], resolution: STATIC, ports: [{number: 443, name: tls, protocol: TLS}],\n  \
+         endpoints: [{address: 192.0.2.1}]}\n",
+    ));
+    objects.push(object(
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n\
+         metadata: {name: default, namespace: istio-system}\nspec: {mtls: {mode: STRICT}}\n",
+    ));
+    objects.push(object(
+        "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n\
+         metadata: {name: db-only, namespace: a}\nspec: {selector: {matchLabels: {app: db}}}\n",
+    ));
+    objects
+}
+
+/// A random change of a WorkloadEntry (added, relabelled, moved, removed).
+fn workload_change(rng: &mut Rng) -> ObjectChange {
+    let ns = NAMESPACES[rng.below(2)];
+    let name = format!("w{}", rng.below(8));
+    let object_ref = ObjectRef {
+        kind: Kind::WorkloadEntry,
+        namespace: ns.to_string(),
+        name: name.clone(),
+    };
+    if rng.below(4) == 0 {
+        return ObjectChange {
+            object_ref,
+            object: None,
+        };
+    }
+    let app = APPS[rng.below(3)];
+    let vm = if rng.below(3) == 0 {
+        ", vm: \"true\""
+    } else {
+        ""
+    };
+    let version = rng.below(2);
+    let address = format!("10.0.{}.{}", rng.below(2), rng.below(4));
+    let ports = if rng.below(2) == 0 {
+        ", ports: {http: 9090}"
+    } else {
+        ""
+    };
+    let (r, object) = object(&format!(
+        "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\n\
+         metadata: {{name: {name}, namespace: {ns}}}\n\
+         spec: {{address: \"{address}\", labels: {{app: {app}, version: v{version}{vm}}}{ports}}}\n"
+    ));
+    assert_eq!(r, object_ref);
+    ObjectChange {
+        object_ref,
+        object: Some(object),
+    }
+}
+
+/// A random change of a routing object, with every kind of `exportTo`.
+fn routing_change(rng: &mut Rng) -> ObjectChange {
+    let ns = NAMESPACES[rng.below(2)];
+    let host = APPS[rng.below(3)];
+    let export = [
+        "",
+        ", exportTo: [\".\"]",
+        ", exportTo: [\"*\"]",
+        ", exportTo: [b]",
+    ][rng.below(4)];
+    let yaml = match rng.below(3) {
+        0 => format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\n\
+             metadata: {{name: vs-{host}, namespace: {ns}}}\n\
+             spec: {{hosts: [{host}.a.svc.cluster.local]{export},\n  \
+             http: [{{route: [{{destination: {{host: {host}.a.svc.cluster.local, subset: v{}}}}}]}}]}}\n",
+            rng.below(2)
+        ),
+        1 => format!(
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n\
+             metadata: {{name: dr-{host}, namespace: {ns}}}\n\
+             spec: {{host: {host}.a.svc.cluster.local{export},\n  \
+             subsets: [{{name: v0, labels: {{version: v0}}}}, {{name: v{}, labels: {{version: v1}}}}]}}\n",
+            rng.below(3)
+        ),
+        _ => format!(
+            "apiVersion: networking.istio.io/v1\nkind: Sidecar\n\
+             metadata: {{name: default, namespace: {ns}}}\n\
+             spec: {{egress: [{{hosts: [\"./*\", \"{}/*\"]}}]}}\n",
+            NAMESPACES[rng.below(2)]
+        ),
+    };
+    let (object_ref, object) = object(&yaml);
+    if rng.below(5) == 0 {
+        return ObjectChange {
+            object_ref,
+            object: None,
+        };
+    }
+    ObjectChange {
+        object_ref,
+        object: Some(object),
+    }
+}
+
+/// A change the update cannot do in place: a Service's selector.
+fn service_change(rng: &mut Rng) -> ObjectChange {
+    let ns = NAMESPACES[rng.below(2)];
+    let app = APPS[rng.below(3)];
+    let (object_ref, object) = object(&format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {app}, namespace: {ns}}}\n\
+         spec: {{selector: {{app: {}}}, ports: [{{name: http, port: 80}}]}}\n",
+        APPS[rng.below(3)]
+    ));
+    ObjectChange {
+        object_ref,
+        object: Some(object),
+    }
+}
+
+fn build(objects: &BTreeMap<ObjectRef, Arc<MeshObject>>) -> MeshModel {
+    MeshModel::build(objects.values().cloned(), MeshSettings::default())
+}
+
+fn endpoints_by_service(model: &MeshModel) -> BTreeMap<String, Vec<super::super::Endpoint>> {
+    model
+        .services
+        .iter()
+        .map(|(h, s)| (h.clone(), s.endpoints.clone()))
+        .collect()
+}
+
+#[test]
+fn incremental_updates_equal_a_full_build_and_say_what_changed() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut objects: BTreeMap<ObjectRef, Arc<MeshObject>> = base().into_iter().collect();
+    let mut model = build(&objects);
+    let (mut in_place, mut routing, mut full) = (0, 0, 0);
+    for step in 0..400 {
+        let batch: Vec<ObjectChange> = match rng.below(10) {
+            0 => vec![service_change(&mut rng)],
+            1..=3 => vec![routing_change(&mut rng)],
+            _ => (0..1 + rng.below(3))
+                .map(|_| workload_change(&mut rng))
+                .collect(),
+        };
+        for change in &batch {
+            match &change.object {
+                Some(o) => objects.insert(change.object_ref.clone(), o.clone()),
+                None => objects.remove(&change.object_ref),
+            };
+        }
+        let (updated, delta) = model.update(&batch);
+        let rebuilt = build(&objects);
+        assert!(
+            updated == rebuilt,
+            "step {step}: the update of {batch:#?} differs from a build:\n\
+             updated: {updated:#?}\nrebuilt: {rebuilt:#?}"
+        );
+        let before = endpoints_by_service(&model);
+        let after = endpoints_by_service(&updated);
+        let changed_endpoints: BTreeSet<String> = after
+            .iter()
+            .filter(|(h, e)| before.get(*h) != Some(*e))
+            .map(|(h, _)| h.clone())
+            .collect();
+        if delta.full {
+            full += 1;
+        } else {
+            // Without `full`, the delta must name every service whose endpoints changed.
+            assert!(
+                changed_endpoints.is_subset(&delta.endpoints),
+                "step {step}: {changed_endpoints:?} changed, the delta says {:?}",
+                delta.endpoints
+            );
+            if delta.routing.is_some() {
+                routing += 1;
+            } else if !delta.is_empty() {
+                in_place += 1;
+                assert!(
+                    delta
+                        .workloads
+                        .iter()
+                        .all(|w| w.kind == Kind::WorkloadEntry),
+                    "{delta:?}"
+                );
+            }
+        }
+        model = updated;
+    }
+    // Every path was taken, many times.
+    assert!(
+        in_place > 100 && routing > 50 && full > 10,
+        "{in_place} {routing} {full}"
+    );
+}
+
+#[test]
+fn a_workload_change_updates_only_the_services_that_select_it() {
+    let objects: BTreeMap<ObjectRef, Arc<MeshObject>> = base().into_iter().collect();
+    let model = build(&objects);
+    let (_, add) = object(
+        "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\n\
+         metadata: {name: web-1, namespace: a}\nspec: {address: 10.1.0.1, labels: {app: web}}\n",
+    );
+    let r = add.object_ref();
+    let (updated, delta) = model.update(&[ObjectChange {
+        object_ref: r.clone(),
+        object: Some(add),
+    }]);
+    assert!(!delta.full && delta.routing.is_none());
+    assert_eq!(
+        delta.endpoints,
+        BTreeSet::from(["web.a.svc.cluster.local".to_string()])
+    );
+    assert_eq!(delta.workloads, BTreeSet::from([r.clone()]));
+    let web = &updated.services["web.a.svc.cluster.local"];
+    assert_eq!(web.endpoints.len(), 1);
+    assert_eq!(web.endpoints[0].ports, BTreeMap::from([(80, 8080)]));
+    assert_eq!(updated.workloads[&r].services, ["web.a.svc.cluster.local"]);
+    // The mesh-wide PeerAuthentication applies; the AuthorizationPolicy for db does not.
+    assert_eq!(updated.workloads[&r].policies.peer_authentications.len(), 1);
+    assert!(
+        updated.workloads[&r]
+            .policies
+            .authorization_policies
+            .is_empty()
+    );
+    // Removing it again gives the model back, and says so.
+    let (removed, delta) = updated.update(&[ObjectChange {
+        object_ref: r.clone(),
+        object: None,
+    }]);
+    assert!(removed == model);
+    assert_eq!(delta.endpoints.len(), 1);
+    // Applying what is already there changes nothing.
+    let same = ObjectChange {
+        object_ref: r.clone(),
+        object: updated.objects.get(&r).cloned(),
+    };
+    assert!(updated.update(&[same]).1.is_empty());
+}
+
+#[test]
+fn routing_changes_reach_the_namespaces_they_are_exported_to() {
+    let objects: BTreeMap<ObjectRef, Arc<MeshObject>> = base().into_iter().collect();
+    let model = build(&objects);
+    let (r, vs) = object(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\n\
+         metadata: {name: web, namespace: b}\n\
+         spec: {hosts: [web.a.svc.cluster.local], exportTo: [\".\"], http: [{route: [{destination: {host: web.a.svc.cluster.local}}]}]}\n",
+    );
+    let (updated, delta) = model.update(&[ObjectChange {
+        object_ref: r.clone(),
+        object: Some(vs),
+    }]);
+    assert!(!delta.full);
+    assert!(delta.reaches_outbound("b") && !delta.reaches_outbound("a"));
+    assert_eq!(
+        updated.services["web.a.svc.cluster.local"]
+            .policies
+            .virtual_services,
+        [r]
+    );
+}
