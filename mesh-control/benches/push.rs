@@ -40,7 +40,7 @@ use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use mesh_api::manifest::parse_file;
 use mesh_api::model::{MeshModel, MeshSettings};
-use mesh_control::file_source::ConfigSnapshot;
+use mesh_control::config::ConfigSnapshot;
 use mesh_control::xds::node::ProxyNode;
 use mesh_control::xds::server::{AdsServer, Registry, SyncState, SyncStatus, XdsType};
 use prost::Message;
@@ -102,6 +102,7 @@ fn snapshot(
         version,
         model: Arc::new(MeshModel::build(objects, MeshSettings::default())),
         errors: Vec::new(),
+        changes: Default::default(),
     })
 }
 

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::file_source::ConfigSnapshot;
+use crate::config::ConfigSnapshot;
 use crate::xds::server::Registry;
 
 mod model;

@@ -1,9 +1,10 @@
 //! Universal mode's config source: a directory of YAML manifests, watched for changes.
 //!
-//! A thread owns the [`ConfigStore`]; file-system events (inotify, or polling where
-//! inotify is unavailable) are debounced, the directory is rescanned, changed files are
-//! re-parsed, and a new [`ConfigSnapshot`] is published on a watch channel whenever
-//! the objects in force change. Bad documents are logged and never stop the source.
+//! A thread watches the directory; file-system events (inotify, or polling where
+//! inotify is unavailable) are debounced, the directory is rescanned, and each
+//! changed file is re-parsed into a reset of its [`Origin`] (keeping the last good
+//! version of its bad documents, see [`last_good`]), handed to the [`ConfigHub`] as
+//! one batch. Bad documents are logged and never stop the source.
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -13,27 +14,18 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use mesh_api::manifest::{manifest_files, parse_file};
-use mesh_api::model::{MeshModel, MeshSettings};
 use notify::Watcher;
-use tokio::sync::watch;
 
-use crate::config_store::ConfigStore;
+use crate::config::{ConfigEvent, ConfigHub, Origin, StoredObject};
 
-/// The config in force, as published to the rest of the control plane.
-#[derive(Debug, Clone, Default)]
-pub struct ConfigSnapshot {
-    /// Increases by one with every change of the objects in force.
-    pub version: u64,
-    pub model: Arc<MeshModel>,
-    /// Every current problem, one line each (`file:line (document N): Kind ns/name: field: …`).
-    pub errors: Vec<String>,
-}
+mod last_good;
+
+pub use last_good::{FileUpdate, file_reset};
 
 /// Watches a directory of manifests.
 #[derive(Debug, Clone)]
 pub struct FileSource {
     pub dir: PathBuf,
-    pub settings: MeshSettings,
     /// Quiet time after the last file-system event before rescanning.
     pub debounce: Duration,
 }
@@ -45,9 +37,9 @@ type Seen = BTreeMap<PathBuf, u64>;
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 impl FileSource {
-    /// Loads the directory, then keeps watching it on a thread of its own until every
-    /// receiver of the returned channel is dropped.
-    pub fn start(self) -> anyhow::Result<watch::Receiver<Arc<ConfigSnapshot>>> {
+    /// Loads the directory into `hub`, then keeps watching it on a thread of its own
+    /// until nobody reads the hub's snapshots any more.
+    pub fn start(self, hub: Arc<ConfigHub>) -> anyhow::Result<()> {
         let meta = std::fs::metadata(&self.dir).map_err(|e| {
             anyhow::anyhow!(
                 "cannot read config directory {}: {e}; pass an existing directory with --config-dir",
@@ -61,40 +53,29 @@ impl FileSource {
         );
         let (events_tx, events_rx) = mpsc::channel();
         let watcher = watch_directory(&self.dir, events_tx)?;
-        let mut state = SourceState {
-            store: ConfigStore::default(),
-            seen: Seen::new(),
-            version: 0,
-        };
-        state.rescan(&self);
-        let initial = state.snapshot(&self);
-        let (tx, rx) = watch::channel(Arc::new(initial));
+        let mut state = SourceState { seen: Seen::new() };
+        // The first batch is applied even when empty: it makes the config ready.
+        hub.apply(state.rescan(&self, &hub));
+        tracing::info!(dir = %self.dir.display(), files = state.seen.len(), "config directory loaded");
         std::thread::Builder::new()
             .name("config-files".into())
             .spawn(move || {
                 // The watcher lives as long as the loop: dropping it stops the events.
                 let _watcher = watcher;
-                self.run(state, events_rx, tx);
+                self.run(state, events_rx, &hub);
             })?;
-        Ok(rx)
+        Ok(())
     }
 
-    fn run(
-        &self,
-        mut state: SourceState,
-        events: mpsc::Receiver<()>,
-        tx: watch::Sender<Arc<ConfigSnapshot>>,
-    ) {
+    fn run(&self, mut state: SourceState, events: mpsc::Receiver<()>, hub: &ConfigHub) {
         while events.recv().is_ok() {
             // Editors and `kubectl cp` write in bursts: wait for quiet before reading.
             while events.recv_timeout(self.debounce).is_ok() {}
-            if state.rescan(self) {
-                let snapshot = state.snapshot(self);
-                if tx.send(Arc::new(snapshot)).is_err() {
-                    return;
-                }
+            let batch = state.rescan(self, hub);
+            if !batch.is_empty() {
+                hub.apply(batch);
             }
-            if tx.is_closed() {
+            if hub.is_closed() {
                 return;
             }
         }
@@ -102,22 +83,20 @@ impl FileSource {
 }
 
 struct SourceState {
-    store: ConfigStore,
     seen: Seen,
-    version: u64,
 }
 
 impl SourceState {
-    /// Re-reads the directory; returns whether any file changed.
-    fn rescan(&mut self, source: &FileSource) -> bool {
+    /// Re-reads the directory; returns an event per file that changed.
+    fn rescan(&mut self, source: &FileSource, hub: &ConfigHub) -> Vec<ConfigEvent> {
         let mut now = Seen::new();
-        let mut changed = false;
+        let mut events = Vec::new();
         let files = match manifest_files(&source.dir) {
             Ok(files) => files,
             Err(e) => {
                 // The directory itself is unreadable (removed, remounted): keep everything.
                 tracing::warn!(dir = %source.dir.display(), error = %e, "cannot list config directory; keeping the last good config");
-                return false;
+                return events;
             }
         };
         for path in files {
@@ -135,52 +114,31 @@ impl SourceState {
             };
             let hash = content_hash(&text);
             if self.seen.get(&path) != Some(&hash) {
-                changed = true;
                 let label = display_path(&source.dir, &path);
-                let update = self.store.update_file(&label, parse_file(&label, &text));
+                let origin = Origin::File(label.clone());
+                let previous: Vec<StoredObject> =
+                    hub.with_store(|store| store.objects_of(&origin).cloned().collect());
+                let (event, update) = file_reset(origin, previous, parse_file(&label, &text));
                 for error in &update.errors {
                     tracing::warn!("invalid config: {error}");
                 }
                 for kept in &update.kept {
                     tracing::warn!("{kept}: keeping the last good version");
                 }
+                events.push(event);
             }
             now.insert(path, hash);
         }
         for gone in self.seen.keys().filter(|p| !now.contains_key(*p)) {
-            changed = true;
-            self.store.remove_file(&display_path(&source.dir, gone));
             tracing::info!(file = %gone.display(), "manifest removed");
+            events.push(ConfigEvent::Reset {
+                origin: Origin::File(display_path(&source.dir, gone)),
+                objects: Vec::new(),
+                errors: Vec::new(),
+            });
         }
         self.seen = now;
-        changed
-    }
-
-    fn snapshot(&mut self, source: &FileSource) -> ConfigSnapshot {
-        self.version += 1;
-        let (objects, duplicates) = self.store.objects();
-        for d in &duplicates {
-            tracing::warn!("{d}");
-        }
-        let model = MeshModel::build(objects, source.settings.clone());
-        let endpoints: usize = model.services.values().map(|s| s.endpoints.len()).sum();
-        let mut errors: Vec<String> = self.store.errors().map(ToString::to_string).collect();
-        errors.extend(duplicates.iter().map(ToString::to_string));
-        tracing::info!(
-            version = self.version,
-            objects = model.objects.len(),
-            services = model.services.len(),
-            endpoints,
-            workloads = model.workloads.len(),
-            errors = errors.len(),
-            "config loaded from {}",
-            source.dir.display()
-        );
-        ConfigSnapshot {
-            version: self.version,
-            model: Arc::new(model),
-            errors,
-        }
+        events
     }
 }
 

@@ -2,7 +2,7 @@
 //! later parts) the xDS server and the CA.
 
 pub mod args;
-pub mod config_store;
+pub mod config;
 pub mod debug;
 pub mod file_source;
 pub mod xds;

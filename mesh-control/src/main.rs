@@ -3,6 +3,7 @@ use std::io::IsTerminal;
 use clap::Parser;
 use mesh_api::model::MeshSettings;
 use mesh_control::args::Args;
+use mesh_control::config::ConfigHub;
 use mesh_control::debug::DebugState;
 use mesh_control::file_source::FileSource;
 use mesh_control::xds::server::AdsServer;
@@ -34,14 +35,15 @@ async fn main() -> anyhow::Result<()> {
         ?args,
         "starting mesh-control"
     );
+    let hub = ConfigHub::new(MeshSettings {
+        root_namespace: args.root_namespace.clone(),
+    });
+    let config = hub.subscribe();
     let source = FileSource {
         dir: args.config_dir.clone(),
-        settings: MeshSettings {
-            root_namespace: args.root_namespace.clone(),
-        },
         debounce: args.config_debounce,
     };
-    let config = source.start()?;
+    source.start(hub)?;
 
     let ads = AdsServer::start(config.clone(), args.push_debounce);
     let debug = DebugState {

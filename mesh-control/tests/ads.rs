@@ -24,8 +24,8 @@ use envoy_types::pb::envoy::service::discovery::v3::{
 };
 use envoy_types::pb::google::rpc;
 use mesh_api::model::{MeshModel, MeshSettings};
+use mesh_control::config::ConfigSnapshot;
 use mesh_control::debug::DebugState;
-use mesh_control::file_source::ConfigSnapshot;
 use mesh_control::xds::node::ProxyNode;
 use mesh_control::xds::resources::ProxyResources;
 use mesh_control::xds::server::{AdsServer, SyncState, SyncStatus, Translator, XdsType};
@@ -85,6 +85,7 @@ fn snapshot(version: u64, manifests: &[&str]) -> Arc<ConfigSnapshot> {
         version,
         model: Arc::new(MeshModel::build(objects, MeshSettings::default())),
         errors: Vec::new(),
+        changes: Default::default(),
     })
 }
 

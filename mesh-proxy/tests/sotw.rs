@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use mesh_api::manifest::parse_file;
 use mesh_api::model::{MeshModel, MeshSettings};
-use mesh_control::file_source::ConfigSnapshot;
+use mesh_control::config::ConfigSnapshot;
 use mesh_control::xds::server::{AdsProtocolKind, AdsServer, AdsService, SyncState, XdsType};
 use mesh_proxy::config::Snapshot;
 use mesh_proxy::node::NodeMetadata;
@@ -86,6 +86,7 @@ spec:
             MeshSettings::default(),
         )),
         errors: Vec::new(),
+        changes: Default::default(),
     })
 }
 

@@ -4,7 +4,7 @@
 use mesh_api::model::{MeshModel, Service, TargetPort};
 use serde_json::{Value, json};
 
-use crate::file_source::ConfigSnapshot;
+use crate::config::ConfigSnapshot;
 
 /// The summary of a config snapshot.
 pub(crate) fn config_summary(snapshot: &ConfigSnapshot) -> Value {

@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
+use mesh_api::model::MeshSettings;
+use tokio::sync::watch;
+
 use super::*;
+use crate::config::ConfigSnapshot;
 
 const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec:\n  selector: {app: web}\n  ports: [{name: http, port: 80}]\n";
 const ENDPOINT: &str = "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: web-1, namespace: shop}\nspec: {address: 10.0.0.1, labels: {app: web}}\n";
@@ -10,9 +14,16 @@ const ENDPOINT: &str = "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\
 fn source(dir: &Path) -> FileSource {
     FileSource {
         dir: dir.to_path_buf(),
-        settings: MeshSettings::default(),
         debounce: Duration::from_millis(20),
     }
+}
+
+/// Starts `source` on a hub of its own; returns the hub's snapshots.
+fn start(source: FileSource) -> anyhow::Result<watch::Receiver<Arc<ConfigSnapshot>>> {
+    let hub = ConfigHub::new(MeshSettings::default());
+    let rx = hub.subscribe();
+    source.start(hub)?;
+    Ok(rx)
 }
 
 /// Waits for a snapshot that satisfies `done`, failing after a generous deadline.
@@ -47,7 +58,7 @@ async fn loads_recursively_and_picks_up_changes_while_running() {
     std::fs::create_dir(dir.path().join("nested")).unwrap();
     std::fs::write(dir.path().join("nested/service.yaml"), SERVICE).unwrap();
     std::fs::write(dir.path().join("README.md"), "not a manifest").unwrap();
-    let mut rx = source(dir.path()).start().unwrap();
+    let mut rx = start(source(dir.path())).unwrap();
     let first = wait_for(&mut rx, "the service", |s| s.model.services.len() == 1).await;
     assert_eq!(endpoints(&first), 0);
     assert!(first.errors.is_empty(), "{:?}", first.errors);
@@ -64,7 +75,7 @@ async fn bad_document_is_reported_and_the_last_good_config_stays() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("all.yaml");
     std::fs::write(&path, format!("{SERVICE}---\n{ENDPOINT}")).unwrap();
-    let mut rx = source(dir.path()).start().unwrap();
+    let mut rx = start(source(dir.path())).unwrap();
     wait_for(&mut rx, "the initial config", |s| endpoints(s) == 1).await;
 
     let broken = ENDPOINT.replace("address: 10.0.0.1", "address: 10.0.0.1, adress: typo");
@@ -93,8 +104,6 @@ async fn bad_document_is_reported_and_the_last_good_config_stays() {
 
 #[test]
 fn a_missing_directory_is_a_clear_start_up_error() {
-    let err = source(Path::new("/nonexistent/mesh-config"))
-        .start()
-        .unwrap_err();
+    let err = start(source(Path::new("/nonexistent/mesh-config"))).unwrap_err();
     assert!(err.to_string().contains("--config-dir"), "{err}");
 }

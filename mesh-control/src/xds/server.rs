@@ -19,7 +19,7 @@ use tokio::sync::{Semaphore, watch};
 
 use super::node::ProxyNode;
 use super::resources::ProxyResources;
-use crate::file_source::ConfigSnapshot;
+use crate::config::ConfigSnapshot;
 
 mod connection;
 mod delta;

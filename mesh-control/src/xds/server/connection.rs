@@ -19,7 +19,7 @@ use super::push::proxy_snapshot;
 use super::registry::{AdsProtocolKind, SyncStatus};
 use super::snapshot::ProxySnapshot;
 use super::xds_type::XdsType;
-use crate::file_source::ConfigSnapshot;
+use crate::config::ConfigSnapshot;
 use crate::xds::node::ProxyNode;
 
 /// Responses queued per connection before the connection waits for the proxy.

@@ -18,7 +18,7 @@ use super::snapshot::{
 };
 use super::xds_type::PerType;
 use super::{Shared, Translation};
-use crate::file_source::ConfigSnapshot;
+use crate::config::ConfigSnapshot;
 use crate::xds::node::ProxyNode;
 use crate::xds::resources::ProxyResources;
 use crate::xds::translate::{self, ScopeKey};

@@ -5,7 +5,7 @@ use http_body_util::StreamBody;
 use tokio::sync::watch;
 
 use super::*;
-use crate::file_source::ConfigSnapshot;
+use crate::config::ConfigSnapshot;
 use crate::xds::server::AdsServer;
 
 fn request(names: &[&str]) -> DiscoveryRequest {

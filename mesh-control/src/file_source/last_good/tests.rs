@@ -1,6 +1,10 @@
+//! The last-good rule, through the store as the file source uses it.
+
 use mesh_api::manifest::parse_file;
+use mesh_api::object::MeshObject;
 
 use super::*;
+use crate::config::ConfigStore;
 
 const A_GOOD: &str =
     "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: 80}]}\n";
@@ -10,17 +14,31 @@ const B_GOOD: &str =
     "apiVersion: v1\nkind: Service\nmetadata: {name: b}\nspec: {ports: [{port: 81}]}\n";
 
 fn update(store: &mut ConfigStore, file: &str, text: &str) -> FileUpdate {
-    store.update_file(file, parse_file(file, text))
+    let origin = Origin::File(file.to_string());
+    let previous = store.objects_of(&origin).cloned().collect();
+    let (event, update) = file_reset(origin, previous, parse_file(file, text));
+    store.apply(vec![event]);
+    update
+}
+
+fn remove(store: &mut ConfigStore, file: &str) {
+    store.apply(vec![ConfigEvent::Reset {
+        origin: Origin::File(file.to_string()),
+        objects: Vec::new(),
+        errors: Vec::new(),
+    }]);
 }
 
 fn names(store: &ConfigStore) -> Vec<String> {
-    let (objects, _) = store.objects();
-    objects.iter().map(|o| o.object_ref().name).collect()
+    store
+        .objects()
+        .iter()
+        .map(|o| o.object_ref().name)
+        .collect()
 }
 
 fn port_of_a(store: &ConfigStore) -> Option<i32> {
-    let (objects, _) = store.objects();
-    objects.iter().find_map(|o| match o.as_ref() {
+    store.objects().iter().find_map(|o| match o.as_ref() {
         MeshObject::Service(s) if s.metadata.name.as_deref() == Some("a") => {
             Some(s.spec.as_ref()?.ports.as_ref()?.first()?.port)
         }
@@ -75,11 +93,12 @@ fn duplicates_across_files_keep_the_first_file() {
     let mut store = ConfigStore::default();
     update(&mut store, "b.yaml", &A_GOOD.replace("80", "9999"));
     update(&mut store, "a.yaml", A_GOOD);
-    let (objects, duplicates) = store.objects();
-    assert_eq!(objects.len(), 1);
+    assert_eq!(store.objects().len(), 1);
     assert_eq!(port_of_a(&store), Some(80));
+    let duplicates = store.duplicates();
     assert_eq!(duplicates.len(), 1);
     assert_eq!(duplicates[0].duplicate.file, "b.yaml");
-    assert!(store.remove_file("a.yaml"));
+    remove(&mut store, "a.yaml");
     assert_eq!(port_of_a(&store), Some(9999));
+    assert!(store.duplicates().is_empty());
 }

@@ -1,0 +1,69 @@
+//! What sources tell the config store: which objects an origin now holds.
+
+use std::fmt;
+use std::sync::Arc;
+
+use mesh_api::manifest::{Location, ManifestError};
+use mesh_api::object::{MeshObject, ObjectRef};
+
+/// Where objects come from. Each source edits only its own origins; when two
+/// origins hold the same object, the first in this order is in force.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Origin {
+    /// A manifest of the config directory, by its path relative to the directory.
+    File(String),
+}
+
+/// An object as an origin holds it.
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    pub object: Arc<MeshObject>,
+    /// Where users find it (file, document, line).
+    pub location: Location,
+}
+
+/// A change of what one origin holds.
+#[derive(Debug, Clone)]
+pub enum ConfigEvent {
+    /// The origin holds this version of the object (added or changed).
+    Apply {
+        origin: Origin,
+        object: StoredObject,
+    },
+    /// The origin no longer holds the object.
+    Delete {
+        origin: Origin,
+        object_ref: ObjectRef,
+    },
+    /// The origin holds exactly these objects and has these problems, and nothing
+    /// else: a re-read file, a re-listed watch. No objects and no errors remove it.
+    Reset {
+        origin: Origin,
+        objects: Vec<StoredObject>,
+        errors: Vec<ManifestError>,
+    },
+}
+
+impl StoredObject {
+    pub fn object_ref(&self) -> ObjectRef {
+        self.object.object_ref()
+    }
+}
+
+impl ConfigEvent {
+    pub fn origin(&self) -> &Origin {
+        match self {
+            ConfigEvent::Apply { origin, .. }
+            | ConfigEvent::Delete { origin, .. }
+            | ConfigEvent::Reset { origin, .. } => origin,
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File(path) => write!(f, "file {path}"),
+        }
+    }
+}
