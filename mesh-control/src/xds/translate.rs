@@ -7,10 +7,11 @@
 //! a filter chain per port of the proxy's workload; clusters are
 //! `outbound|<port>|<subset>|<fqdn>` (EDS) and `inbound|<port>||`. See `docs/xds.md`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use mesh_api::model::MeshModel;
+use mesh_api::object::ObjectRef;
 
 use super::node::{ProxyKind, ProxyNode};
 use super::resources::ProxyResources;
@@ -120,6 +121,54 @@ pub fn translate_endpoints(model: &MeshModel, proxy: &ProxyNode) -> Vec<ClusterL
     let scope = scope::ProxyScope::new(model, proxy);
     sorted_by_name(endpoints::cluster_load_assignments(&scope), |e| {
         &e.cluster_name
+    })
+}
+
+/// The ClusterLoadAssignments of [`translate`] for the services `hostnames` only, for
+/// a push that changed only their endpoints. `None` when any of them is not served
+/// over EDS (a DNS cluster carries its endpoints in the cluster itself): then more
+/// than EDS changed.
+pub fn translate_endpoints_of(
+    model: &MeshModel,
+    proxy: &ProxyNode,
+    hostnames: &BTreeSet<String>,
+) -> Option<Vec<ClusterLoadAssignment>> {
+    let scope = scope::ProxyScope::for_services(model, proxy, hostnames);
+    if scope
+        .services()
+        .iter()
+        .any(|s| !endpoints::served_over_eds(s))
+    {
+        return None;
+    }
+    Some(sorted_by_name(
+        endpoints::cluster_load_assignments(&scope),
+        |e| &e.cluster_name,
+    ))
+}
+
+/// The WorkloadEntry the proxy runs as, if the model has it.
+pub fn proxy_workload(model: &MeshModel, proxy: &ProxyNode) -> Option<ObjectRef> {
+    scope::find_workload_ref(model, proxy)
+}
+
+/// Whether any of the `changed` workloads may be the proxy's own, now or before
+/// (`previous` is the one it ran as): then its inbound side and scope must be
+/// translated again. Looks only at the changed workloads, not at every workload.
+pub fn workload_touched(
+    model: &MeshModel,
+    proxy: &ProxyNode,
+    previous: Option<&ObjectRef>,
+    changed: &BTreeSet<ObjectRef>,
+) -> bool {
+    changed.iter().any(|r| {
+        Some(r) == previous
+            || (r.namespace == proxy.namespace
+                && (r.name == proxy.workload_name
+                    || model
+                        .workloads
+                        .get(r)
+                        .is_some_and(|w| proxy.ips.contains(&w.address))))
     })
 }
 

@@ -52,6 +52,8 @@ pub(crate) trait AdsProtocol: Send + Sized + 'static {
     /// Takes the proxy's resources for a new config and says what to push.
     fn on_snapshot(&mut self, snapshot: Arc<ProxySnapshot>) -> Vec<Self::Response>;
     fn status(&self) -> &SyncStatus;
+    /// The proxy's current resources: the next push is made from them.
+    fn snapshot(&self) -> &Arc<ProxySnapshot>;
 }
 
 /// Reads the first request, checks the node and starts the connection's task.
@@ -121,7 +123,7 @@ async fn run<P: AdsProtocol>(
     };
     let mut slot = Some((permit, Instant::now()));
     let config = pushes.borrow_and_update().clone();
-    let snapshot = match proxy_snapshot(&shared, &config, &node).await {
+    let snapshot = match proxy_snapshot(&shared, &config, &node, None).await {
         Ok(snapshot) => snapshot,
         Err(error) => {
             // Better no config than an empty one that would tear down the proxy's.
@@ -188,7 +190,8 @@ async fn push<P: AdsProtocol>(
     node: &Arc<ProxyNode>,
     id: &str,
 ) -> Vec<P::Response> {
-    match proxy_snapshot(shared, config, node).await {
+    let previous = state.snapshot().clone();
+    match proxy_snapshot(shared, config, node, Some(&previous)).await {
         Ok(snapshot) => {
             let responses = state.on_snapshot(snapshot);
             let types: Vec<&str> = responses

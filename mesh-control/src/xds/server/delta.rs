@@ -13,7 +13,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{
 
 use super::connection::{AdsProtocol, control_plane, next_nonce};
 use super::registry::{AdsProtocolKind, Reply, SyncStatus};
-use super::snapshot::{ProxySnapshot, type_version};
+use super::snapshot::{ProxySnapshot, TypeChange, type_version};
 use super::xds_type::{PerType, XdsType};
 use crate::xds::node::ProxyNode;
 
@@ -34,6 +34,9 @@ struct DeltaType {
     names: BTreeSet<String>,
     /// What the proxy holds as far as the server knows: name → version.
     known: BTreeMap<String, String>,
+    /// Whether the proxy wanted every resource of the type at the last look: then,
+    /// while the names stay the same, it still does, without comparing them.
+    covers_all: bool,
 }
 
 impl AdsProtocol for DeltaConnection {
@@ -132,6 +135,8 @@ impl AdsProtocol for DeltaConnection {
 
     fn on_snapshot(&mut self, snapshot: Arc<ProxySnapshot>) -> Vec<DeltaDiscoveryResponse> {
         self.status.config_version = snapshot.config_version;
+        // What changed since the snapshot the proxy has, when the push knows.
+        let change = snapshot.change_from(self.snapshot.config_version).cloned();
         self.snapshot = snapshot;
         let mut responses = Vec::new();
         let mut changed_clusters = BTreeSet::new();
@@ -145,7 +150,16 @@ impl AdsProtocol for DeltaConnection {
                 XdsType::Endpoint => &changed_clusters,
                 _ => &BTreeSet::new(),
             };
-            let Some(response) = self.response(ty, force, &[], false) else {
+            let response = match change.as_ref().map(|c| &c[ty]) {
+                Some(TypeChange::Unchanged) if force.is_empty() => None,
+                Some(TypeChange::Resources(names))
+                    if force.is_empty() && self.types[ty].covers_all =>
+                {
+                    self.changed_resources_response(ty, names)
+                }
+                _ => self.response(ty, force, &[], false),
+            };
+            let Some(response) = response else {
                 continue;
             };
             if ty == XdsType::Cluster {
@@ -159,9 +173,52 @@ impl AdsProtocol for DeltaConnection {
     fn status(&self) -> &SyncStatus {
         &self.status
     }
+
+    fn snapshot(&self) -> &Arc<ProxySnapshot> {
+        &self.snapshot
+    }
 }
 
 impl DeltaConnection {
+    /// The response to a push that changed only the contents of `names`, for a
+    /// proxy that wants every resource of the type: looks only at those names.
+    fn changed_resources_response(
+        &mut self,
+        ty: XdsType,
+        names: &BTreeSet<String>,
+    ) -> Option<DeltaDiscoveryResponse> {
+        let all = self.snapshot.resources(ty).clone();
+        let state = &mut self.types[ty];
+        let resources: Vec<Resource> = names
+            .iter()
+            .filter_map(|name| all.get(name))
+            .filter(|r| state.known.get(&r.name) != Some(&r.version))
+            .map(|r| Resource {
+                name: r.name.clone(),
+                version: r.version.clone(),
+                resource: Some(r.to_any(ty)),
+                ..Default::default()
+            })
+            .collect();
+        if resources.is_empty() {
+            return None;
+        }
+        for r in &resources {
+            state.known.insert(r.name.clone(), r.version.clone());
+        }
+        let version = type_version(self.snapshot.config_version, all.content_hash());
+        let nonce = next_nonce();
+        self.status.types[ty].record_sent(version.clone(), nonce.clone(), Arc::new(all));
+        Some(DeltaDiscoveryResponse {
+            system_version_info: version,
+            resources,
+            type_url: ty.type_url().to_string(),
+            nonce,
+            control_plane: control_plane(),
+            ..Default::default()
+        })
+    }
+
     /// The changes of `ty` the proxy does not have yet, plus `force`d names, and
     /// `requested` names that do not exist (so that the proxy stops waiting for
     /// them). `None` when there is nothing to say, unless `always`.
@@ -179,6 +236,7 @@ impl DeltaConnection {
         } else {
             all.select(&state.names)
         };
+        state.covers_all = wanted.len() == all.len();
         let resources: Vec<Resource> = wanted
             .values()
             .filter(|r| state.known.get(&r.name) != Some(&r.version) || force.contains(&r.name))

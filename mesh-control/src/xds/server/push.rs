@@ -4,19 +4,29 @@
 //! per proxy. Comparing the result with what the proxy last got (per type in SotW,
 //! per resource in Delta) decides what goes out, so a change reaches only the
 //! proxies, types and (EDS, Delta) resources it affects.
+//!
+//! What changed since the proxy's last snapshot ([`ConfigSnapshot::delta_since`])
+//! decides how much is translated (istiod's incremental EDS and scoped pushes):
+//! nothing the proxy sees, and its snapshot is reused; only endpoints of services
+//! served over EDS, and its scope's EDS resources for those services are
+//! re-translated onto the last ones, once per scope; anything else, or a change of
+//! its own workload, and its config is translated again. The new snapshot says
+//! which types and resources changed ([`TypeChange`]), so that connections look
+//! only at those.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use mesh_api::object::ObjectRef;
 use tokio::sync::{OnceCell, watch};
 use tokio::time::Instant;
 
 use super::connection::stopped;
 use super::snapshot::{
-    Layer, ProxySnapshot, ResourceInterner, ResourceMap, ScopeResources, encode_type,
+    Layer, ProxySnapshot, ResourceInterner, ResourceMap, ScopeResources, TypeChange, encode_type,
 };
-use super::xds_type::PerType;
+use super::xds_type::{PerType, XdsType};
 use super::{Shared, Translation};
 use crate::config::ConfigSnapshot;
 use crate::xds::node::ProxyNode;
@@ -79,7 +89,26 @@ pub(crate) struct ScopeCache {
 #[derive(Debug, Default)]
 struct ScopeCacheState {
     config_version: u64,
-    scopes: HashMap<CacheKey, Arc<OnceCell<Arc<ScopeResources>>>>,
+    scopes: HashMap<CacheKey, Arc<OnceCell<Arc<ScopeOutput>>>>,
+}
+
+/// A scope's outbound resources for one config version.
+#[derive(Debug)]
+pub(crate) struct ScopeOutput {
+    resources: ScopeResources,
+    /// Set when made by re-translating some services' endpoints onto an earlier
+    /// version's: that version's EDS layer, and the names re-translated.
+    eds_patch: Option<(Arc<Layer>, BTreeSet<String>)>,
+}
+
+/// What a proxy's snapshot was made from, so that the next one can be made from it
+/// when little changed. Only the real translator's snapshots have one.
+#[derive(Debug)]
+pub(crate) struct SnapshotBasis {
+    scope: ScopeKey,
+    /// The workload the proxy ran as.
+    workload: Option<ObjectRef>,
+    outbound: Arc<ScopeOutput>,
 }
 
 /// What a scope is keyed by: the real translator's [`ScopeKey`]; a stand-in
@@ -93,7 +122,7 @@ enum CacheKey {
 impl ScopeCache {
     /// The cell of `key` for `config_version`; a newer version drops the older
     /// version's scopes (the proxies hold what they still use).
-    fn cell(&self, config_version: u64, key: CacheKey) -> Arc<OnceCell<Arc<ScopeResources>>> {
+    fn cell(&self, config_version: u64, key: CacheKey) -> Arc<OnceCell<Arc<ScopeOutput>>> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if config_version > state.config_version {
             state.scopes.clear();
@@ -107,44 +136,168 @@ impl ScopeCache {
     }
 }
 
-/// One proxy's resources for `config`: its scope's outbound resources, translated
+/// One proxy's resources for `config`, made from `previous` (its current snapshot)
+/// where what changed since allows, else translated in full.
+pub(crate) async fn proxy_snapshot(
+    shared: &Arc<Shared>,
+    config: &Arc<ConfigSnapshot>,
+    node: &Arc<ProxyNode>,
+    previous: Option<&Arc<ProxySnapshot>>,
+) -> Result<Arc<ProxySnapshot>, String> {
+    if let Some(previous) = previous
+        && let Some(basis) = &previous.basis
+        && let Some(delta) = config.delta_since(previous.config_version)
+        && !delta.reaches_outbound(&node.namespace)
+        && !translate::workload_touched(
+            &config.model,
+            node,
+            basis.workload.as_ref(),
+            &delta.workloads,
+        )
+    {
+        return endpoints_snapshot(shared, config, node, previous, basis, delta.endpoints).await;
+    }
+    full_snapshot(shared, config, node).await
+}
+
+/// The proxy's snapshot when at most the endpoints of `services` changed for it:
+/// its scope's EDS resources for those services re-translated onto the last ones
+/// (once per scope), everything else kept.
+async fn endpoints_snapshot(
+    shared: &Arc<Shared>,
+    config: &Arc<ConfigSnapshot>,
+    node: &Arc<ProxyNode>,
+    previous: &Arc<ProxySnapshot>,
+    basis: &Arc<SnapshotBasis>,
+    services: BTreeSet<String>,
+) -> Result<Arc<ProxySnapshot>, String> {
+    let outbound = if services.is_empty() {
+        basis.outbound.clone()
+    } else {
+        let (c, n, base) = (config.clone(), node.clone(), basis.outbound.clone());
+        shared
+            .scopes
+            .cell(config.version, CacheKey::Scope(basis.scope.clone()))
+            .get_or_try_init(|| {
+                blocking(
+                    shared,
+                    move |shared| match translate::translate_endpoints_of(&c.model, &n, &services) {
+                        Some(endpoints) => patch_endpoints(&base, endpoints, &shared.interner),
+                        None => translate_scope(shared, &c, &n),
+                    },
+                )
+            })
+            .await?
+            .clone()
+    };
+    let own = PerType::from_fn(|ty| previous.resources(ty).own().clone());
+    let change = PerType::from_fn(|ty| type_change(ty, &basis.outbound, &outbound));
+    let next_basis = Arc::new(SnapshotBasis {
+        scope: basis.scope.clone(),
+        workload: basis.workload.clone(),
+        outbound: outbound.clone(),
+    });
+    let mut snapshot = ProxySnapshot::layered(config.version, &outbound.resources, own)
+        .with_change(previous.config_version, change);
+    snapshot.basis = Some(next_basis);
+    Ok(Arc::new(snapshot))
+}
+
+/// `base` with the EDS resources of `endpoints` in place of those of the same name.
+fn patch_endpoints(
+    base: &Arc<ScopeOutput>,
+    endpoints: Vec<envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment>,
+    interner: &ResourceInterner,
+) -> Arc<ScopeOutput> {
+    let resources = ProxyResources {
+        endpoints,
+        ..ProxyResources::default()
+    };
+    let base_eds = &base.resources[XdsType::Endpoint];
+    // Interned: an unchanged resource is the very same allocation as before.
+    let replacements: ResourceMap = encode_type(&resources, XdsType::Endpoint, interner)
+        .into_iter()
+        .filter(|(name, r)| {
+            base_eds
+                .map()
+                .get(name)
+                .is_none_or(|old| !Arc::ptr_eq(old, r))
+        })
+        .collect();
+    if replacements.is_empty() {
+        return base.clone();
+    }
+    let names = replacements.keys().cloned().collect();
+    let mut patched = base.resources.clone();
+    patched[XdsType::Endpoint] = Arc::new(base_eds.patched(replacements));
+    Arc::new(ScopeOutput {
+        resources: patched,
+        eds_patch: Some((base_eds.clone(), names)),
+    })
+}
+
+/// How one type's shared resources differ from `before` to `after`.
+fn type_change(ty: XdsType, before: &ScopeOutput, after: &ScopeOutput) -> TypeChange {
+    if Arc::ptr_eq(&before.resources[ty], &after.resources[ty]) {
+        return TypeChange::Unchanged;
+    }
+    match &after.eds_patch {
+        Some((base, names))
+            if ty == XdsType::Endpoint && Arc::ptr_eq(base, &before.resources[ty]) =>
+        {
+            TypeChange::Resources(names.clone())
+        }
+        _ => TypeChange::Any,
+    }
+}
+
+/// One proxy's resources for `config`, translated: its scope's outbound resources,
 /// once per scope and push, plus its own inbound ones. Translation runs on the
 /// blocking pool, a few at a time, so that a push does not take every thread.
-pub(crate) async fn proxy_snapshot(
+async fn full_snapshot(
     shared: &Arc<Shared>,
     config: &Arc<ConfigSnapshot>,
     node: &Arc<ProxyNode>,
 ) -> Result<Arc<ProxySnapshot>, String> {
     let (c, n) = (config.clone(), node.clone());
-    let (key, own) = blocking(shared, move |shared| match &shared.translation {
+    let (key, own, workload) = blocking(shared, move |shared| match &shared.translation {
         Translation::Scoped => {
             let inbound = translate::translate_inbound(&c.model, &n);
             let key = CacheKey::Scope(translate::scope_key(&c.model, &n));
-            (key, encode(&inbound, &shared.interner))
+            let workload = translate::proxy_workload(&c.model, &n);
+            (key, encode(&inbound, &shared.interner), workload)
         }
-        Translation::PerProxy(_) => (CacheKey::Proxy(n.id.clone()), PerType::default()),
+        Translation::PerProxy(_) => (CacheKey::Proxy(n.id.clone()), PerType::default(), None),
     })
     .await?;
     let (c, n) = (config.clone(), node.clone());
     let outbound = shared
         .scopes
-        .cell(config.version, key)
-        .get_or_try_init(|| {
-            blocking(shared, move |shared| {
-                let outbound = match &shared.translation {
-                    Translation::Scoped => translate::translate_outbound(&c.model, &n),
-                    Translation::PerProxy(translator) => translator(&c.model, &n),
-                };
-                Arc::new(encode(&outbound, &shared.interner).map(|m| Arc::new(Layer::new(m))))
-            })
-        })
+        .cell(config.version, key.clone())
+        .get_or_try_init(|| blocking(shared, move |shared| translate_scope(shared, &c, &n)))
         .await?
         .clone();
-    Ok(Arc::new(ProxySnapshot::layered(
-        config.version,
-        &outbound,
-        own,
-    )))
+    let mut snapshot = ProxySnapshot::layered(config.version, &outbound.resources, own);
+    if let CacheKey::Scope(scope) = key {
+        snapshot.basis = Some(Arc::new(SnapshotBasis {
+            scope,
+            workload,
+            outbound,
+        }));
+    }
+    Ok(Arc::new(snapshot))
+}
+
+/// The outbound resources of the proxy's scope, translated in full.
+fn translate_scope(shared: &Shared, config: &ConfigSnapshot, node: &ProxyNode) -> Arc<ScopeOutput> {
+    let outbound = match &shared.translation {
+        Translation::Scoped => translate::translate_outbound(&config.model, node),
+        Translation::PerProxy(translator) => translator(&config.model, node),
+    };
+    Arc::new(ScopeOutput {
+        resources: encode(&outbound, &shared.interner).map(|m| Arc::new(Layer::new(m))),
+        eds_patch: None,
+    })
 }
 
 fn encode(resources: &ProxyResources, interner: &ResourceInterner) -> PerType<ResourceMap> {
@@ -168,57 +321,4 @@ async fn blocking<T: Send + 'static>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn snapshot(version: u64) -> Arc<ConfigSnapshot> {
-        Arc::new(ConfigSnapshot {
-            version,
-            ..Default::default()
-        })
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn bursts_of_changes_become_one_push_of_the_latest() {
-        let (config_tx, config_rx) = watch::channel(snapshot(1));
-        let (push_tx, mut push_rx) = watch::channel(snapshot(1));
-        let (_stop_tx, stop_rx) = watch::channel(false);
-        tokio::spawn(debounce(
-            config_rx,
-            push_tx,
-            Duration::from_millis(100),
-            stop_rx,
-        ));
-        for v in 2..=5 {
-            config_tx.send_replace(snapshot(v));
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            assert_eq!(push_rx.borrow().version, 1, "pushed during the burst");
-        }
-        push_rx.changed().await.unwrap();
-        assert_eq!(push_rx.borrow_and_update().version, 5);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_steady_trickle_of_changes_is_pushed_at_the_latest_after_the_max_delay() {
-        let (config_tx, config_rx) = watch::channel(snapshot(1));
-        let (push_tx, push_rx) = watch::channel(snapshot(1));
-        let (_stop_tx, stop_rx) = watch::channel(false);
-        tokio::spawn(debounce(
-            config_rx,
-            push_tx,
-            Duration::from_millis(100),
-            stop_rx,
-        ));
-        let start = Instant::now();
-        let mut v = 1;
-        while push_rx.borrow().version == 1 {
-            v += 1;
-            config_tx.send_replace(snapshot(v));
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            assert!(
-                start.elapsed() < Duration::from_millis(1200),
-                "never pushed"
-            );
-        }
-    }
-}
+mod tests;

@@ -57,6 +57,30 @@ pub struct ProxySnapshot {
     /// The config version the resources were translated from.
     pub config_version: u64,
     resources: PerType<Resources>,
+    /// How this snapshot differs from the one it was made from, when known: a
+    /// connection then looks only at what changed instead of at every resource.
+    change: Option<SnapshotChange>,
+    /// What the next snapshot can be made from, without translating everything.
+    pub(crate) basis: Option<Arc<super::push::SnapshotBasis>>,
+}
+
+/// How a snapshot differs from the one of `base_version` it was made from.
+#[derive(Debug, Clone)]
+pub struct SnapshotChange {
+    pub base_version: u64,
+    pub types: PerType<TypeChange>,
+}
+
+/// How the resources of one type differ from the base snapshot's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TypeChange {
+    /// The same resources.
+    Unchanged,
+    /// The same names; only these resources' contents may differ.
+    Resources(BTreeSet<String>),
+    /// Anything may differ.
+    #[default]
+    Any,
 }
 
 /// Lets equal resources of different proxies share one allocation: in a mesh of a
@@ -145,6 +169,16 @@ impl EncodedResource {
 }
 
 impl Resources {
+    /// The layer shared by the proxies of a scope.
+    pub fn shared(&self) -> &Arc<Layer> {
+        &self.shared
+    }
+
+    /// The proxy's own resources.
+    pub fn own(&self) -> &ResourceMap {
+        &self.own.map
+    }
+
     /// `shared` plus `own`; where both have a name, `shared`'s wins.
     pub fn new(shared: Arc<Layer>, mut own: ResourceMap) -> Resources {
         own.retain(|name, _| !shared.map.contains_key(name));
@@ -241,6 +275,18 @@ impl Layer {
         let hash = content_hash(map.values().map(|r| &**r));
         Layer { map, hash }
     }
+
+    /// This layer with the resources of `replacements` put in place of those of the
+    /// same name (or added).
+    pub fn patched(&self, replacements: ResourceMap) -> Layer {
+        let mut map = self.map.clone();
+        map.extend(replacements);
+        Layer::new(map)
+    }
+
+    pub fn map(&self) -> &ResourceMap {
+        &self.map
+    }
 }
 
 impl ProxySnapshot {
@@ -253,6 +299,8 @@ impl ProxySnapshot {
         ProxySnapshot {
             config_version,
             resources: PerType::from_fn(|ty| Resources::from(encode_type(resources, ty, interner))),
+            change: None,
+            basis: None,
         }
     }
 
@@ -268,7 +316,26 @@ impl ProxySnapshot {
             resources: PerType::from_fn(|ty| {
                 Resources::new(shared[ty].clone(), std::mem::take(&mut own[ty]))
             }),
+            change: None,
+            basis: None,
         }
+    }
+
+    /// Says how this snapshot differs from the one of `base_version`.
+    pub fn with_change(mut self, base_version: u64, types: PerType<TypeChange>) -> ProxySnapshot {
+        self.change = Some(SnapshotChange {
+            base_version,
+            types,
+        });
+        self
+    }
+
+    /// How this snapshot differs from the one of `base_version`, if known.
+    pub fn change_from(&self, base_version: u64) -> Option<&PerType<TypeChange>> {
+        self.change
+            .as_ref()
+            .filter(|c| c.base_version == base_version)
+            .map(|c| &c.types)
     }
 
     pub fn resources(&self, ty: XdsType) -> &Resources {

@@ -11,7 +11,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, Discovery
 
 use super::connection::{AdsProtocol, control_plane, next_nonce};
 use super::registry::{AdsProtocolKind, Reply, SyncStatus};
-use super::snapshot::{EncodedResource, ProxySnapshot, Resources, type_version};
+use super::snapshot::{EncodedResource, ProxySnapshot, Resources, TypeChange, type_version};
 use super::xds_type::{PerType, XdsType};
 use crate::xds::node::ProxyNode;
 
@@ -32,6 +32,9 @@ struct SotwType {
     sent_hash: Option<u64>,
     /// What the proxy got of this type (all of it, also after a partial response).
     sent: Option<Resources>,
+    /// Whether the last response selected every resource of the type: then, while
+    /// the names stay the same, so does the next, without comparing them.
+    covers_all: bool,
 }
 
 /// The resource names a proxy asked for.
@@ -121,6 +124,9 @@ impl AdsProtocol for SotwConnection {
             .is_none_or(|s| !s.same_as(&subscription));
         let empty = subscription.is_empty();
         state.subscription = Some(subscription);
+        if changed {
+            state.covers_all = false;
+        }
         // A plain ACK needs no answer; a first request or new names (Envoy asking
         // for the endpoints of new clusters, the routes of new listeners) do.
         if initial || (changed && !empty) {
@@ -132,6 +138,8 @@ impl AdsProtocol for SotwConnection {
 
     fn on_snapshot(&mut self, snapshot: Arc<ProxySnapshot>) -> Vec<DiscoveryResponse> {
         self.status.config_version = snapshot.config_version;
+        // What changed since the snapshot the proxy has, when the push knows.
+        let change = snapshot.change_from(self.snapshot.config_version).cloned();
         self.snapshot = snapshot;
         let mut responses = Vec::new();
         let (mut clusters_sent, mut listeners_sent) = (false, false);
@@ -151,7 +159,14 @@ impl AdsProtocol for SotwConnection {
                 XdsType::Route => listeners_sent,
                 _ => false,
             };
-            if let Some(response) = self.response(ty, force) {
+            let response = match change.as_ref().map(|c| &c[ty]) {
+                Some(TypeChange::Unchanged) if !force => None,
+                Some(TypeChange::Resources(names)) if !force => self
+                    .changed_resources_response(ty, names)
+                    .unwrap_or_else(|| self.response(ty, false)),
+                _ => self.response(ty, force),
+            };
+            if let Some(response) = response {
                 clusters_sent |= ty == XdsType::Cluster;
                 listeners_sent |= ty == XdsType::Listener;
                 responses.push(response);
@@ -162,6 +177,10 @@ impl AdsProtocol for SotwConnection {
 
     fn status(&self) -> &SyncStatus {
         &self.status
+    }
+
+    fn snapshot(&self) -> &Arc<ProxySnapshot> {
+        &self.snapshot
     }
 }
 
@@ -197,6 +216,50 @@ impl SotwConnection {
         };
         let resources =
             partial.unwrap_or_else(|| selected.values().map(|r| r.to_any(ty)).collect());
+        self.types[ty].covers_all = selected.len() == all.len();
+        Some(self.respond(ty, selected, hash, resources))
+    }
+
+    /// The response to a push that changed only the contents of `names` (of EDS,
+    /// whose responses may be partial), looking only at those: `None` when that
+    /// shortcut does not apply (the proxy subscribed to some of the resources only,
+    /// or its state is in doubt after a NACK); `Some(None)` when nothing it has changed.
+    fn changed_resources_response(
+        &mut self,
+        ty: XdsType,
+        names: &BTreeSet<String>,
+    ) -> Option<Option<DiscoveryResponse>> {
+        let state = &self.types[ty];
+        if ty != XdsType::Endpoint || !state.covers_all || self.status.types[ty].nack.is_some() {
+            return None;
+        }
+        let sent = state.sent.as_ref()?;
+        let all = self.snapshot.resources(ty).clone();
+        let hash = all.content_hash();
+        if state.sent_hash == Some(hash) {
+            return Some(None);
+        }
+        let resources = names
+            .iter()
+            .filter_map(|name| all.get(name))
+            .filter(|r| {
+                sent.get(&r.name)
+                    .is_none_or(|s| !Arc::ptr_eq(s, r) && s.version != r.version)
+            })
+            .map(|r| r.to_any(ty))
+            .collect();
+        Some(Some(self.respond(ty, all, hash, resources)))
+    }
+
+    /// Records and returns a response carrying `resources`, the proxy then having
+    /// `selected`.
+    fn respond(
+        &mut self,
+        ty: XdsType,
+        selected: Resources,
+        hash: u64,
+        resources: Vec<envoy_types::pb::google::protobuf::Any>,
+    ) -> DiscoveryResponse {
         let version = type_version(self.snapshot.config_version, hash);
         let nonce = next_nonce();
         let response = DiscoveryResponse {
@@ -210,7 +273,7 @@ impl SotwConnection {
         self.types[ty].sent_hash = Some(hash);
         self.types[ty].sent = Some(selected.clone());
         self.status.types[ty].record_sent(version, nonce, Arc::new(selected));
-        Some(response)
+        response
     }
 }
 

@@ -14,12 +14,17 @@ use super::clusters::{ClusterKind, cluster_kind, subset_clusters};
 use super::proto::{socket_address, u32_value};
 use super::scope::ProxyScope;
 
+/// Whether the service's endpoints reach proxies over EDS only: an EDS cluster
+/// (wildcard hosts get none, see `outbound_clusters`).
+pub(crate) fn served_over_eds(service: &Service) -> bool {
+    cluster_kind(service) == ClusterKind::Eds && !service.hostname.contains('*')
+}
+
 /// The EDS resources of every EDS cluster the proxy receives.
 pub(crate) fn cluster_load_assignments(scope: &ProxyScope<'_>) -> Vec<ClusterLoadAssignment> {
     let mut out = Vec::new();
     for service in scope.services() {
-        // Wildcard hosts get no EDS cluster (see `outbound_clusters`).
-        if cluster_kind(service) != ClusterKind::Eds || service.hostname.contains('*') {
+        if !served_over_eds(service) {
             continue;
         }
         let rule = scope.destination_rule(service).map(|(_, dr)| dr);

@@ -41,6 +41,24 @@ impl<'m> ProxyScope<'m> {
         scope
     }
 
+    /// The scope with only the services `hostnames` of those it may reach: enough
+    /// for their endpoints, without going through every service.
+    pub(crate) fn for_services(
+        model: &'m MeshModel,
+        proxy: &'m ProxyNode,
+        hostnames: &std::collections::BTreeSet<String>,
+    ) -> Self {
+        let mut scope = ProxyScope::inbound(model, proxy);
+        scope.sidecar = find_sidecar(model, &proxy.namespace, scope.labels);
+        scope.services = hostnames
+            .iter()
+            .filter_map(|h| model.services.get(h))
+            .filter(|s| exported_to(&s.export_to, &s.namespace, &proxy.namespace))
+            .filter(|s| s.ports.iter().any(|p| scope.egress_allows(s, p.port)))
+            .collect();
+        scope
+    }
+
     /// The scope without the services: enough for the proxy's inbound side, without
     /// going through every service.
     pub(crate) fn inbound(model: &'m MeshModel, proxy: &'m ProxyNode) -> Self {
@@ -220,6 +238,15 @@ impl<'m> ProxyScope<'m> {
 }
 
 /// The proxy's workload: by name and namespace, else by one of its IPs.
+/// The reference of the proxy's workload, as [`find_workload`] finds it.
+pub(crate) fn find_workload_ref(model: &MeshModel, proxy: &ProxyNode) -> Option<ObjectRef> {
+    find_workload(model, proxy).map(|w| ObjectRef {
+        kind: Kind::WorkloadEntry,
+        namespace: w.namespace.clone(),
+        name: w.name.clone(),
+    })
+}
+
 fn find_workload<'m>(model: &'m MeshModel, proxy: &ProxyNode) -> Option<&'m Workload> {
     let by_name = model.workloads.get(&ObjectRef {
         kind: Kind::WorkloadEntry,

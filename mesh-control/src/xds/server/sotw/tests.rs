@@ -180,6 +180,39 @@ fn an_endpoint_push_carries_only_the_changed_load_assignments() {
     );
 }
 
+#[test]
+fn a_push_that_says_what_changed_is_answered_from_those_names_alone() {
+    let mut c = SotwConnection::new(proxy(), snapshot(1, 1, 1));
+    c.on_request(request(XdsType::Cluster, &[], ""));
+    let eds = c.on_request(request(XdsType::Endpoint, &["a", "b"], ""));
+    c.on_request(request(XdsType::Endpoint, &["a", "b"], &eds[0].nonce));
+    let said = |eds: TypeChange| {
+        PerType::from_fn(|ty| match ty {
+            XdsType::Endpoint => eds.clone(),
+            _ => TypeChange::Unchanged,
+        })
+    };
+    // `a` changed and the push says so: only `a` goes out, without comparing `b`.
+    let next = (*snapshot(2, 1, 5))
+        .clone()
+        .with_change(1, said(TypeChange::Resources(["a".to_string()].into())));
+    let pushed = c.on_snapshot(Arc::new(next));
+    assert_eq!(types(&pushed), ["EDS"]);
+    assert_eq!(pushed[0].resources.len(), 1);
+    assert_eq!(c.status().get(XdsType::Endpoint).resources.len(), 2);
+    // Said unchanged: nothing at all, not even a comparison.
+    let same = (*snapshot(3, 1, 5))
+        .clone()
+        .with_change(2, said(TypeChange::Unchanged));
+    assert!(c.on_snapshot(Arc::new(same)).is_empty());
+    // A change said relative to another base is not trusted: compared in full.
+    let other = (*snapshot(4, 1, 7))
+        .clone()
+        .with_change(1, said(TypeChange::Unchanged));
+    let pushed = c.on_snapshot(Arc::new(other));
+    assert_eq!(types(&pushed), ["EDS"], "compared, not taken on trust");
+}
+
 /// A VirtualService rule with both a fault and a CORS policy: the route's
 /// `typed_per_filter_config` map has two entries, which prost encodes in any order.
 const FAULT_AND_CORS: &str = "\
