@@ -2,17 +2,29 @@
 //! (subscribe to CDS and LDS, then to the EDS and RDS names those carry, ACK every
 //! response) against the ADS server with the real translator, over loopback gRPC.
 //!
+//! The config goes through the control plane's own path: a file per service (the
+//! Service and its 10 WorkloadEntries) handed to a `ConfigState` as events, which
+//! updates the model and says what changed. Nine proxies in ten are in namespace
+//! `bench`, one in ten in `bench-few`, which has a service of its own (`few-0`,
+//! `exportTo: .`) that only its 100 proxies see.
+//!
 //! - connect and sync: every proxy connects; time until all have ACKed every type;
 //! - full push: a service is added or removed; time until every proxy has ACKed
 //!   every type for the new config;
-//! - endpoint change: one endpoint is added or removed; time until every proxy has
-//!   ACKed the new endpoints.
+//! - endpoint change: one endpoint of a service every proxy sees is added or
+//!   removed; time until every proxy has ACKed the new endpoints;
+//! - endpoint change, 100 proxies: the same for `few-0`, which only a tenth of the
+//!   proxies see: the CPU it costs should be about a tenth.
+//!
+//! Each push reports its latency and the control plane's CPU time for it (model
+//! update, translation, encoding, sending), which for an endpoint change should
+//! follow the proxies affected, not the size of the mesh.
 //!
 //! The push debounce is 0 here: the figures are the push itself; add
 //! `--push-debounce` for the end-to-end delay. Sizes: `MESH_BENCH_SERVICES` (a
-//! comma-separated list, default `100,1000`: 100 services / 1,000 endpoints, then
-//! 1,000 services / 10,000 endpoints), `MESH_BENCH_PROXIES` (default 1,000),
-//! `MESH_BENCH_ROUNDS` (pushes of each kind, default 3).
+//! comma-separated list, default `1000,5000`: 1,000 services / 10,000 endpoints,
+//! then 5,000 services / 50,000 endpoints), `MESH_BENCH_PROXIES` (default 1,000),
+//! `MESH_BENCH_ROUNDS` (pushes of each kind, default 5).
 //!
 //! The control plane runs in a process of its own (this bench, run again with
 //! `MESH_BENCH_ROLE=server`), so that its RSS is its own: model, translations,
@@ -39,8 +51,8 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use mesh_api::manifest::parse_file;
-use mesh_api::model::{MeshModel, MeshSettings};
-use mesh_control::config::ConfigSnapshot;
+use mesh_api::model::MeshSettings;
+use mesh_control::config::{ConfigEvent, ConfigSnapshot, ConfigState, Origin, StoredObject};
 use mesh_control::xds::node::ProxyNode;
 use mesh_control::xds::server::{AdsServer, Registry, SyncState, SyncStatus, XdsType};
 use prost::Message;
@@ -66,44 +78,142 @@ fn env_or(key: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// `services` services with 10 endpoints each; `extra_service` adds one more, and
-/// `extra_endpoint` one more endpoint to the first service.
-fn snapshot(
-    version: u64,
-    services: usize,
-    extra_service: bool,
-    extra_endpoint: bool,
-) -> Arc<ConfigSnapshot> {
-    let mut text = String::new();
-    let count = services + usize::from(extra_service);
-    for s in 0..count {
-        let (hi, lo) = (s / 250, s % 250);
+/// The namespace of one proxy in ten, with a service only they see.
+const NAMESPACE_FEW: &str = "bench-few";
+
+/// The file of service `name` in `namespace`: the Service and its `endpoints`
+/// WorkloadEntries, on addresses derived from `index`.
+fn service_file(name: &str, namespace: &str, index: usize, endpoints: usize) -> ConfigEvent {
+    let (hi, lo) = (index / 250, index % 250);
+    let export = if namespace == NAMESPACE_FEW {
+        "\n  annotations: {networking.istio.io/exportTo: \".\"}"
+    } else {
+        ""
+    };
+    let mut text = format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: {namespace}{export}\n\
+         spec:\n  clusterIP: 10.{}.{hi}.{lo}\n  selector: {{app: {name}}}\n  \
+         ports: [{{name: http, port: 8080}}]\n---\n",
+        if namespace == NAMESPACE_FEW { 97 } else { 96 }
+    );
+    for e in 0..endpoints {
         let _ = write!(
             text,
-            "apiVersion: v1\nkind: Service\nmetadata: {{name: svc-{s}, namespace: {NAMESPACE}}}\n\
-             spec:\n  clusterIP: 10.96.{hi}.{lo}\n  selector: {{app: svc-{s}}}\n  \
-             ports: [{{name: http, port: 8080}}]\n---\n"
-        );
-        let endpoints = 10 + usize::from(extra_endpoint && s == 0);
-        for e in 0..endpoints {
-            let _ = write!(
-                text,
-                "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\n\
-                 metadata: {{name: svc-{s}-{e}, namespace: {NAMESPACE}}}\n\
-                 spec: {{address: 10.{}.{lo}.{e}, labels: {{app: svc-{s}}}}}\n---\n",
+            "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\n\
+             metadata: {{name: {name}-{e}, namespace: {namespace}}}\n\
+             spec: {{address: 10.{}.{lo}.{e}, labels: {{app: {name}}}}}\n---\n",
+            if namespace == NAMESPACE_FEW {
+                9
+            } else {
                 10 + hi
-            );
+            }
+        );
+    }
+    file_event(&format!("{namespace}/{name}.yaml"), &text)
+}
+
+/// The whole of file `name` as an event, as the file source makes it.
+fn file_event(name: &str, text: &str) -> ConfigEvent {
+    let parsed = parse_file(name, text);
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors.first());
+    ConfigEvent::Reset {
+        origin: Origin::File(name.to_string()),
+        objects: parsed
+            .objects
+            .into_iter()
+            .map(|p| StoredObject {
+                object: Arc::new(p.object),
+                location: p.location,
+            })
+            .collect(),
+        errors: Vec::new(),
+    }
+}
+
+/// The pushes the bench makes, each toggling one thing.
+#[derive(Debug, Default)]
+struct Toggles {
+    extra_service: bool,
+    extra_endpoint: bool,
+    extra_few_endpoint: bool,
+}
+
+impl Toggles {
+    /// The events of the next push of `kind`.
+    fn next(&mut self, kind: &str, services: usize) -> Option<Vec<ConfigEvent>> {
+        let (flag, event): (&mut bool, fn(bool, usize) -> ConfigEvent) = match kind {
+            "full" => (&mut self.extra_service, |on, services| {
+                service_file("svc-extra", NAMESPACE, services, if on { 10 } else { 0 })
+                    .emptied_unless(on)
+            }),
+            "endpoint" => (&mut self.extra_endpoint, |on, _| {
+                service_file("svc-0", NAMESPACE, 0, if on { 11 } else { 10 })
+            }),
+            "endpoint-few" => (&mut self.extra_few_endpoint, |on, _| {
+                service_file("few-0", NAMESPACE_FEW, 0, if on { 11 } else { 10 })
+            }),
+            _ => return None,
+        };
+        *flag = !*flag;
+        Some(vec![event(*flag, services)])
+    }
+}
+
+trait Emptied {
+    fn emptied_unless(self, keep: bool) -> Self;
+}
+
+impl Emptied for ConfigEvent {
+    /// The same reset with nothing in it (the file removed) unless `keep`.
+    fn emptied_unless(self, keep: bool) -> ConfigEvent {
+        match self {
+            ConfigEvent::Reset { origin, .. } if !keep => ConfigEvent::Reset {
+                origin,
+                objects: Vec::new(),
+                errors: Vec::new(),
+            },
+            other => other,
         }
     }
-    let parsed = parse_file("bench.yaml", &text);
-    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors.first());
-    let objects = parsed.objects.into_iter().map(|p| Arc::new(p.object));
-    Arc::new(ConfigSnapshot {
-        version,
-        model: Arc::new(MeshModel::build(objects, MeshSettings::default())),
-        errors: Vec::new(),
-        changes: Default::default(),
-    })
+}
+
+/// The mesh of `services` services (10 endpoints each) plus `few-0`, as it stands
+/// after its first batch of events.
+fn initial_state(services: usize) -> (ConfigState, Arc<ConfigSnapshot>) {
+    let mut state = ConfigState::new(MeshSettings::default());
+    let mut events: Vec<ConfigEvent> = (0..services)
+        .map(|s| service_file(&format!("svc-{s}"), NAMESPACE, s, 10))
+        .collect();
+    events.push(service_file("few-0", NAMESPACE_FEW, 0, 10));
+    let snapshot = Arc::new(state.apply(events).expect("a first snapshot").clone());
+    (state, snapshot)
+}
+
+/// The namespace of proxy `index`: one in ten in [`NAMESPACE_FEW`].
+fn proxy_namespace(index: usize) -> &'static str {
+    if index.is_multiple_of(10) {
+        NAMESPACE_FEW
+    } else {
+        NAMESPACE
+    }
+}
+
+/// The control plane process's CPU time so far (user + system, every thread), from
+/// `/proc/self/stat`: in clock ticks of 10 ms (USER_HZ is 100 in Linux's ABI), so
+/// the bench reports the mean over its rounds.
+fn cpu_time() -> Duration {
+    const TICK: Duration = Duration::from_millis(10);
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which may hold spaces) start after ')';
+    // utime and stime, fields 14 and 15 of the line, are the 12th and 13th there.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u32 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u32>().ok())
+        .sum();
+    TICK * ticks
 }
 
 /// One simulated Envoy: subscribes like Envoy and ACKs everything.
@@ -112,7 +222,7 @@ async fn proxy(channel: Channel, index: usize) {
     let id = ProxyNode::sidecar_id(
         &format!("10.200.{}.{}", index / 250, index % 250),
         &format!("client-{index}"),
-        NAMESPACE,
+        proxy_namespace(index),
     );
     let request =
         |ty: XdsType, names: Vec<String>, answering: Option<&DiscoveryResponse>| DiscoveryRequest {
@@ -262,13 +372,18 @@ fn summary(mut times: Vec<Duration>) -> String {
 }
 
 /// The control plane's side: serves ADS, applies the pushes the parent asks for on
-/// stdin (`full`, `endpoint`) and answers each with `<seconds> <RSS MiB>` once every
-/// proxy is in sync.
+/// stdin (`full`, `endpoint`, `endpoint-few`) and answers each with
+/// `<seconds> <RSS MiB> <CPU seconds>` once every proxy is in sync.
 fn serve(services: usize, proxies: usize) {
     let rt = tokio::runtime::Runtime::new().expect("a Tokio runtime");
     let rss_before = rss_mib();
-    let first = snapshot(1, services, false, false);
-    eprintln!("model: RSS +{:.0} MiB", rss_mib() - rss_before);
+    let start = Instant::now();
+    let (mut state, first) = initial_state(services);
+    eprintln!(
+        "model: built in {:.2?}, RSS +{:.0} MiB",
+        start.elapsed(),
+        rss_mib() - rss_before
+    );
     {
         let id = ProxyNode::sidecar_id("10.200.0.1", "client-1", NAMESPACE);
         let node = ProxyNode::parse(&id, &serde_json::Value::Null).expect("a node id");
@@ -285,6 +400,7 @@ fn serve(services: usize, proxies: usize) {
             kib(&mut resources.routes.iter().map(Message::encoded_len)),
         );
     }
+    let first_version = first.version;
     let (config, config_rx) = watch::channel(first);
     let (server, address) = rt.block_on(async {
         let server = AdsServer::start(config_rx, Duration::ZERO);
@@ -298,31 +414,36 @@ fn serve(services: usize, proxies: usize) {
     let registry = server.registry().clone();
     let mut out = std::io::stdout();
     let _ = writeln!(out, "{address}");
-    let elapsed = rt.block_on(wait_until(&registry, proxies, 1, all_synced));
-    let _ = writeln!(out, "{} {}", elapsed.as_secs_f64(), rss_mib());
-    let (mut version, mut extra_service, mut extra_endpoint) = (1, false, false);
+    let elapsed = rt.block_on(wait_until(&registry, proxies, first_version, all_synced));
+    let _ = writeln!(out, "{} {} 0", elapsed.as_secs_f64(), rss_mib());
+    let mut toggles = Toggles::default();
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
-        version += 1;
-        let elapsed = match line.trim() {
-            "full" => {
-                extra_service = !extra_service;
-                config.send_replace(snapshot(version, services, extra_service, extra_endpoint));
-                rt.block_on(wait_until(&registry, proxies, version, all_synced))
-            }
-            "endpoint" => {
-                extra_endpoint = !extra_endpoint;
-                config.send_replace(snapshot(version, services, extra_service, extra_endpoint));
-                rt.block_on(wait_until(&registry, proxies, version, |s| {
-                    s.get(XdsType::Endpoint).state() == SyncState::Synced
-                }))
-            }
-            _ => {
-                eprintln!("after the pushes: control plane RSS {:.0} MiB", rss_mib());
-                break;
-            }
+        let kind = line.trim();
+        let Some(events) = toggles.next(kind, services) else {
+            eprintln!("after the pushes: control plane RSS {:.0} MiB", rss_mib());
+            break;
         };
-        let _ = writeln!(out, "{} {}", elapsed.as_secs_f64(), rss_mib());
+        let (cpu_before, start) = (cpu_time(), Instant::now());
+        // The control plane's own path: events, model update, snapshot, push.
+        let snapshot = state.apply(events).expect("every push changes something");
+        let version = snapshot.version;
+        config.send_replace(Arc::new(snapshot.clone()));
+        if kind == "full" {
+            rt.block_on(wait_until(&registry, proxies, version, all_synced));
+        } else {
+            rt.block_on(wait_until(&registry, proxies, version, |s| {
+                s.get(XdsType::Endpoint).state() == SyncState::Synced
+            }));
+        }
+        let (elapsed, cpu) = (start.elapsed(), cpu_time().saturating_sub(cpu_before));
+        let _ = writeln!(
+            out,
+            "{} {} {}",
+            elapsed.as_secs_f64(),
+            rss_mib(),
+            cpu.as_secs_f64()
+        );
     }
     server.stop();
 }
@@ -370,17 +491,18 @@ fn bench_size(services: usize, proxies: usize, rounds: usize) {
         }
         eprintln!("{l}");
     };
-    // Every later answer is `<seconds> <RSS MiB>`.
-    let mut answer = move || -> (Duration, f64) {
+    // Every later answer is `<seconds> <RSS MiB> <CPU seconds>`.
+    let mut answer = move || -> (Duration, f64, Duration) {
         let line = line();
         let mut fields = line
             .split_whitespace()
             .map(|f| f.parse::<f64>().unwrap_or(f64::NAN));
-        let secs = fields.next().unwrap_or(f64::NAN);
-        (
-            Duration::from_secs_f64(if secs.is_finite() { secs } else { 0.0 }),
-            fields.next().unwrap_or(f64::NAN),
-        )
+        let seconds = |f: Option<f64>| {
+            Duration::from_secs_f64(f.filter(|s| s.is_finite() && *s >= 0.0).unwrap_or(0.0))
+        };
+        let secs = seconds(fields.next());
+        let rss = fields.next().unwrap_or(f64::NAN);
+        (secs, rss, seconds(fields.next()))
     };
     let rt = tokio::runtime::Runtime::new().expect("a Tokio runtime");
     rt.block_on(async {
@@ -396,19 +518,32 @@ fn bench_size(services: usize, proxies: usize, rounds: usize) {
             }
         }
     });
-    let (sync, rss) = answer();
+    let (sync, rss, _) = answer();
     eprintln!("connect and sync: {sync:.2?}; control plane RSS {rss:.0} MiB");
-    let mut push = |stdin: &mut std::process::ChildStdin, kind: &str| -> Vec<Duration> {
-        (0..rounds)
+    let mut push = |stdin: &mut std::process::ChildStdin, kind: &str| {
+        let (times, cpu): (Vec<Duration>, Vec<Duration>) = (0..rounds)
             .map(|_| {
                 let _ = writeln!(stdin, "{kind}");
                 let _ = stdin.flush();
-                answer().0
+                let (time, _, cpu) = answer();
+                (time, cpu)
             })
-            .collect()
+            .unzip();
+        let mean_cpu = cpu.iter().sum::<Duration>() / u32::try_from(cpu.len().max(1)).unwrap_or(1);
+        format!("{}; CPU per push (mean) {mean_cpu:.1?}", summary(times))
     };
-    eprintln!("full push: {}", summary(push(&mut stdin, "full")));
-    eprintln!("endpoint change: {}", summary(push(&mut stdin, "endpoint")));
+    eprintln!("full push: {}", push(&mut stdin, "full"));
+    eprintln!(
+        "endpoint change, {proxies} proxies see it: {}",
+        push(&mut stdin, "endpoint")
+    );
+    eprintln!(
+        "endpoint change, {} proxies see it: {}",
+        (0..proxies)
+            .filter(|i| proxy_namespace(*i) == NAMESPACE_FEW)
+            .count(),
+        push(&mut stdin, "endpoint-few")
+    );
     let _ = writeln!(stdin, "quit");
     let _ = child.wait();
     drop(rt);
@@ -416,14 +551,14 @@ fn bench_size(services: usize, proxies: usize, rounds: usize) {
 
 fn main() {
     let proxies = env_or("MESH_BENCH_PROXIES", 1_000);
-    let rounds = env_or("MESH_BENCH_ROUNDS", 3);
-    let sizes = std::env::var("MESH_BENCH_SERVICES").unwrap_or_else(|_| "100,1000".into());
+    let rounds = env_or("MESH_BENCH_ROUNDS", 5);
+    let sizes = std::env::var("MESH_BENCH_SERVICES").unwrap_or_else(|_| "1000,5000".into());
     let sizes: Vec<usize> = sizes
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     if std::env::var("MESH_BENCH_ROLE").as_deref() == Ok("server") {
-        serve(sizes.first().copied().unwrap_or(100), proxies);
+        serve(sizes.first().copied().unwrap_or(1_000), proxies);
         return;
     }
     for services in sizes {
