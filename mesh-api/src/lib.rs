@@ -24,4 +24,9 @@ pub mod object;
 pub mod security;
 pub mod selector;
 pub mod string_match;
+/// Test helpers for this crate and those built on it. Always compiled (it is small
+/// and has no dependencies): a feature for it would be on in `cargo test` and off in
+/// `cargo build`, and the two would not share their builds.
+#[doc(hidden)]
+pub mod test_support;
 pub mod xds;

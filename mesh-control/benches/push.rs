@@ -52,7 +52,7 @@ use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use mesh_api::manifest::parse_file;
 use mesh_api::model::MeshSettings;
-use mesh_control::config::{ConfigEvent, ConfigSnapshot, ConfigState, Origin, StoredObject};
+use mesh_control::config::{ConfigEvent, ConfigSnapshot, ConfigState, Origin};
 use mesh_control::xds::node::ProxyNode;
 use mesh_control::xds::server::{AdsServer, Registry, SyncState, SyncStatus, XdsType};
 use prost::Message;
@@ -116,18 +116,7 @@ fn service_file(name: &str, namespace: &str, index: usize, endpoints: usize) -> 
 fn file_event(name: &str, text: &str) -> ConfigEvent {
     let parsed = parse_file(name, text);
     assert!(parsed.errors.is_empty(), "{:?}", parsed.errors.first());
-    ConfigEvent::Reset {
-        origin: Origin::File(name.to_string()),
-        objects: parsed
-            .objects
-            .into_iter()
-            .map(|p| StoredObject {
-                object: Arc::new(p.object),
-                location: p.location,
-            })
-            .collect(),
-        errors: Vec::new(),
-    }
+    ConfigEvent::reset_to_file(Origin::File(name.to_string()), parsed)
 }
 
 /// The pushes the bench makes, each toggling one thing.

@@ -1,39 +1,6 @@
-use std::sync::Arc;
-
 use super::*;
-use crate::manifest::parse_file;
 use crate::object::Kind;
-
-fn model_of(files: &[(&str, &str)]) -> MeshModel {
-    let mut objects = Vec::new();
-    for (name, text) in files {
-        let parsed = parse_file(name, text);
-        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
-        objects.extend(parsed.objects.into_iter().map(|p| Arc::new(p.object)));
-    }
-    MeshModel::build(objects, MeshSettings::default())
-}
-
-fn bookinfo() -> MeshModel {
-    model_of(&[
-        (
-            "services.yaml",
-            include_str!("../../../examples/bookinfo/services.yaml"),
-        ),
-        (
-            "workloads.yaml",
-            include_str!("../../../examples/bookinfo/workloads.yaml"),
-        ),
-        (
-            "routing.yaml",
-            include_str!("../../../examples/bookinfo/routing.yaml"),
-        ),
-        (
-            "security.yaml",
-            include_str!("../../../examples/bookinfo/security.yaml"),
-        ),
-    ])
-}
+use crate::test_support::{bookinfo, model_of};
 
 fn wref(namespace: &str, name: &str) -> ObjectRef {
     ObjectRef {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use mesh_api::manifest::{Location, ManifestError};
+use mesh_api::manifest::{Location, ManifestError, ParsedFile, ParsedObject};
 use mesh_api::object::{MeshObject, ObjectRef};
 
 /// Where objects come from. Each source edits only its own origins; when two
@@ -50,7 +50,27 @@ impl StoredObject {
     }
 }
 
+impl From<ParsedObject> for StoredObject {
+    fn from(parsed: ParsedObject) -> StoredObject {
+        StoredObject {
+            object: Arc::new(parsed.object),
+            location: parsed.location,
+        }
+    }
+}
+
 impl ConfigEvent {
+    /// `origin` holds exactly the good objects of a parsed file and has its errors
+    /// (the file source adds the last good version of bad documents first, see
+    /// `file_source::file_reset`).
+    pub fn reset_to_file(origin: Origin, parsed: ParsedFile) -> ConfigEvent {
+        ConfigEvent::Reset {
+            origin,
+            objects: parsed.objects.into_iter().map(StoredObject::from).collect(),
+            errors: parsed.errors,
+        }
+    }
+
     pub fn origin(&self) -> &Origin {
         match self {
             ConfigEvent::Apply { origin, .. }

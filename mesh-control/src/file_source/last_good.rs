@@ -4,7 +4,6 @@
 //! Pure: the previous objects come from the store, the parse from the caller.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use mesh_api::manifest::{ManifestError, ParsedFile};
 use mesh_api::object::ObjectRef;
@@ -37,10 +36,7 @@ pub fn file_reset(
         .objects
         .into_iter()
         .map(|p| {
-            let stored = StoredObject {
-                object: Arc::new(p.object),
-                location: p.location,
-            };
+            let stored = StoredObject::from(p);
             (stored.object_ref(), stored)
         })
         .collect();

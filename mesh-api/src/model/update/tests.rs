@@ -5,32 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::*;
-use crate::manifest::parse_file;
 use crate::model::MeshSettings;
-
-/// A small deterministic generator (xorshift): the same sequence on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
-
-fn object(yaml: &str) -> (ObjectRef, Arc<MeshObject>) {
-    let parsed = parse_file("test.yaml", yaml);
-    assert!(parsed.errors.is_empty(), "{yaml}: {:?}", parsed.errors);
-    let object = parsed
-        .objects
-        .into_iter()
-        .next()
-        .expect("one object")
-        .object;
-    (object.object_ref(), Arc::new(object))
-}
+use crate::test_support::{Rng, object};
 
 const NAMESPACES: [&str; 2] = ["a", "b"];
 const APPS: [&str; 3] = ["web", "api", "db"];
@@ -184,7 +160,7 @@ fn endpoints_by_service(model: &MeshModel) -> BTreeMap<String, Vec<super::super:
 
 #[test]
 fn incremental_updates_equal_a_full_build_and_say_what_changed() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut objects: BTreeMap<ObjectRef, Arc<MeshObject>> = base().into_iter().collect();
     let mut model = build(&objects);
     let (mut in_place, mut routing, mut full) = (0, 0, 0);

@@ -3,22 +3,10 @@
 use mesh_api::manifest::parse_file;
 
 use super::*;
-use crate::config::{Origin, StoredObject};
+use crate::config::Origin;
 
 fn reset(file: &str, yaml: &str) -> ConfigEvent {
-    let parsed = parse_file(file, yaml);
-    ConfigEvent::Reset {
-        origin: Origin::File(file.into()),
-        objects: parsed
-            .objects
-            .into_iter()
-            .map(|p| StoredObject {
-                object: Arc::new(p.object),
-                location: p.location,
-            })
-            .collect(),
-        errors: parsed.errors,
-    }
+    ConfigEvent::reset_to_file(Origin::File(file.into()), parse_file(file, yaml))
 }
 
 const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {selector: {app: web}, ports: [{name: http, port: 80}]}\n";

@@ -2,10 +2,8 @@
 //! defaults, LB mapping, circuit breakers, subsets, Sidecar scoping, source matching.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use mesh_api::manifest::parse_file;
-use mesh_api::model::{MeshModel, MeshSettings};
+use mesh_api::test_support::{bookinfo, model_of};
 
 use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster};
 use envoy_types::pb::envoy::config::listener::v3::{Listener, filter};
@@ -28,33 +26,6 @@ mod routes;
 mod scope;
 
 const FEATURES: &str = include_str!("tests/features.yaml");
-
-fn model_of(files: &[(&str, &str)]) -> MeshModel {
-    let mut objects = Vec::new();
-    for (name, text) in files {
-        let parsed = parse_file(name, text);
-        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
-        objects.extend(parsed.objects.into_iter().map(|p| Arc::new(p.object)));
-    }
-    MeshModel::build(objects, MeshSettings::default())
-}
-
-fn bookinfo() -> MeshModel {
-    model_of(&[
-        (
-            "services.yaml",
-            include_str!("../../../../examples/bookinfo/services.yaml"),
-        ),
-        (
-            "workloads.yaml",
-            include_str!("../../../../examples/bookinfo/workloads.yaml"),
-        ),
-        (
-            "routing.yaml",
-            include_str!("../../../../examples/bookinfo/routing.yaml"),
-        ),
-    ])
-}
 
 /// A sidecar whose labels come from its WorkloadEntry (none in the node metadata).
 fn proxy(ip: &str, pod: &str, namespace: &str) -> ProxyNode {

@@ -62,39 +62,17 @@ mod incremental {
 
     use mesh_api::manifest::parse_file;
     use mesh_api::model::MeshSettings;
+    use mesh_api::test_support::Rng;
 
     use super::*;
-    use crate::config::{ConfigEvent, ConfigState, Origin, StoredObject};
+    use crate::config::{ConfigEvent, ConfigState, Origin};
     use crate::xds::server::AdsServer;
-
-    /// A small deterministic generator (xorshift).
-    struct Rng(u64);
-
-    impl Rng {
-        fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 % n as u64) as usize
-        }
-    }
 
     /// Puts `yaml` (one object, or nothing) as the whole of file `name`.
     fn file(name: &str, yaml: &str) -> ConfigEvent {
         let parsed = parse_file(name, yaml);
         assert!(parsed.errors.is_empty(), "{yaml}: {:?}", parsed.errors);
-        ConfigEvent::Reset {
-            origin: Origin::File(name.to_string()),
-            objects: parsed
-                .objects
-                .into_iter()
-                .map(|p| StoredObject {
-                    object: Arc::new(p.object),
-                    location: p.location,
-                })
-                .collect(),
-            errors: Vec::new(),
-        }
+        ConfigEvent::reset_to_file(Origin::File(name.to_string()), parsed)
     }
 
     const BASE: &str = "
@@ -201,7 +179,7 @@ spec:
     #[tokio::test]
     async fn incremental_snapshots_equal_full_translations_and_say_what_changed() {
         let mut state = ConfigState::new(MeshSettings::default());
-        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut rng = Rng::new(0x2545_f491_4f6c_dd1d);
         let mut events = vec![file("base.yaml", BASE)];
         for i in 0..6 {
             events.push(file(
