@@ -192,7 +192,7 @@ fn the_mesh_config_reads_back_equal() {
             objects,
             Default::default(),
         )),
-        errors: Vec::new(),
+        ..Default::default()
     };
     let summary = model::config_summary(&snapshot);
     let (state, _tx) = serving(snapshot);
