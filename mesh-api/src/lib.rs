@@ -8,6 +8,7 @@
 //! - [`model`]: the mesh model (services, endpoints, policies) and the pure index that
 //!   builds it from a set of objects.
 //! - [`xds`]: the xDS resource type URLs the control plane and the proxy share.
+//! - [`debug`]: the answers of the control plane's debug endpoint, which the CLI reads.
 //! - [`identity`]: workload identities (SPIFFE IDs in Istio's form).
 //!
 //! No sockets and no runtime live here: this crate is shared by the control plane,
@@ -15,6 +16,7 @@
 
 pub mod analysis;
 pub mod crds;
+pub mod debug;
 pub mod duration;
 pub mod identity;
 pub mod manifest;

@@ -65,7 +65,7 @@ pub enum ServiceOrigin {
 }
 
 /// How a service's endpoints are found, as ServiceEntry's `resolution`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Resolution {
     /// Endpoints are listed (Kubernetes services, STATIC entries).
@@ -108,7 +108,8 @@ pub struct ServicePort {
 }
 
 /// Where a service port's traffic lands on an endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
 pub enum TargetPort {
     Number(u16),
     /// A named port of the workload (`WorkloadEntry.ports`).

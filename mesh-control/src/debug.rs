@@ -1,7 +1,8 @@
 //! The control plane's debug endpoint (Istio's monitoring port, 15014): the sync
 //! state and config dump of every connected proxy, the mesh model in force,
-//! readiness and version. Everything is JSON; `docs/control-plane.md` documents it
-//! for `meshctl proxy-status` and `meshctl proxy-config`.
+//! readiness and version. Every answer is JSON written from a type of
+//! `mesh_api::debug`, the types `meshctl proxy-status` and `meshctl proxy-config`
+//! read it back with; `docs/control-plane.md` documents it.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,7 +14,11 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
-use serde_json::{Value, json};
+use mesh_api::debug::{
+    DebugError, EndpointIndex, MeshConfigSummary, ProxyConfigDump, ProxySyncStatus, Readiness,
+    ReadinessState, ServerVersion, path,
+};
+use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -31,20 +36,30 @@ pub struct DebugState {
     pub registry: Arc<Registry>,
 }
 
-/// A status code and a JSON body.
+/// A status code and what the body says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DebugResponse {
     pub status: StatusCode,
-    pub body: Value,
+    pub body: DebugBody,
 }
 
-const ENDPOINTS: [&str; 5] = [
-    "/debug/syncz",
-    "/debug/config_dump?proxy=<node id or pod.namespace>",
-    "/debug/config",
-    "/healthz/ready",
-    "/version",
-];
+/// Every body the endpoint answers with: each one a type of `mesh_api::debug`, which
+/// `meshctl` reads back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+// Untagged: each body is written as its own type, with nothing around it.
+#[serde(untagged)]
+pub enum DebugBody {
+    Syncz(Vec<ProxySyncStatus>),
+    ConfigDump(Box<ProxyConfigDump>),
+    MeshConfig(MeshConfigSummary),
+    Ready(Readiness),
+    Version(ServerVersion),
+    Index(EndpointIndex),
+    Error(DebugError),
+}
+
+/// The hint for the config dump's query in the index and in errors.
+const CONFIG_DUMP_USAGE: &str = "/debug/config_dump?proxy=<node id or pod.namespace>";
 
 impl DebugState {
     /// Answers one request from the current state.
@@ -52,66 +67,103 @@ impl DebugState {
         if method != Method::GET && method != Method::HEAD {
             return error(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "only GET is supported".into(),
+                DebugError::new("only GET is supported"),
             );
         }
         match path {
-            "/debug/syncz" => ok(self
-                .registry
-                .connections()
-                .iter()
-                .map(|c| json!(status::ProxySync::new(c)))
-                .collect()),
-            "/debug/config_dump" => self.config_dump(query_param(query.unwrap_or(""), "proxy")),
-            "/debug/config" => ok(model::config_summary(&self.config.borrow())),
-            "/healthz/ready" => {
+            path::SYNCZ => ok(DebugBody::Syncz(
+                self.registry
+                    .connections()
+                    .iter()
+                    .map(|c| status::proxy_sync(c))
+                    .collect(),
+            )),
+            path::CONFIG_DUMP => {
+                self.config_dump(query_param(query.unwrap_or(""), path::CONFIG_DUMP_PROXY))
+            }
+            path::CONFIG => ok(DebugBody::MeshConfig(model::config_summary(
+                &self.config.borrow(),
+            ))),
+            path::READY => {
                 let version = self.config.borrow().version;
                 if version > 0 {
-                    ok(json!({"status": "ready", "config_version": version}))
+                    ok(DebugBody::Ready(Readiness {
+                        status: ReadinessState::Ready,
+                        config_version: version,
+                    }))
                 } else {
                     error(
                         StatusCode::SERVICE_UNAVAILABLE,
-                        "no config loaded yet".into(),
+                        DebugError::new("no config loaded yet"),
                     )
                 }
             }
-            "/version" => ok(json!({"name": "mesh-control", "version": env!("CARGO_PKG_VERSION")})),
-            "/" | "/debug" => ok(json!({"endpoints": ENDPOINTS})),
-            _ => DebugResponse {
-                status: StatusCode::NOT_FOUND,
-                body: json!({"error": format!("no such endpoint {path:?}"), "endpoints": ENDPOINTS}),
-            },
+            path::VERSION => ok(DebugBody::Version(ServerVersion {
+                name: "mesh-control".to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })),
+            "/" | "/debug" => ok(DebugBody::Index(EndpointIndex {
+                endpoints: endpoints(),
+            })),
+            _ => error(
+                StatusCode::NOT_FOUND,
+                DebugError {
+                    endpoints: Some(endpoints()),
+                    ..DebugError::new(format!("no such endpoint {path:?}"))
+                },
+            ),
         }
     }
 
     fn config_dump(&self, proxy: Option<String>) -> DebugResponse {
-        let known = || -> Vec<String> {
-            self.registry
-                .connections()
-                .iter()
-                .map(|c| c.node.id.clone())
-                .collect()
+        let known = || -> Option<Vec<String>> {
+            Some(
+                self.registry
+                    .connections()
+                    .iter()
+                    .map(|c| c.node.id.clone())
+                    .collect(),
+            )
         };
         let Some(proxy) = proxy.filter(|p| !p.is_empty()) else {
-            return DebugResponse {
-                status: StatusCode::BAD_REQUEST,
-                body: json!({
-                    "error": "name the proxy: /debug/config_dump?proxy=<node id or pod.namespace>",
-                    "known_proxies": known(),
-                }),
-            };
+            return error(
+                StatusCode::BAD_REQUEST,
+                DebugError {
+                    known_proxies: known(),
+                    ..DebugError::new(format!("name the proxy: {CONFIG_DUMP_USAGE}"))
+                },
+            );
         };
         // A proxy that reconnected may briefly have two streams: the newest is current.
         match self.registry.find(&proxy).last() {
-            Some(connection) => ok(status::config_dump(connection)),
-            None => DebugResponse {
-                status: StatusCode::NOT_FOUND,
-                body: json!({
-                    "error": format!("proxy {proxy:?} is not connected to this control plane; use a node id or pod.namespace from known_proxies"),
-                    "known_proxies": known(),
-                }),
-            },
+            Some(connection) => ok(DebugBody::ConfigDump(Box::new(status::config_dump(
+                connection,
+            )))),
+            None => error(
+                StatusCode::NOT_FOUND,
+                DebugError {
+                    known_proxies: known(),
+                    ..DebugError::new(format!(
+                        "proxy {proxy:?} is not connected to this control plane; use a node id \
+                         or pod.namespace from known_proxies"
+                    ))
+                },
+            ),
         }
+    }
+}
+
+impl DebugResponse {
+    /// The body as sent: pretty JSON and a newline.
+    pub fn json(&self) -> Vec<u8> {
+        let mut body = serde_json::to_vec_pretty(&self.body).unwrap_or_else(|e| {
+            // Not expected: every body is structs, lists and maps with string or
+            // integer keys, all of which JSON can hold.
+            tracing::error!(error = %e, "cannot write a debug answer as JSON");
+            Vec::new()
+        });
+        body.push(b'\n');
+        body
     }
 }
 
@@ -156,9 +208,7 @@ pub async fn serve(
 }
 
 fn http_response(response: DebugResponse) -> Response<Full<Bytes>> {
-    let mut body = serde_json::to_vec_pretty(&response.body).unwrap_or_default();
-    body.push(b'\n');
-    let mut http = Response::new(Full::new(Bytes::from(body)));
+    let mut http = Response::new(Full::new(Bytes::from(response.json())));
     *http.status_mut() = response.status;
     http.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -167,17 +217,30 @@ fn http_response(response: DebugResponse) -> Response<Full<Bytes>> {
     http
 }
 
-fn ok(body: Value) -> DebugResponse {
+/// The index: every path, the config dump's with its query.
+fn endpoints() -> Vec<String> {
+    [
+        path::SYNCZ,
+        CONFIG_DUMP_USAGE,
+        path::CONFIG,
+        path::READY,
+        path::VERSION,
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
+
+fn ok(body: DebugBody) -> DebugResponse {
     DebugResponse {
         status: StatusCode::OK,
         body,
     }
 }
 
-fn error(status: StatusCode, message: String) -> DebugResponse {
+fn error(status: StatusCode, error: DebugError) -> DebugResponse {
     DebugResponse {
         status,
-        body: json!({"error": message}),
+        body: DebugBody::Error(error),
     }
 }
 

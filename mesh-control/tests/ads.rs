@@ -23,13 +23,17 @@ use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
 };
 use envoy_types::pb::google::rpc;
+use mesh_api::debug::{
+    self, AdsProtocol, DiscoveryService, ProxyConfigDump, ProxySyncStatus, path,
+};
 use mesh_api::model::{MeshModel, MeshSettings};
 use mesh_control::config::ConfigSnapshot;
-use mesh_control::debug::DebugState;
+use mesh_control::debug::{DebugResponse, DebugState};
 use mesh_control::xds::node::ProxyNode;
 use mesh_control::xds::resources::ProxyResources;
 use mesh_control::xds::server::{AdsServer, SyncState, SyncStatus, Translator, XdsType};
 use prost::Message;
+use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
@@ -390,6 +394,13 @@ fn endpoint_count(response: &DiscoveryResponse) -> usize {
         .sum()
 }
 
+/// A debug answer as meshctl reads it: the JSON sent, parsed as `T`.
+fn read<T: DeserializeOwned>(response: &DebugResponse) -> T {
+    let json = response.json();
+    serde_json::from_slice(&json)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&json)))
+}
+
 fn all_synced(s: &SyncStatus) -> bool {
     XdsType::PUSH_ORDER
         .iter()
@@ -420,30 +431,31 @@ async fn sotw_initial_push_of_all_types_and_acks_make_the_proxy_synced() {
     );
 
     let debug = cp.debug();
-    let syncz = debug
-        .respond(&hyper::Method::GET, "/debug/syncz", None)
-        .body;
-    assert_eq!(syncz[0]["name"], "client-1.shop");
-    assert_eq!(syncz[0]["protocol"], "sotw");
-    for ty in ["CDS", "EDS", "LDS", "RDS"] {
-        assert_eq!(syncz[0]["types"][ty]["state"], "SYNCED", "{ty}: {syncz:#}");
+    let syncz: Vec<ProxySyncStatus> = read(&debug.respond(&hyper::Method::GET, path::SYNCZ, None));
+    assert_eq!(syncz[0].name, "client-1.shop");
+    assert_eq!(syncz[0].protocol, AdsProtocol::Sotw);
+    assert_eq!(syncz[0].types.len(), 4, "{syncz:#?}");
+    for (ty, t) in &syncz[0].types {
+        assert_eq!(t.state, debug::SyncState::Synced, "{ty}: {syncz:#?}");
     }
-    let dump = debug
-        .respond(
-            &hyper::Method::GET,
-            "/debug/config_dump",
-            Some("proxy=client-1.shop"),
-        )
-        .body;
-    assert_eq!(dump["clusters"][0]["name"], WEB_CLUSTER);
-    assert_eq!(dump["clusters"][0]["type"], "EDS");
+    let dump: ProxyConfigDump = read(&debug.respond(
+        &hyper::Method::GET,
+        path::CONFIG_DUMP,
+        Some("proxy=client-1.shop"),
+    ));
+    let cluster = dump.clusters[0].decoded().expect("the cluster decodes");
+    assert_eq!(cluster.name, WEB_CLUSTER);
+    assert_eq!(cluster.discovery_type, "EDS");
+    let endpoints = dump.endpoints[0].decoded().expect("the endpoints decode");
     assert_eq!(
-        dump["endpoints"][0]["endpoints"][0]["address"],
-        "10.0.0.1:80"
+        endpoints.endpoints[0].address.as_deref(),
+        Some("10.0.0.1:80")
     );
-    assert_eq!(dump["listeners"][0]["address"], "0.0.0.0:80");
+    let listener = dump.listeners[0].decoded().expect("the listener decodes");
+    assert_eq!(listener.address.as_deref(), Some("0.0.0.0:80"));
+    let routes = dump.routes[0].decoded().expect("the routes decode");
     assert_eq!(
-        dump["routes"][0]["virtual_hosts"][0]["domains"][0],
+        routes.virtual_hosts[0].domains[0],
         "web.shop.svc.cluster.local"
     );
 }
@@ -533,17 +545,16 @@ async fn a_nack_is_recorded_with_envoys_error_and_the_acked_version_stays() {
     assert_eq!(cds.nack.as_ref().map(|n| n.error.as_str()), Some(error));
     client.assert_quiet().await;
 
-    let syncz = cp
-        .debug()
-        .respond(&hyper::Method::GET, "/debug/syncz", None)
-        .body;
-    assert_eq!(syncz[0]["types"]["CDS"]["state"], "NACKED");
-    assert_eq!(syncz[0]["types"]["CDS"]["error"], error);
+    let syncz: Vec<ProxySyncStatus> =
+        read(&cp.debug().respond(&hyper::Method::GET, path::SYNCZ, None));
+    let cds = &syncz[0].types[&DiscoveryService::Cds];
+    assert_eq!(cds.state, debug::SyncState::Nacked);
+    assert_eq!(cds.error.as_deref(), Some(error));
+    assert_eq!(cds.acked_version.as_ref(), Some(&good.version_info));
     assert_eq!(
-        syncz[0]["types"]["CDS"]["acked_version"],
-        good.version_info.as_str()
+        syncz[0].types[&DiscoveryService::Lds].state,
+        debug::SyncState::NotSent
     );
-    assert_eq!(syncz[0]["types"]["LDS"]["state"], "NOT_SENT");
 }
 
 #[tokio::test]

@@ -1,16 +1,23 @@
-//! A small blocking HTTP/1.1 GET client for the control plane's debug endpoint (JSON
-//! on 127.0.0.1:15014 by default). meshctl needs one request per command, so plain
-//! `std::net` is enough: no async runtime.
+//! The control plane's debug endpoint (JSON on 127.0.0.1:15014 by default), read into
+//! the types of `mesh_api::debug` that mesh-control writes it from. meshctl is
+//! otherwise synchronous: each request runs hyper's HTTP/1.1 client on a
+//! current-thread tokio runtime made for it.
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
-use serde_json::Value;
+use http_body_util::{BodyExt as _, Empty};
+use hyper::body::Bytes;
+use hyper::client::conn::http1;
+use hyper::{Request, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use mesh_api::debug::DebugError;
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+use tokio::net::TcpStream;
 
-/// How long to wait for the control plane to connect and to answer.
+/// How long to wait for the control plane to connect, and then to answer.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the control plane's debug endpoint is.
@@ -26,113 +33,174 @@ pub(crate) struct ControlPlaneArgs {
     pub(crate) control_plane: String,
 }
 
-/// A reply: status code and JSON body.
+/// A client of one control plane's debug endpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct DebugClient {
+    /// `HOST:PORT`.
+    address: String,
+    timeout: Duration,
+}
+
+/// What came back, before it is read.
 #[derive(Debug)]
-pub(crate) struct DebugReply {
-    pub(crate) status: u16,
-    pub(crate) body: Value,
+struct Answer {
+    status: StatusCode,
+    body: Bytes,
 }
 
 impl ControlPlaneArgs {
-    /// `GET path` on the debug endpoint, parsed as JSON (any status).
-    pub(crate) fn get(&self, path: &str) -> anyhow::Result<DebugReply> {
-        let address = self
-            .control_plane
-            .trim_start_matches("http://")
-            .trim_end_matches('/');
+    pub(crate) fn client(&self) -> DebugClient {
+        DebugClient::new(&self.control_plane, TIMEOUT)
+    }
+}
+
+impl DebugClient {
+    /// `address` is `HOST:PORT`, with or without `http://` and a trailing `/`.
+    pub(crate) fn new(address: &str, timeout: Duration) -> DebugClient {
+        let address = address.strip_prefix("http://").unwrap_or(address);
+        DebugClient {
+            address: address.trim_end_matches('/').to_string(),
+            timeout,
+        }
+    }
+
+    pub(crate) fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// `GET path_and_query`, read as a `T`. Any status but 200 is an error that says
+    /// what the control plane said.
+    pub(crate) fn get<T: DeserializeOwned>(&self, path_and_query: &str) -> anyhow::Result<T> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .context("cannot start meshctl's HTTP client")?;
+        let answer = runtime.block_on(self.exchange(path_and_query))?;
+        self.read(path_and_query, &answer)
+    }
+
+    /// One request on a connection of its own.
+    async fn exchange(&self, path_and_query: &str) -> anyhow::Result<Answer> {
+        let address = &self.address;
+        let endpoint = format!("{address}{path_and_query}");
         let unreachable = || {
             format!(
                 "cannot reach the control plane debug endpoint at {address}; is mesh-control \
                  running? pass --control-plane HOST:PORT (or set MESH_CONTROL_PLANE)"
             )
         };
-        let addrs: Vec<SocketAddr> = address
-            .to_socket_addrs()
-            .with_context(unreachable)?
-            .collect();
-        let mut stream = connect(&addrs).with_context(unreachable)?;
-        stream.set_read_timeout(Some(TIMEOUT))?;
-        stream.set_write_timeout(Some(TIMEOUT))?;
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {address}\r\nAccept: application/json\r\n\
-             User-Agent: meshctl/{}\r\nConnection: close\r\n\r\n",
-            env!("CARGO_PKG_VERSION")
-        );
-        stream
-            .write_all(request.as_bytes())
-            .with_context(unreachable)?;
-        let mut raw = Vec::new();
-        stream
-            .read_to_end(&mut raw)
-            .with_context(|| format!("reading the answer of {address}{path}"))?;
-        let (status, body) = parse_response(&raw)
-            .with_context(|| format!("{address}{path} did not answer with HTTP/1.1"))?;
-        let body = serde_json::from_slice(&body).with_context(|| {
+        let connect = tokio::time::timeout(self.timeout, TcpStream::connect(address.as_str()));
+        let stream = match connect.await {
+            Ok(connected) => connected.with_context(unreachable)?,
+            Err(_) => {
+                let elapsed = anyhow!("no connection within {:?}", self.timeout);
+                return Err(elapsed.context(unreachable()));
+            }
+        };
+        let not_http = || {
             format!(
-                "{address}{path} answered {status} without JSON; is {address} mesh-control's \
+                "{endpoint} did not answer with HTTP/1.1; is {address} mesh-control's \
                  --debug-address (not its xDS port)?"
             )
-        })?;
-        Ok(DebugReply { status, body })
+        };
+        let (mut sender, connection) = http1::handshake(TokioIo::new(stream))
+            .await
+            .with_context(not_http)?;
+        // The connection's I/O runs beside the request, on this runtime's one thread.
+        tokio::spawn(connection);
+        let request = Request::get(path_and_query)
+            .header(header::HOST, address.as_str())
+            .header(header::ACCEPT, "application/json")
+            .header(
+                header::USER_AGENT,
+                concat!("meshctl/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Empty::<Bytes>::new())
+            .with_context(|| format!("{path_and_query:?} is not a request path"))?;
+        let answer = async {
+            let response = sender.send_request(request).await?;
+            let status = response.status();
+            let body = response.into_body().collect().await?.to_bytes();
+            Ok::<_, hyper::Error>(Answer { status, body })
+        };
+        tokio::time::timeout(self.timeout, answer)
+            .await
+            .map_err(|_| {
+                anyhow!(
+                    "{endpoint} did not answer within {:?}; is {address} mesh-control's \
+                     --debug-address?",
+                    self.timeout
+                )
+            })?
+            .with_context(not_http)
     }
-}
 
-fn connect(addrs: &[SocketAddr]) -> std::io::Result<TcpStream> {
-    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
-    for addr in addrs {
-        match TcpStream::connect_timeout(addr, TIMEOUT) {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last = e,
+    /// The answer's body as a `T`, or the control plane's error as ours.
+    fn read<T: DeserializeOwned>(
+        &self,
+        path_and_query: &str,
+        answer: &Answer,
+    ) -> anyhow::Result<T> {
+        let unreadable = |e| self.unreadable(path_and_query, answer, e);
+        if answer.status != StatusCode::OK {
+            let error: DebugError = serde_json::from_slice(&answer.body).map_err(unreadable)?;
+            bail!(describe(&error));
+        }
+        serde_json::from_slice(&answer.body).map_err(unreadable)
+    }
+
+    /// Says which endpoint answered what, and the likely reason.
+    fn unreadable(
+        &self,
+        path_and_query: &str,
+        answer: &Answer,
+        e: serde_json::Error,
+    ) -> anyhow::Error {
+        let (address, status) = (&self.address, answer.status);
+        let endpoint = format!("{address}{path_and_query}");
+        let body = excerpt(&answer.body);
+        if e.classify() == Category::Data {
+            anyhow!(
+                "{endpoint} answered {status} with JSON meshctl cannot read ({e}): {body}; are \
+                 meshctl ({}) and mesh-control the same version? (`curl {endpoint}` shows the \
+                 whole answer)",
+                env!("CARGO_PKG_VERSION"),
+            )
+        } else {
+            anyhow!(
+                "{endpoint} answered {status} without JSON ({e}): {body}; is {address} \
+                 mesh-control's --debug-address (not its xDS port)?"
+            )
         }
     }
-    Err(last)
 }
 
-/// Splits a whole HTTP/1.1 response into status and body (decoding chunked bodies).
-fn parse_response(raw: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
-    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        bail!("no end of headers in {} bytes", raw.len());
-    };
-    let head = String::from_utf8_lossy(&raw[..split]);
-    let body = &raw[split + 4..];
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|code| code.parse().ok())
-        .context("no status line")?;
-    let chunked = lines.any(|line| {
-        line.split_once(':').is_some_and(|(name, value)| {
-            name.trim().eq_ignore_ascii_case("transfer-encoding")
-                && value.to_ascii_lowercase().contains("chunked")
-        })
-    });
-    let body = if chunked {
-        decode_chunked(body)?
-    } else {
-        body.to_vec()
-    };
-    Ok((status, body))
-}
-
-fn decode_chunked(mut body: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let end = body
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .context("truncated chunk size")?;
-        let size_text = String::from_utf8_lossy(&body[..end]);
-        let size_text = size_text.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .with_context(|| format!("bad chunk size {size_text:?}"))?;
-        body = &body[end + 2..];
-        if size == 0 {
-            return Ok(out);
+/// The control plane's error, with the names it offers instead.
+fn describe(error: &DebugError) -> String {
+    let mut text = error.error.clone();
+    for (heading, names) in [
+        ("connected proxies", &error.known_proxies),
+        ("endpoints", &error.endpoints),
+    ] {
+        if let Some(names) = names.as_ref().filter(|n| !n.is_empty()) {
+            text.push_str(&format!("\n{heading}:\n  {}", names.join("\n  ")));
         }
-        let chunk = body.get(..size).context("truncated chunk")?;
-        out.extend_from_slice(chunk);
-        body = body.get(size + 2..).unwrap_or_default();
+    }
+    text
+}
+
+/// The start of a body, on one line, for an error message.
+fn excerpt(body: &[u8]) -> String {
+    const MAX: usize = 200;
+    let text = String::from_utf8_lossy(body);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        return "an empty body".to_string();
+    }
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{:?}…", &text[..cut]),
+        None => format!("{text:?}"),
     }
 }
 
@@ -151,42 +219,4 @@ pub(crate) fn encode_query_value(value: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_plain_and_chunked_responses() {
-        let plain = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n[]";
-        assert_eq!(parse_response(plain).unwrap(), (200, b"[]".to_vec()));
-        let chunked =
-            b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n";
-        assert_eq!(
-            parse_response(chunked).unwrap(),
-            (404, b"{\"a\":1}".to_vec())
-        );
-        assert!(parse_response(b"garbage").is_err());
-    }
-
-    #[test]
-    fn unreachable_control_plane_says_what_to_do() {
-        // Port 1 on localhost: nothing listens there.
-        let args = ControlPlaneArgs {
-            control_plane: "127.0.0.1:1".to_string(),
-        };
-        let err = format!("{:#}", args.get("/debug/syncz").unwrap_err());
-        assert!(
-            err.contains("cannot reach the control plane debug endpoint at 127.0.0.1:1"),
-            "{err}"
-        );
-        assert!(err.contains("--control-plane"), "{err}");
-    }
-
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(
-            encode_query_value("sidecar~10.0.0.1~a.b~b.svc.cluster.local"),
-            "sidecar~10.0.0.1~a.b~b.svc.cluster.local"
-        );
-        assert_eq!(encode_query_value("a b&c"), "a%20b%26c");
-    }
-}
+mod tests;

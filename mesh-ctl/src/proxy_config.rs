@@ -3,12 +3,16 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
 use clap::{Args, ValueEnum};
-use serde_json::Value;
+use mesh_api::debug::{
+    ActionView, ClusterSpecifierView, ClusterView, DumpedResource, EndpointsView,
+    FilterChainMatchView, FilterChainView, ListenerView, PathMatchView, ProxyConfigDump,
+    RouteConfigurationView, RouteMatchView, path,
+};
+use serde::Serialize;
 
 use crate::debug_client::{ControlPlaneArgs, encode_query_value};
-use crate::proxy_status::{table, text, write_stdout};
+use crate::proxy_status::{table, write_stdout};
 
 /// Show the xDS config the control plane last sent to a proxy.
 ///
@@ -56,42 +60,46 @@ enum ConfigFormat {
 
 pub(crate) fn run(args: &ProxyConfigArgs) -> anyhow::Result<ExitCode> {
     let path = format!(
-        "/debug/config_dump?proxy={}",
+        "{}?{}={}",
+        path::CONFIG_DUMP,
+        path::CONFIG_DUMP_PROXY,
         encode_query_value(&args.proxy)
     );
-    let reply = args.control_plane.get(&path)?;
-    if reply.status != 200 {
-        let error = reply.body["error"].as_str().unwrap_or("no error detail");
-        let known: Vec<&str> = reply.body["known_proxies"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        if known.is_empty() {
-            bail!("{error}");
-        }
-        bail!("{error}\nconnected proxies:\n  {}", known.join("\n  "));
-    }
-    let key = match args.kind {
-        ResourceKind::Listeners => "listeners",
-        ResourceKind::Routes => "routes",
-        ResourceKind::Clusters => "clusters",
-        ResourceKind::Endpoints => "endpoints",
+    let dump: ProxyConfigDump = args.control_plane.client().get(&path)?;
+    let text = match args.kind {
+        ResourceKind::Listeners => show(&dump.listeners, args.output, listener_rows)?,
+        ResourceKind::Routes => show(&dump.routes, args.output, route_rows)?,
+        ResourceKind::Clusters => show(&dump.clusters, args.output, cluster_rows)?,
+        ResourceKind::Endpoints => show(&dump.endpoints, args.output, endpoint_rows)?,
     };
-    let empty = Vec::new();
-    let items = reply.body[key].as_array().unwrap_or(&empty);
-    match args.output {
-        ConfigFormat::Json => write_stdout(&format!("{}\n", serde_json::to_string_pretty(items)?))?,
-        ConfigFormat::Table => {
-            let rows = match args.kind {
-                ResourceKind::Listeners => listener_rows(items),
-                ResourceKind::Routes => route_rows(items),
-                ResourceKind::Clusters => cluster_rows(items),
-                ResourceKind::Endpoints => endpoint_rows(items),
-            };
-            write_stdout(&table(&rows))?;
+    write_stdout(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The resources of one kind as JSON, or as a table of the decoded ones followed by
+/// a line for each the control plane could not decode.
+fn show<V: Serialize>(
+    resources: &[DumpedResource<V>],
+    format: ConfigFormat,
+    rows: fn(&[&V]) -> Vec<Vec<String>>,
+) -> anyhow::Result<String> {
+    if format == ConfigFormat::Json {
+        return Ok(format!("{}\n", serde_json::to_string_pretty(resources)?));
+    }
+    let views: Vec<&V> = resources
+        .iter()
+        .filter_map(DumpedResource::decoded)
+        .collect();
+    let mut out = table(&rows(&views));
+    for resource in resources {
+        if let DumpedResource::Undecodable(r) = resource {
+            out.push_str(&format!(
+                "\n{}: the control plane could not decode what it sent (version {}): {}\n",
+                r.name, r.version, r.decode_error
+            ));
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(out)
 }
 
 fn header(cells: &[&str]) -> Vec<Vec<String>> {
@@ -99,13 +107,13 @@ fn header(cells: &[&str]) -> Vec<Vec<String>> {
 }
 
 /// One row per cluster: Istio's name `direction|port|subset|fqdn` split into columns.
-fn cluster_rows(items: &[Value]) -> Vec<Vec<String>> {
+fn cluster_rows(items: &[&ClusterView]) -> Vec<Vec<String>> {
     let mut rows = header(&["SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "LB"]);
     // By service, then port (numerically), then subset, as istioctl lists them.
     let mut body: Vec<Vec<String>> = items
         .iter()
         .map(|c| {
-            let name = text(c, "name");
+            let name = c.name.as_str();
             let (fqdn, port, subset, direction) = match name.split('|').collect::<Vec<_>>()[..] {
                 [direction, port, subset, fqdn] => (fqdn, port, subset, direction),
                 _ => (name, "-", "-", "-"),
@@ -115,8 +123,8 @@ fn cluster_rows(items: &[Value]) -> Vec<Vec<String>> {
                 port.to_string(),
                 dash(subset),
                 direction.to_string(),
-                text(c, "type").to_string(),
-                text(c, "lb_policy").to_string(),
+                c.discovery_type.clone(),
+                c.lb_policy.clone(),
             ]
         })
         .collect();
@@ -129,21 +137,17 @@ fn cluster_rows(items: &[Value]) -> Vec<Vec<String>> {
 }
 
 /// One row per filter chain, as istioctl shows listeners.
-fn listener_rows(items: &[Value]) -> Vec<Vec<String>> {
+fn listener_rows(items: &[&ListenerView]) -> Vec<Vec<String>> {
     let mut rows = header(&["NAME", "ADDRESS", "PORT", "MATCH", "DESTINATION"]);
     for l in items {
-        let name = text(l, "name");
-        let address = text(l, "address");
-        let (ip, port) = address
-            .rsplit_once(':')
-            .map_or((address, ""), |(ip, port)| (ip, port));
-        let mut chains: Vec<&Value> = l["filter_chains"]
-            .as_array()
-            .map(|a| a.iter().collect())
-            .unwrap_or_default();
-        if let Some(default) = l.get("default_filter_chain").filter(|d| !d.is_null()) {
-            chains.push(default);
-        }
+        let name = l.name.as_str();
+        let address = l.address.as_deref().unwrap_or("");
+        let (ip, port) = address.rsplit_once(':').unwrap_or((address, ""));
+        let chains: Vec<&FilterChainView> = l
+            .filter_chains
+            .iter()
+            .chain(&l.default_filter_chain)
+            .collect();
         if chains.is_empty() {
             rows.push(vec![
                 name.into(),
@@ -158,7 +162,7 @@ fn listener_rows(items: &[Value]) -> Vec<Vec<String>> {
                 name.into(),
                 ip.into(),
                 port.into(),
-                chain_match(&chain["match"]),
+                chain_match(&chain.chain_match),
                 chain_destination(chain),
             ]);
         }
@@ -166,69 +170,63 @@ fn listener_rows(items: &[Value]) -> Vec<Vec<String>> {
     rows
 }
 
-fn chain_match(m: &Value) -> String {
-    let Some(m) = m.as_object().filter(|m| !m.is_empty()) else {
+fn chain_match(m: &FilterChainMatchView) -> String {
+    if m.is_empty() {
         return "ALL".to_string();
-    };
-    let mut parts = Vec::new();
-    for (key, value) in m {
-        let value = match value {
-            Value::Array(values) => values
-                .iter()
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-                .collect::<Vec<_>>()
-                .join(","),
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        let key = match key.as_str() {
-            "destination_port" => "port",
-            "prefix_ranges" => "addr",
-            "server_names" => "sni",
-            "transport_protocol" => "transport",
-            "application_protocols" => "app",
-            other => other,
-        };
-        parts.push(format!("{key}={value}"));
     }
-    parts.join("; ")
+    // In the order the table has always shown them (that of the JSON keys' names).
+    let parts = [
+        ("app", m.application_protocols.join(",")),
+        (
+            "port",
+            m.destination_port
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+        ),
+        ("addr", m.prefix_ranges.join(",")),
+        ("sni", m.server_names.join(",")),
+        (
+            "transport",
+            m.transport_protocol.clone().unwrap_or_default(),
+        ),
+    ];
+    parts
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
-fn chain_destination(chain: &Value) -> String {
+fn chain_destination(chain: &FilterChainView) -> String {
     let mut out = Vec::new();
-    for f in chain["filters"].as_array().into_iter().flatten() {
-        if let Some(route) = f["route_config"].as_str() {
+    for f in &chain.filters {
+        if let Some(route) = &f.route_config {
             out.push(format!("Route: {route}"));
         }
-        for cluster in f["clusters"].as_array().into_iter().flatten() {
-            out.push(format!("Cluster: {}", cluster.as_str().unwrap_or("")));
+        for cluster in &f.clusters {
+            out.push(format!("Cluster: {cluster}"));
         }
     }
     if out.is_empty() {
-        let name = text(chain, "name");
-        return if name.is_empty() {
-            "-".into()
-        } else {
-            name.into()
-        };
+        return dash(&chain.name);
     }
     out.join(", ")
 }
 
 /// One row per route of every virtual host.
-fn route_rows(items: &[Value]) -> Vec<Vec<String>> {
+fn route_rows(items: &[&RouteConfigurationView]) -> Vec<Vec<String>> {
     let mut rows = header(&["NAME", "DOMAINS", "MATCH", "ROUTE", "ACTION"]);
     for rc in items {
-        let name = text(rc, "name");
-        for vh in rc["virtual_hosts"].as_array().into_iter().flatten() {
-            let domains = domains(&vh["domains"]);
-            for r in vh["routes"].as_array().into_iter().flatten() {
+        for vh in &rc.virtual_hosts {
+            let domains = domains(&vh.domains);
+            for r in &vh.routes {
                 rows.push(vec![
-                    name.into(),
+                    rc.name.clone(),
                     domains.clone(),
-                    route_match(&r["match"]),
-                    dash(text(r, "name")),
-                    route_action(&r["action"]),
+                    route_match(&r.route_match),
+                    dash(&r.name),
+                    route_action(&r.action),
                 ]);
             }
         }
@@ -237,11 +235,7 @@ fn route_rows(items: &[Value]) -> Vec<Vec<String>> {
 }
 
 /// The first two domains and how many more, as istioctl abbreviates them.
-fn domains(v: &Value) -> String {
-    let all: Vec<&str> = v
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+fn domains(all: &[String]) -> String {
     match all.len() {
         0 => "-".into(),
         1 | 2 => all.join(", "),
@@ -249,34 +243,37 @@ fn domains(v: &Value) -> String {
     }
 }
 
-fn route_match(m: &Value) -> String {
-    let Some(m) = m.as_object() else {
-        return "-".into();
-    };
+/// The path first, then headers and the rest.
+fn route_match(m: &RouteMatchView) -> String {
     let mut parts = Vec::new();
-    // The path first, then headers and the rest (serde_json sorts keys by name).
-    let is_path = |k: &str| k.starts_with("path") || k == "prefix" || k == "regex";
-    let ordered = m
-        .iter()
-        .filter(|(k, _)| is_path(k))
-        .chain(m.iter().filter(|(k, _)| !is_path(k)));
-    for (key, value) in ordered {
-        let value = match value {
-            Value::String(s) => s.clone(),
-            Value::Array(values) => values
-                .iter()
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-                .collect::<Vec<_>>()
-                .join(" & "),
-            other => other.to_string(),
-        };
-        let value = readable_matcher(&value);
-        parts.push(match key.as_str() {
-            "prefix" => format!("{value}*"),
-            "path" => value,
-            "regex" => format!("~{value}"),
-            _ => format!("{key}: {value}"),
-        });
+    match &m.path {
+        Some(PathMatchView::Prefix(p)) => parts.push(format!("{}*", readable_matcher(p))),
+        Some(PathMatchView::Path(p)) => parts.push(readable_matcher(p)),
+        Some(PathMatchView::Regex(r)) => parts.push(format!("~{}", readable_matcher(r))),
+        Some(PathMatchView::PathSeparatedPrefix(p)) => {
+            parts.push(format!("path_separated_prefix: {}", readable_matcher(p)))
+        }
+        Some(PathMatchView::Other(other)) => {
+            parts.push(format!("path_specifier: {}", readable_matcher(other)))
+        }
+        None => {}
+    }
+    if let Some(case_sensitive) = m.case_sensitive {
+        parts.push(format!("case_sensitive: {case_sensitive}"));
+    }
+    for (key, matchers) in [
+        ("headers", &m.headers),
+        ("query_parameters", &m.query_parameters),
+    ] {
+        if !matchers.is_empty() {
+            parts.push(format!(
+                "{key}: {}",
+                readable_matcher(&matchers.join(" & "))
+            ));
+        }
+    }
+    if let Some(fraction) = &m.runtime_fraction {
+        parts.push(format!("runtime_fraction: {}", readable_matcher(fraction)));
     }
     if parts.is_empty() {
         "-".into()
@@ -328,56 +325,50 @@ fn readable_matcher(text: &str) -> String {
     out.replace("PresentMatch(true)", "present")
 }
 
-fn route_action(a: &Value) -> String {
-    if let Some(route) = a.get("route") {
-        let mut out = if let Some(c) = route["cluster"].as_str() {
-            c.to_string()
-        } else if let Some(weighted) = route["weighted_clusters"].as_array() {
-            weighted
-                .iter()
-                .map(|w| format!("{} {}%", text(w, "name"), w["weight"]))
-                .collect::<Vec<_>>()
-                .join(", ")
-        } else {
-            route["cluster_specifier"]
-                .as_str()
-                .unwrap_or("-")
-                .to_string()
-        };
-        if let Some(t) = route["timeout"].as_str().filter(|t| *t != "0s") {
-            out.push_str(&format!(" (timeout {t})"));
+fn route_action(a: &ActionView) -> String {
+    match a {
+        ActionView::Route(route) => {
+            let mut out = match &route.cluster {
+                Some(ClusterSpecifierView::Cluster(c)) => c.clone(),
+                Some(ClusterSpecifierView::WeightedClusters(weighted)) => weighted
+                    .iter()
+                    .map(|w| match w.weight {
+                        Some(weight) => format!("{} {weight}%", w.name),
+                        None => w.name.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Some(ClusterSpecifierView::Other(other)) => other.clone(),
+                None => "-".to_string(),
+            };
+            if let Some(t) = route.timeout.as_deref().filter(|t| *t != "0s") {
+                out.push_str(&format!(" (timeout {t})"));
+            }
+            out
         }
-        return out;
+        ActionView::Redirect(r) => format!(
+            "redirect to {}{} [{}]",
+            r.host,
+            r.path.as_deref().unwrap_or(""),
+            r.response_code
+        ),
+        ActionView::DirectResponse(d) => format!("direct response {}", d.status),
+        ActionView::Other(other) => other.clone(),
     }
-    if let Some(r) = a.get("redirect") {
-        let code = r["response_code"]
-            .as_u64()
-            .map_or(String::new(), |c| format!(" [{c}]"));
-        return format!(
-            "redirect to {}{}{code}",
-            r["host"].as_str().unwrap_or(""),
-            r["path"].as_str().unwrap_or("")
-        );
-    }
-    if let Some(d) = a.get("direct_response") {
-        return format!("direct response {}", d["status"]);
-    }
-    a.to_string()
 }
 
 /// One row per endpoint of every cluster.
-fn endpoint_rows(items: &[Value]) -> Vec<Vec<String>> {
+fn endpoint_rows(items: &[&EndpointsView]) -> Vec<Vec<String>> {
     let mut rows = header(&["ENDPOINT", "STATUS", "WEIGHT", "CLUSTER"]);
-    let mut items: Vec<&Value> = items.iter().collect();
-    items.sort_by_key(|e| cluster_sort_key(text(e, "cluster_name")));
+    let mut items = items.to_vec();
+    items.sort_by_key(|e| cluster_sort_key(&e.cluster_name));
     for cla in items {
-        let cluster = text(cla, "cluster_name");
-        for e in cla["endpoints"].as_array().into_iter().flatten() {
+        for e in &cla.endpoints {
             rows.push(vec![
-                dash(text(e, "address")),
-                dash(text(e, "health_status")),
-                e["weight"].as_u64().map_or("-".into(), |w| w.to_string()),
-                cluster.into(),
+                dash(e.address.as_deref().unwrap_or("")),
+                dash(&e.health_status),
+                e.weight.map_or("-".into(), |w| w.to_string()),
+                cla.cluster_name.clone(),
             ]);
         }
     }
@@ -402,78 +393,4 @@ fn dash(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn clusters_split_istio_names_into_columns() {
-        let rows = cluster_rows(&[
-            json!({"name": "outbound|9080|v1|reviews.bookinfo.svc.cluster.local", "type": "EDS", "lb_policy": "ROUND_ROBIN"}),
-            json!({"name": "PassthroughCluster", "type": "ORIGINAL_DST"}),
-        ]);
-        let text = table(&rows);
-        assert!(
-            text.contains("reviews.bookinfo.svc.cluster.local  9080  v1      outbound   EDS"),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "PassthroughCluster                  -     -       -          ORIGINAL_DST"
-            ),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn routes_show_matches_and_weighted_actions() {
-        let rows = route_rows(&[json!({
-            "name": "9080",
-            "virtual_hosts": [{
-                "domains": ["reviews", "reviews.bookinfo", "reviews.bookinfo.svc.cluster.local"],
-                "routes": [{
-                    "name": "jason",
-                    "match": {"prefix": "/", "headers": ["end-user: exact jason"]},
-                    "action": {"route": {"weighted_clusters": [
-                        {"name": "outbound|9080|v1|reviews.bookinfo.svc.cluster.local", "weight": 80},
-                    ]}},
-                }],
-            }],
-        })]);
-        let row = rows[1].join(" | ");
-        assert_eq!(
-            row,
-            "9080 | reviews, reviews.bookinfo + 1 more | /*; headers: end-user: exact jason | jason | outbound|9080|v1|reviews.bookinfo.svc.cluster.local 80%"
-        );
-    }
-
-    #[test]
-    fn string_matchers_read_like_istio_config() {
-        assert_eq!(
-            readable_matcher(
-                "end-user: StringMatch(StringMatcher { ignore_case: false, match_pattern: Some(Exact(\"jason\")) })"
-            ),
-            "end-user: exact \"jason\""
-        );
-        assert_eq!(readable_matcher("x: PresentMatch(true)"), "x: present");
-        assert_eq!(readable_matcher("plain"), "plain");
-    }
-
-    #[test]
-    fn listeners_show_one_row_per_filter_chain() {
-        let rows = listener_rows(&[json!({
-            "name": "0.0.0.0_9080", "address": "0.0.0.0:9080",
-            "filter_chains": [
-                {"name": "http", "match": {}, "filters": [{"name": "hcm", "route_config": "9080"}]},
-                {"name": "tcp", "match": {"prefix_ranges": ["10.96.0.1/32"]}, "filters": [{"name": "tcp", "clusters": ["outbound|9080||db"]}]},
-            ],
-        })]);
-        assert_eq!(
-            rows[1],
-            ["0.0.0.0_9080", "0.0.0.0", "9080", "ALL", "Route: 9080"]
-        );
-        assert_eq!(rows[2][3], "addr=10.96.0.1/32");
-        assert_eq!(rows[2][4], "Cluster: outbound|9080||db");
-    }
-}
+mod tests;

@@ -5,12 +5,17 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::{Args, ValueEnum};
-use serde_json::Value;
+use mesh_api::debug::{DiscoveryService, ProxySyncStatus, SyncState, path};
 
 use crate::debug_client::ControlPlaneArgs;
 
 /// The xDS types in the order of the table (and of istioctl's).
-const TYPES: [&str; 4] = ["CDS", "LDS", "EDS", "RDS"];
+const TYPES: [DiscoveryService; 4] = [
+    DiscoveryService::Cds,
+    DiscoveryService::Lds,
+    DiscoveryService::Eds,
+    DiscoveryService::Rds,
+];
 
 /// Show the sync state of every proxy connected to the control plane.
 ///
@@ -42,27 +47,20 @@ enum StatusFormat {
 }
 
 pub(crate) fn run(args: &ProxyStatusArgs) -> anyhow::Result<ExitCode> {
-    let reply = args.control_plane.get("/debug/syncz")?;
-    let Some(all) = reply.body.as_array().filter(|_| reply.status == 200) else {
-        bail!(
-            "{}/debug/syncz answered {} without a list of proxies: {}",
-            args.control_plane.control_plane,
-            reply.status,
-            reply.body
-        );
-    };
-    let mut proxies: Vec<&Value> = all
+    let client = args.control_plane.client();
+    let all: Vec<ProxySyncStatus> = client.get(path::SYNCZ)?;
+    let mut proxies: Vec<&ProxySyncStatus> = all
         .iter()
         .filter(|p| args.proxy.as_deref().is_none_or(|want| is_proxy(p, want)))
         .collect();
-    proxies.sort_by_key(|p| (text(p, "name"), text(p, "proxy")));
+    proxies.sort_by(|a, b| (&a.name, &a.proxy).cmp(&(&b.name, &b.proxy)));
     if let Some(want) = &args.proxy
         && proxies.is_empty()
     {
-        let known: Vec<&str> = all.iter().map(|p| text(p, "name")).collect();
+        let known: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
         bail!(
             "proxy {want:?} is not connected to the control plane at {}; connected: {}",
-            args.control_plane.control_plane,
+            client.address(),
             if known.is_empty() {
                 "none".to_string()
             } else {
@@ -74,28 +72,28 @@ pub(crate) fn run(args: &ProxyStatusArgs) -> anyhow::Result<ExitCode> {
         StatusFormat::Json => {
             write_stdout(&format!("{}\n", serde_json::to_string_pretty(&proxies)?))?
         }
-        StatusFormat::Table => write_stdout(&render(&proxies, &args.control_plane.control_plane))?,
+        StatusFormat::Table => write_stdout(&render(&proxies, client.address()))?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The `meshctl proxy-config` resource kind that shows an xDS type.
-fn proxy_config_kind(ty: &str) -> &'static str {
+fn proxy_config_kind(ty: DiscoveryService) -> &'static str {
     match ty {
-        "CDS" => "clusters",
-        "LDS" => "listeners",
-        "EDS" => "endpoints",
-        _ => "routes",
+        DiscoveryService::Cds => "clusters",
+        DiscoveryService::Lds => "listeners",
+        DiscoveryService::Eds => "endpoints",
+        DiscoveryService::Rds => "routes",
     }
 }
 
 /// Whether `p` is the proxy a user named (by `pod.namespace` or node id).
-pub(crate) fn is_proxy(p: &Value, want: &str) -> bool {
-    text(p, "name") == want || text(p, "proxy") == want
+fn is_proxy(p: &ProxySyncStatus, want: &str) -> bool {
+    p.name == want || p.proxy == want
 }
 
 /// The table, then one paragraph per NACK and per STALE type.
-fn render(proxies: &[&Value], address: &str) -> String {
+fn render(proxies: &[&ProxySyncStatus], address: &str) -> String {
     if proxies.is_empty() {
         return format!("no proxies are connected to the control plane at {address}\n");
     }
@@ -114,42 +112,45 @@ fn render(proxies: &[&Value], address: &str) -> String {
     ];
     let mut problems = Vec::new();
     for p in proxies {
-        let name = text(p, "name");
-        let mut row = vec![name.to_string()];
+        let name = &p.name;
+        let mut row = vec![name.clone()];
         for ty in TYPES {
-            let t = &p["types"][ty];
-            let state = t["state"].as_str().unwrap_or("UNKNOWN");
-            row.push(state.replace('_', " "));
-            let version = |key: &str| t[key].as_str().unwrap_or("-").to_string();
-            match state {
-                "NACKED" => problems.push(format!(
+            // A type this meshctl knows and the control plane did not report.
+            let Some(t) = p.types.get(&ty) else {
+                row.push("UNKNOWN".to_string());
+                continue;
+            };
+            row.push(t.state.label().to_string());
+            let version = |v: &Option<String>| v.as_deref().unwrap_or("-").to_string();
+            match t.state {
+                SyncState::Nacked => problems.push(format!(
                     "NACKED  {name} {ty}: the proxy rejected version {} and {}\n  \
                      proxy:  {}\n  error:  {}\n  \
                      see:    meshctl proxy-config {} {name}\n",
-                    version("sent_version"),
-                    match t["acked_version"].as_str() {
+                    version(&t.sent_version),
+                    match &t.acked_version {
                         Some(v) => format!("keeps serving version {v}"),
                         None => format!("has no accepted {ty} config yet"),
                     },
-                    text(p, "proxy"),
-                    t["error"].as_str().unwrap_or("(no error detail)"),
+                    p.proxy,
+                    t.error.as_deref().unwrap_or("(no error detail)"),
                     proxy_config_kind(ty),
                 )),
-                "STALE" => problems.push(format!(
+                SyncState::Stale => problems.push(format!(
                     "STALE   {name} {ty}: sent version {} (nonce {}), the proxy has ACKed only {}; \
                      it has not answered yet\n",
-                    version("sent_version"),
-                    version("sent_nonce"),
-                    version("acked_version")
+                    version(&t.sent_version),
+                    version(&t.sent_nonce),
+                    version(&t.acked_version)
                 )),
-                _ => {}
+                SyncState::Synced | SyncState::NotSent => {}
             }
         }
-        row.push(text(p, "protocol").to_string());
-        let config = p["config_version"]
-            .as_u64()
-            .map_or(String::new(), |v| format!(" (config {v})"));
-        row.push(format!("{}{config}", text(p, "control_plane_version")));
+        row.push(p.protocol.to_string());
+        row.push(format!(
+            "{} (config {})",
+            p.control_plane_version, p.config_version
+        ));
         rows.push(row);
     }
     let mut out = table(&rows);
@@ -168,11 +169,6 @@ pub(crate) fn write_stdout(text: &str) -> anyhow::Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
     }
-}
-
-/// A string field, or "" (so that a field the control plane drops never crashes us).
-pub(crate) fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or("")
 }
 
 /// Left-aligned columns, two spaces apart; the first row is the header.
@@ -206,63 +202,4 @@ pub(crate) fn table(rows: &[Vec<String>]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    fn proxy(rds: Value) -> Value {
-        let synced = json!({"state": "SYNCED", "sent_version": "7", "acked_version": "7"});
-        json!({
-            "proxy": "sidecar~10.0.0.2~client-0.e2e~e2e.svc.cluster.local",
-            "name": "client-0.e2e",
-            "protocol": "sotw",
-            "control_plane_version": "0.1.0",
-            "config_version": 7,
-            "types": {"CDS": synced, "LDS": synced, "EDS": {"state": "NOT_SENT"}, "RDS": rds},
-        })
-    }
-
-    #[test]
-    fn nacks_are_listed_below_the_table_with_envoys_error() {
-        let p = proxy(json!({
-            "state": "NACKED", "sent_version": "8", "acked_version": "7",
-            "error": "regex '^(a|b){20}$' RE2 program size of 182 > max program size of 100",
-        }));
-        let text = render(&[&p], "127.0.0.1:15014");
-        let mut lines = text.lines();
-        let header = lines.next().unwrap();
-        assert!(
-            header.starts_with("NAME          CDS     LDS     EDS       RDS     PROTOCOL"),
-            "{text}"
-        );
-        let row = lines.next().unwrap();
-        assert!(row.contains("SYNCED  SYNCED  NOT SENT  NACKED"), "{text}");
-        assert!(row.ends_with("0.1.0 (config 7)"), "{text}");
-        assert!(
-            text.contains(
-                "NACKED  client-0.e2e RDS: the proxy rejected version 8 and keeps serving version 7"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains("see:    meshctl proxy-config routes client-0.e2e"),
-            "{text}"
-        );
-        assert!(text.contains("program size of 182"), "{text}");
-    }
-
-    #[test]
-    fn missing_fields_do_not_crash_the_table() {
-        let text = render(&[&json!({"name": "x.y"})], "addr");
-        assert!(
-            text.lines()
-                .nth(1)
-                .is_some_and(|row| row.starts_with("x.y   UNKNOWN")),
-            "{text}"
-        );
-        assert!(
-            render(&[], "addr").contains("no proxies are connected to the control plane at addr")
-        );
-    }
-}
+mod tests;

@@ -1,119 +1,121 @@
 //! `/debug/syncz` and `/debug/config_dump`: what each connected proxy was sent,
 //! what it ACKed and what it rejected.
 
-use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::listener::v3::Listener;
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+use mesh_api::debug::{
+    AdsProtocol, DiscoveryService, DumpedResource, ProxyConfigDump, ProxySyncStatus,
+    TypeSyncStatus, UndecodableResource,
+};
 use prost::Message;
-use serde::Serialize;
-use serde_json::{Value, json};
 
-use super::view::{ClusterView, EndpointsView, ListenerView, RouteConfigurationView};
+use super::view;
 use crate::xds::server::snapshot::Resources;
-use crate::xds::server::{ProxyConnection, SyncState, TypeStatus, XdsType};
+use crate::xds::server::{AdsProtocolKind, ProxyConnection, SyncState, TypeStatus, XdsType};
 
 /// One entry of `/debug/syncz`.
-#[derive(Debug, Serialize)]
-pub(crate) struct ProxySync {
-    proxy: String,
-    name: String,
-    connection: String,
-    connected_at: String,
-    protocol: crate::xds::server::AdsProtocolKind,
-    control_plane_version: &'static str,
-    config_version: u64,
-    types: BTreeMap<&'static str, TypeSync>,
-}
-
-#[derive(Debug, Serialize)]
-struct TypeSync {
-    state: SyncState,
-    sent_version: Option<String>,
-    sent_nonce: Option<String>,
-    acked_version: Option<String>,
-    /// Envoy's error when the last response was NACKed.
-    error: Option<String>,
-    /// When that NACK came.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    nacked_at: Option<String>,
-    /// How many resources the last response carried (SotW) or the proxy holds (Delta).
-    resources: usize,
-}
-
-impl ProxySync {
-    pub(crate) fn new(c: &ProxyConnection) -> ProxySync {
-        let status = c.status();
-        ProxySync {
-            proxy: c.node.id.clone(),
-            name: c.node.short_name(),
-            connection: c.id.clone(),
-            connected_at: rfc3339(c.connected_at),
-            protocol: c.protocol,
-            control_plane_version: env!("CARGO_PKG_VERSION"),
-            config_version: status.config_version,
-            types: XdsType::PUSH_ORDER
-                .into_iter()
-                .map(|ty| (ty.short_name(), TypeSync::new(status.get(ty))))
-                .collect(),
-        }
+pub(crate) fn proxy_sync(c: &ProxyConnection) -> ProxySyncStatus {
+    let status = c.status();
+    ProxySyncStatus {
+        proxy: c.node.id.clone(),
+        name: c.node.short_name(),
+        connection: c.id.clone(),
+        connected_at: rfc3339(c.connected_at),
+        protocol: ads_protocol(c.protocol),
+        control_plane_version: env!("CARGO_PKG_VERSION").to_string(),
+        config_version: status.config_version,
+        types: XdsType::PUSH_ORDER
+            .into_iter()
+            .map(|ty| (discovery_service(ty), type_sync(status.get(ty))))
+            .collect(),
     }
 }
 
-impl TypeSync {
-    fn new(t: &TypeStatus) -> TypeSync {
-        TypeSync {
-            state: t.state(),
-            sent_version: t.sent_version.clone(),
-            sent_nonce: t.sent_nonce.clone(),
-            acked_version: t.acked_version.clone(),
-            error: t.nack.as_ref().map(|n| n.error.clone()),
-            nacked_at: t.nack.as_ref().map(|n| rfc3339(n.at)),
-            resources: t.resources.len(),
-        }
+fn type_sync(t: &TypeStatus) -> TypeSyncStatus {
+    TypeSyncStatus {
+        state: sync_state(t.state()),
+        sent_version: t.sent_version.clone(),
+        sent_nonce: t.sent_nonce.clone(),
+        acked_version: t.acked_version.clone(),
+        error: t.nack.as_ref().map(|n| n.error.clone()),
+        nacked_at: t.nack.as_ref().map(|n| rfc3339(n.at)),
+        resources: t.resources.len(),
+    }
+}
+
+// The xDS server's own enums mapped to the wire's one by one, so that a new state,
+// protocol or type fails to compile here instead of reaching meshctl unannounced.
+
+fn sync_state(state: SyncState) -> mesh_api::debug::SyncState {
+    use mesh_api::debug::SyncState as Wire;
+    match state {
+        SyncState::Synced => Wire::Synced,
+        SyncState::NotSent => Wire::NotSent,
+        SyncState::Stale => Wire::Stale,
+        SyncState::Nacked => Wire::Nacked,
+    }
+}
+
+fn ads_protocol(kind: AdsProtocolKind) -> AdsProtocol {
+    match kind {
+        AdsProtocolKind::Sotw => AdsProtocol::Sotw,
+        AdsProtocolKind::Delta => AdsProtocol::Delta,
+    }
+}
+
+fn discovery_service(ty: XdsType) -> DiscoveryService {
+    match ty {
+        XdsType::Cluster => DiscoveryService::Cds,
+        XdsType::Endpoint => DiscoveryService::Eds,
+        XdsType::Listener => DiscoveryService::Lds,
+        XdsType::Route => DiscoveryService::Rds,
     }
 }
 
 /// The resources last sent to one connection, summarised and decoded.
-pub(crate) fn config_dump(c: &ProxyConnection) -> Value {
+pub(crate) fn config_dump(c: &ProxyConnection) -> ProxyConfigDump {
     let status = c.status();
-    let views = |ty: XdsType| -> Vec<Value> {
-        let resources: &Resources = &status.get(ty).resources;
-        resources
-            .values()
-            .map(|r| {
-                let body = r.body.as_slice();
-                let view = match ty {
-                    XdsType::Listener => {
-                        Listener::decode(body).map(|m| json!(ListenerView::new(&m)))
-                    }
-                    XdsType::Route => RouteConfiguration::decode(body)
-                        .map(|m| json!(RouteConfigurationView::new(&m))),
-                    XdsType::Cluster => Cluster::decode(body).map(|m| json!(ClusterView::new(&m))),
-                    XdsType::Endpoint => {
-                        ClusterLoadAssignment::decode(body).map(|m| json!(EndpointsView::new(&m)))
-                    }
-                };
-                let mut view =
-                    view.unwrap_or_else(|e| json!({"name": r.name, "decode_error": e.to_string()}));
-                view["version"] = r.version.clone().into();
-                view
-            })
-            .collect()
-    };
-    json!({
-        "proxy": c.node.id,
-        "name": c.node.short_name(),
-        "connection": c.id,
-        "config_version": status.config_version,
-        "listeners": views(XdsType::Listener),
-        "routes": views(XdsType::Route),
-        "clusters": views(XdsType::Cluster),
-        "endpoints": views(XdsType::Endpoint),
-    })
+    let sent = |ty: XdsType| &status.get(ty).resources;
+    ProxyConfigDump {
+        proxy: c.node.id.clone(),
+        name: c.node.short_name(),
+        connection: c.id.clone(),
+        config_version: status.config_version,
+        listeners: dumped(sent(XdsType::Listener), |body, version| {
+            Listener::decode(body).map(|m| view::listener_view(&m, version))
+        }),
+        routes: dumped(sent(XdsType::Route), |body, version| {
+            RouteConfiguration::decode(body).map(|m| view::route_configuration_view(&m, version))
+        }),
+        clusters: dumped(sent(XdsType::Cluster), |body, version| {
+            Cluster::decode(body).map(|m| view::cluster_view(&m, version))
+        }),
+        endpoints: dumped(sent(XdsType::Endpoint), |body, version| {
+            ClusterLoadAssignment::decode(body).map(|m| view::endpoints_view(&m, version))
+        }),
+    }
+}
+
+/// Each resource decoded into its view, or the decode error in its place.
+fn dumped<V>(
+    resources: &Resources,
+    view: impl Fn(&[u8], String) -> Result<V, prost::DecodeError>,
+) -> Vec<DumpedResource<V>> {
+    resources
+        .values()
+        .map(|r| match view(r.body.as_slice(), r.version.clone()) {
+            Ok(view) => DumpedResource::Decoded(view),
+            Err(e) => DumpedResource::Undecodable(UndecodableResource {
+                name: r.name.clone(),
+                version: r.version.clone(),
+                decode_error: e.to_string(),
+            }),
+        })
+        .collect()
 }
 
 /// `2026-11-25T18:01:02Z`.

@@ -1,6 +1,7 @@
-//! Serde summaries of Envoy resources for `/debug/config_dump`: the fields a person
-//! debugging routing looks at first. Each view also carries the full message as
-//! `proto` (its Debug form), since prost types do not implement serde.
+//! Envoy resources summarised into the views of `/debug/config_dump`
+//! (`mesh_api::debug`): the fields a person debugging routing looks at first. Each
+//! view also carries the full message as `proto` (its Debug form), since prost types
+//! do not implement serde.
 
 use envoy_types::pb::envoy::config::core::v3::{
     Address, DataSource, address, data_source, socket_address,
@@ -11,9 +12,9 @@ mod cluster;
 mod listener;
 mod route;
 
-pub(crate) use cluster::{ClusterView, EndpointsView};
-pub(crate) use listener::ListenerView;
-pub(crate) use route::RouteConfigurationView;
+pub(crate) use cluster::{cluster_view, endpoints_view};
+pub(crate) use listener::listener_view;
+pub(crate) use route::route_configuration_view;
 
 /// `10.0.0.1:8080`, `[fd00::1]:80`, `unix:///path`.
 fn address_text(a: &Address) -> Option<String> {
@@ -55,14 +56,4 @@ fn duration_text(d: &Duration) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_like_envoys() {
-        let d = |seconds, nanos| duration_text(&Duration { seconds, nanos });
-        assert_eq!(d(5, 0), "5s");
-        assert_eq!(d(1, 500_000_000), "1.5s");
-        assert_eq!(d(0, 250_000_000), "0.25s");
-    }
-}
+mod tests;
