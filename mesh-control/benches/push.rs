@@ -20,6 +20,12 @@
 //! update, translation, encoding, sending), which for an endpoint change should
 //! follow the proxies affected, not the size of the mesh.
 //!
+//! The clients speak State of the World xDS, then Delta (`MESH_BENCH_PROTOCOLS`,
+//! default `sotw,delta`). In SotW, Envoy's every ACK repeats the names of all the
+//! resources it subscribes to (every EDS cluster of the mesh), so each proxy an
+//! endpoint change reaches costs the control plane time in proportion to the size of
+//! the mesh, whatever the server does; Delta ACKs name nothing.
+//!
 //! The push debounce is 0 here: the figures are the push itself; add
 //! `--push-debounce` for the end-to-end delay. Sizes: `MESH_BENCH_SERVICES` (a
 //! comma-separated list, default `1000,5000`: 1,000 services / 10,000 endpoints,
@@ -38,6 +44,7 @@
 //!
 //! `cargo bench -p mesh-control --bench push`
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,7 +56,10 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
     HttpConnectionManager, http_connection_manager,
 };
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
-use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DiscoveryRequest, DiscoveryResponse,
+};
+use envoy_types::pb::google::protobuf::Any;
 use mesh_api::manifest::parse_file;
 use mesh_api::model::MeshSettings;
 use mesh_control::config::{ConfigEvent, ConfigSnapshot, ConfigState, Origin};
@@ -205,14 +215,87 @@ fn cpu_time() -> Duration {
     TICK * ticks
 }
 
-/// One simulated Envoy: subscribes like Envoy and ACKs everything.
-async fn proxy(channel: Channel, index: usize) {
-    let (tx, rx) = mpsc::channel(16);
-    let id = ProxyNode::sidecar_id(
+/// The xDS protocol the simulated proxies speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Sotw,
+    Delta,
+}
+
+/// The node id of proxy `index`.
+fn proxy_id(index: usize) -> String {
+    ProxyNode::sidecar_id(
         &format!("10.200.{}.{}", index / 250, index % 250),
         &format!("client-{index}"),
         proxy_namespace(index),
-    );
+    )
+}
+
+/// One simulated Envoy speaking Delta xDS: subscribes to CDS and LDS (wildcard),
+/// then to the EDS and RDS names those carry, and ACKs everything. Unlike SotW, an
+/// ACK names no resources.
+async fn delta_proxy(channel: Channel, index: usize) {
+    let (tx, rx) = mpsc::channel(16);
+    let request = |ty: XdsType, subscribe: Vec<String>, unsubscribe: Vec<String>, nonce: &str| {
+        DeltaDiscoveryRequest {
+            type_url: ty.type_url().into(),
+            resource_names_subscribe: subscribe,
+            resource_names_unsubscribe: unsubscribe,
+            response_nonce: nonce.to_string(),
+            ..Default::default()
+        }
+    };
+    let mut first = request(XdsType::Cluster, vec![], vec![], "");
+    first.node = Some(Node {
+        id: proxy_id(index),
+        ..Default::default()
+    });
+    let _ = tx.send(first).await;
+    let _ = tx
+        .send(request(XdsType::Listener, vec![], vec![], ""))
+        .await;
+    let Ok(response) = AggregatedDiscoveryServiceClient::new(channel)
+        .delta_aggregated_resources(ReceiverStream::new(rx))
+        .await
+    else {
+        return;
+    };
+    let mut responses = response.into_inner();
+    let (mut eds, mut rds) = (BTreeSet::new(), BTreeSet::new());
+    while let Ok(Some(response)) = responses.message().await {
+        let Some(ty) = XdsType::from_type_url(&response.type_url) else {
+            continue;
+        };
+        let _ = tx.send(request(ty, vec![], vec![], &response.nonce)).await;
+        let resources = response
+            .resources
+            .iter()
+            .filter_map(|r| r.resource.as_ref());
+        let (names, wanted_ty, held) = match ty {
+            XdsType::Cluster => (eds_names(resources), XdsType::Endpoint, &mut eds),
+            XdsType::Listener => (rds_names(resources), XdsType::Route, &mut rds),
+            _ => continue,
+        };
+        let removed: Vec<String> = response
+            .removed_resources
+            .iter()
+            .filter(|n| held.remove(*n))
+            .cloned()
+            .collect();
+        let added: Vec<String> = names
+            .into_iter()
+            .filter(|n| held.insert(n.clone()))
+            .collect();
+        if !added.is_empty() || !removed.is_empty() {
+            let _ = tx.send(request(wanted_ty, added, removed, "")).await;
+        }
+    }
+}
+
+/// One simulated Envoy: subscribes like Envoy and ACKs everything.
+async fn proxy(channel: Channel, index: usize) {
+    let (tx, rx) = mpsc::channel(16);
+    let id = proxy_id(index);
     let request =
         |ty: XdsType, names: Vec<String>, answering: Option<&DiscoveryResponse>| DiscoveryRequest {
             type_url: ty.type_url().into(),
@@ -252,14 +335,14 @@ async fn proxy(channel: Channel, index: usize) {
         let _ = tx.send(request(ty, names, Some(&response))).await;
         match ty {
             XdsType::Cluster => {
-                let names = eds_names(&response);
+                let names = eds_names(&response.resources).into_iter().collect();
                 if names != eds {
                     eds = names;
                     let _ = tx.send(request(XdsType::Endpoint, eds.clone(), None)).await;
                 }
             }
             XdsType::Listener => {
-                let names = rds_names(&response);
+                let names = rds_names(&response.resources).into_iter().collect();
                 // An experiment: without RDS, the largest response is gone.
                 let skip = std::env::var_os("MESH_BENCH_NO_RDS").is_some();
                 if names != rds && !skip {
@@ -272,20 +355,21 @@ async fn proxy(channel: Channel, index: usize) {
     }
 }
 
-fn eds_names(cds: &DiscoveryResponse) -> Vec<String> {
+/// The names of the EDS clusters among `resources`, in order.
+fn eds_names<'a>(resources: impl IntoIterator<Item = &'a Any>) -> BTreeSet<String> {
     let eds = cluster::ClusterDiscoveryType::Type(cluster::DiscoveryType::Eds as i32);
-    cds.resources
-        .iter()
+    resources
+        .into_iter()
         .filter_map(|any| Cluster::decode(any.value.as_slice()).ok())
         .filter(|c| c.cluster_discovery_type.as_ref() == Some(&eds))
         .map(|c| c.name)
         .collect()
 }
 
-fn rds_names(lds: &DiscoveryResponse) -> Vec<String> {
-    let mut names: Vec<String> = lds
-        .resources
-        .iter()
+/// The route config names the listeners among `resources` ask for, in order.
+fn rds_names<'a>(resources: impl IntoIterator<Item = &'a Any>) -> BTreeSet<String> {
+    resources
+        .into_iter()
         .filter_map(|any| Listener::decode(any.value.as_slice()).ok())
         .flat_map(|l| l.filter_chains.into_iter().chain(l.default_filter_chain))
         .flat_map(|chain| chain.filters)
@@ -299,10 +383,7 @@ fn rds_names(lds: &DiscoveryResponse) -> Vec<String> {
             Some(http_connection_manager::RouteSpecifier::Rds(rds)) => Some(rds.route_config_name),
             _ => None,
         })
-        .collect();
-    names.sort();
-    names.dedup();
-    names
+        .collect()
 }
 
 /// Waits until `proxies` connections are in sync with `version` by `done`.
@@ -439,9 +520,9 @@ fn serve(services: usize, proxies: usize) {
 
 /// The clients' side: starts the control plane process, connects the proxies and
 /// asks for the pushes.
-fn bench_size(services: usize, proxies: usize, rounds: usize) {
+fn bench_size(services: usize, proxies: usize, rounds: usize, protocol: Protocol) {
     eprintln!(
-        "== {services} services, {} endpoints, {proxies} proxies",
+        "== {services} services, {} endpoints, {proxies} proxies ({protocol:?} xDS)",
         services * 10
     );
     let exe = std::env::current_exe().expect("the bench's path");
@@ -503,7 +584,10 @@ fn bench_size(services: usize, proxies: usize, rounds: usize) {
                 .expect("a connection");
             let first = connection * STREAMS_PER_CONNECTION;
             for index in first..proxies.min(first + STREAMS_PER_CONNECTION) {
-                tokio::spawn(proxy(channel.clone(), index));
+                match protocol {
+                    Protocol::Sotw => tokio::spawn(proxy(channel.clone(), index)),
+                    Protocol::Delta => tokio::spawn(delta_proxy(channel.clone(), index)),
+                };
             }
         }
     });
@@ -550,7 +634,17 @@ fn main() {
         serve(sizes.first().copied().unwrap_or(1_000), proxies);
         return;
     }
-    for services in sizes {
-        bench_size(services, proxies, rounds);
+    let protocols = std::env::var("MESH_BENCH_PROTOCOLS").unwrap_or_else(|_| "sotw,delta".into());
+    for protocol in protocols.split(',') {
+        let protocol = match protocol.trim() {
+            "sotw" => Protocol::Sotw,
+            "delta" => Protocol::Delta,
+            other => {
+                panic!("MESH_BENCH_PROTOCOLS: unknown protocol {other:?}; use sotw, delta or both")
+            }
+        };
+        for services in &sizes {
+            bench_size(*services, proxies, rounds, protocol);
+        }
     }
 }

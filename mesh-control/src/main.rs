@@ -38,12 +38,14 @@ async fn main() -> anyhow::Result<()> {
     let hub = ConfigHub::new(MeshSettings {
         root_namespace: args.root_namespace.clone(),
     });
-    let config = hub.subscribe();
+    let mut config = hub.subscribe();
     let source = FileSource {
         dir: args.config_dir.clone(),
         debounce: args.config_debounce,
     };
     source.start(hub)?;
+    // The directory's first version is the one every proxy starts from, not a change.
+    config.mark_unchanged();
 
     let ads = AdsServer::start(config.clone(), args.push_debounce);
     let debug = DebugState {
@@ -66,7 +68,6 @@ async fn main() -> anyhow::Result<()> {
         wait(shutdown.clone()),
     ));
 
-    let mut config = config;
     let mut terminate = signal(SignalKind::terminate())?;
     let outcome = loop {
         tokio::select! {
