@@ -127,6 +127,12 @@ impl AdsProtocol for DeltaConnection {
         state
             .known
             .retain(|name, _| wildcard || names.contains(name));
+        // A plain ACK or NACK changes nothing the proxy should be told: pushes are
+        // answered by `on_snapshot`. Skipping it keeps an ACK's cost independent of
+        // how many resources there are.
+        if !initial && requested.is_empty() && request.resource_names_unsubscribe.is_empty() {
+            return Vec::new();
+        }
         let always = initial && state.wildcard;
         self.response(ty, &BTreeSet::new(), &requested, always)
             .into_iter()

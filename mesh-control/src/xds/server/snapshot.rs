@@ -199,6 +199,11 @@ impl Resources {
         h.finish()
     }
 
+    /// Whether both are the very same maps (not merely equal ones).
+    pub fn same_maps(&self, other: &Resources) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared) && Arc::ptr_eq(&self.own, &other.own)
+    }
+
     pub fn get(&self, name: &str) -> Option<&Arc<EncodedResource>> {
         self.shared.map.get(name).or_else(|| self.own.map.get(name))
     }

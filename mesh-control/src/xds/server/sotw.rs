@@ -115,6 +115,33 @@ impl AdsProtocol for SotwConnection {
                 }
             }
         }
+        // An ACK repeats every subscribed name (all the mesh's EDS clusters, say):
+        // recognise an unchanged subscription in one pass, without building anew.
+        if !initial
+            && self.types[ty]
+                .subscription
+                .as_ref()
+                .is_some_and(|s| s.is_requested_by(ty, &request.resource_names))
+        {
+            // Names kept as the keys of the resources they were first read against
+            // would keep those resources alive: move them to the current ones when
+            // those are exactly what the proxy was last sent, all of it.
+            let current = self.snapshot.resources(ty);
+            let state = &mut self.types[ty];
+            if state.covers_all
+                && state
+                    .sent
+                    .as_ref()
+                    .is_some_and(|sent| sent.same_maps(current))
+                && let Some(Subscription {
+                    names: names @ SubscribedNames::KeysOf(_),
+                    ..
+                }) = &mut state.subscription
+            {
+                *names = SubscribedNames::KeysOf(current.clone());
+            }
+            return Vec::new();
+        }
         let subscription =
             Subscription::new(ty, request.resource_names, self.snapshot.resources(ty));
         let state = &mut self.types[ty];
@@ -298,6 +325,14 @@ impl Subscription {
 
     fn is_empty(&self) -> bool {
         !self.wildcard && self.names.is_empty()
+    }
+
+    /// Whether a request naming `names` asks for exactly this subscription (names in
+    /// the same order; a reordered request takes the longer way).
+    fn is_requested_by(&self, ty: XdsType, names: &[String]) -> bool {
+        let wildcard =
+            (names.is_empty() && ty.wildcard_when_unnamed()) || names.iter().any(|n| n == "*");
+        wildcard == self.wildcard && self.names.names().eq(names.iter().filter(|n| *n != "*"))
     }
 
     fn same_as(&self, other: &Subscription) -> bool {
