@@ -13,7 +13,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{
 
 use super::connection::{AdsProtocol, control_plane, next_nonce};
 use super::registry::{AdsProtocolKind, Reply, SyncStatus};
-use super::snapshot::{ProxySnapshot, TypeChange, type_version};
+use super::snapshot::{EncodedResource, ProxySnapshot, Resources, TypeChange, type_version};
 use super::xds_type::{PerType, XdsType};
 use crate::xds::node::ProxyNode;
 
@@ -122,17 +122,17 @@ impl AdsProtocol for DeltaConnection {
                 state.names.remove(name);
             }
         }
+        // A plain ACK or NACK changes nothing the proxy should be told: pushes are
+        // answered by `on_snapshot`. Returning here keeps an ACK's cost independent
+        // of how many resources there are.
+        if !initial && requested.is_empty() && request.resource_names_unsubscribe.is_empty() {
+            return Vec::new();
+        }
         // The proxy forgets what it unsubscribed from; so does the server.
         let (wildcard, names) = (state.wildcard, &state.names);
         state
             .known
             .retain(|name, _| wildcard || names.contains(name));
-        // A plain ACK or NACK changes nothing the proxy should be told: pushes are
-        // answered by `on_snapshot`. Skipping it keeps an ACK's cost independent of
-        // how many resources there are.
-        if !initial && requested.is_empty() && request.resource_names_unsubscribe.is_empty() {
-            return Vec::new();
-        }
         let always = initial && state.wildcard;
         self.response(ty, &BTreeSet::new(), &requested, always)
             .into_iter()
@@ -194,35 +194,17 @@ impl DeltaConnection {
         names: &BTreeSet<String>,
     ) -> Option<DeltaDiscoveryResponse> {
         let all = self.snapshot.resources(ty).clone();
-        let state = &mut self.types[ty];
+        let state = &self.types[ty];
         let resources: Vec<Resource> = names
             .iter()
             .filter_map(|name| all.get(name))
             .filter(|r| state.known.get(&r.name) != Some(&r.version))
-            .map(|r| Resource {
-                name: r.name.clone(),
-                version: r.version.clone(),
-                resource: Some(r.to_any(ty)),
-                ..Default::default()
-            })
+            .map(|r| wire_resource(r, ty))
             .collect();
         if resources.is_empty() {
             return None;
         }
-        for r in &resources {
-            state.known.insert(r.name.clone(), r.version.clone());
-        }
-        let version = type_version(self.snapshot.config_version, all.content_hash());
-        let nonce = next_nonce();
-        self.status.types[ty].record_sent(version.clone(), nonce.clone(), Arc::new(all));
-        Some(DeltaDiscoveryResponse {
-            system_version_info: version,
-            resources,
-            type_url: ty.type_url().to_string(),
-            nonce,
-            control_plane: control_plane(),
-            ..Default::default()
-        })
+        Some(self.respond(ty, all, resources, Vec::new()))
     }
 
     /// The changes of `ty` the proxy does not have yet, plus `force`d names, and
@@ -246,12 +228,7 @@ impl DeltaConnection {
         let resources: Vec<Resource> = wanted
             .values()
             .filter(|r| state.known.get(&r.name) != Some(&r.version) || force.contains(&r.name))
-            .map(|r| Resource {
-                name: r.name.clone(),
-                version: r.version.clone(),
-                resource: Some(r.to_any(ty)),
-                ..Default::default()
-            })
+            .map(|r| wire_resource(r, ty))
             .collect();
         let mut removed: Vec<String> = state
             .known
@@ -268,6 +245,19 @@ impl DeltaConnection {
         if resources.is_empty() && removed.is_empty() && !always {
             return None;
         }
+        Some(self.respond(ty, wanted, resources, removed))
+    }
+
+    /// Records that the proxy now holds `resources` and no longer `removed`, of
+    /// `wanted` in all, and makes the response that says so.
+    fn respond(
+        &mut self,
+        ty: XdsType,
+        wanted: Resources,
+        resources: Vec<Resource>,
+        removed: Vec<String>,
+    ) -> DeltaDiscoveryResponse {
+        let state = &mut self.types[ty];
         for r in &resources {
             state.known.insert(r.name.clone(), r.version.clone());
         }
@@ -277,7 +267,7 @@ impl DeltaConnection {
         let version = type_version(self.snapshot.config_version, wanted.content_hash());
         let nonce = next_nonce();
         self.status.types[ty].record_sent(version.clone(), nonce.clone(), Arc::new(wanted));
-        Some(DeltaDiscoveryResponse {
+        DeltaDiscoveryResponse {
             system_version_info: version,
             resources,
             type_url: ty.type_url().to_string(),
@@ -285,6 +275,16 @@ impl DeltaConnection {
             nonce,
             control_plane: control_plane(),
             ..Default::default()
-        })
+        }
+    }
+}
+
+/// A resource as a Delta response carries it.
+fn wire_resource(r: &EncodedResource, ty: XdsType) -> Resource {
+    Resource {
+        name: r.name.clone(),
+        version: r.version.clone(),
+        resource: Some(r.to_any(ty)),
+        ..Default::default()
     }
 }
