@@ -15,7 +15,7 @@ use prost::Message;
 
 use super::view;
 use crate::xds::server::snapshot::Resources;
-use crate::xds::server::{AdsProtocolKind, ProxyConnection, SyncState, TypeStatus, XdsType};
+use crate::xds::server::{AdsProtocolKind, ProxyConnection, TypeStatus, XdsType};
 
 /// One entry of `/debug/syncz`.
 pub(crate) fn proxy_sync(c: &ProxyConnection) -> ProxySyncStatus {
@@ -37,7 +37,7 @@ pub(crate) fn proxy_sync(c: &ProxyConnection) -> ProxySyncStatus {
 
 fn type_sync(t: &TypeStatus) -> TypeSyncStatus {
     TypeSyncStatus {
-        state: sync_state(t.state()),
+        state: t.state(),
         sent_version: t.sent_version.clone(),
         sent_nonce: t.sent_nonce.clone(),
         acked_version: t.acked_version.clone(),
@@ -47,18 +47,9 @@ fn type_sync(t: &TypeStatus) -> TypeSyncStatus {
     }
 }
 
-// The xDS server's own enums mapped to the wire's one by one, so that a new state,
+// The xDS server's own enums mapped to the wire's one by one, so that a new
 // protocol or type fails to compile here instead of reaching meshctl unannounced.
-
-fn sync_state(state: SyncState) -> mesh_api::debug::SyncState {
-    use mesh_api::debug::SyncState as Wire;
-    match state {
-        SyncState::Synced => Wire::Synced,
-        SyncState::NotSent => Wire::NotSent,
-        SyncState::Stale => Wire::Stale,
-        SyncState::Nacked => Wire::Nacked,
-    }
-}
+// (Sync states are the wire's own type.)
 
 fn ads_protocol(kind: AdsProtocolKind) -> AdsProtocol {
     match kind {

@@ -72,19 +72,9 @@ pub struct Nack {
     pub at: SystemTime,
 }
 
-/// `istioctl proxy-status`'s states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SyncState {
-    /// The last response was ACKed.
-    Synced,
-    /// Nothing of this type was sent (the proxy did not ask, or has not yet).
-    NotSent,
-    /// Sent, not yet ACKed.
-    Stale,
-    /// The last response was rejected.
-    Nacked,
-}
+/// A type's sync state, as the debug endpoint shows it (`istioctl proxy-status`'s
+/// states): one type for the server and the debug view.
+pub use mesh_api::debug::SyncState;
 
 /// What a request with a `response_nonce` means for the response it answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
