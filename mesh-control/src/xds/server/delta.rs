@@ -3,7 +3,7 @@
 //! resource (a hash of its bytes), so a proxy that reconnects with
 //! `initial_resource_versions` gets only what changed meanwhile.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
@@ -16,6 +16,10 @@ use super::registry::{AdsProtocolKind, Reply, SyncStatus};
 use super::snapshot::{EncodedResource, ProxySnapshot, Resources, TypeChange, type_version};
 use super::xds_type::{PerType, XdsType};
 use crate::xds::node::ProxyNode;
+
+mod known;
+
+use known::Known;
 
 /// A Delta stream's state.
 #[derive(Debug)]
@@ -33,7 +37,7 @@ struct DeltaType {
     wildcard: bool,
     names: BTreeSet<String>,
     /// What the proxy holds as far as the server knows: name → version.
-    known: BTreeMap<String, String>,
+    known: Known,
     /// Whether the proxy wanted every resource of the type at the last look: then,
     /// while the names stay the same, it still does, without comparing them.
     covers_all: bool,
@@ -105,7 +109,7 @@ impl AdsProtocol for DeltaConnection {
             state.subscribed = true;
             state.wildcard =
                 request.resource_names_subscribe.is_empty() && ty.wildcard_when_unnamed();
-            state.known = request.initial_resource_versions.into_iter().collect();
+            state.known = Known::from_versions(request.initial_resource_versions);
         }
         let mut requested = Vec::new();
         for name in request.resource_names_subscribe {
@@ -130,9 +134,7 @@ impl AdsProtocol for DeltaConnection {
         }
         // The proxy forgets what it unsubscribed from; so does the server.
         let (wildcard, names) = (state.wildcard, &state.names);
-        state
-            .known
-            .retain(|name, _| wildcard || names.contains(name));
+        state.known.retain(|name| wildcard || names.contains(name));
         let always = initial && state.wildcard;
         self.response(ty, &BTreeSet::new(), &requested, always)
             .into_iter()
@@ -198,7 +200,7 @@ impl DeltaConnection {
         let resources: Vec<Resource> = names
             .iter()
             .filter_map(|name| all.get(name))
-            .filter(|r| state.known.get(&r.name) != Some(&r.version))
+            .filter(|r| state.known.version(&r.name) != Some(r.version.as_str()))
             .map(|r| wire_resource(r, ty))
             .collect();
         if resources.is_empty() {
@@ -227,19 +229,22 @@ impl DeltaConnection {
         state.covers_all = wanted.len() == all.len();
         let resources: Vec<Resource> = wanted
             .values()
-            .filter(|r| state.known.get(&r.name) != Some(&r.version) || force.contains(&r.name))
+            .filter(|r| {
+                state.known.version(&r.name) != Some(r.version.as_str()) || force.contains(&r.name)
+            })
             .map(|r| wire_resource(r, ty))
             .collect();
         let mut removed: Vec<String> = state
             .known
-            .keys()
+            .names()
+            .into_iter()
             .filter(|name| !wanted.contains_key(name))
             .cloned()
             .collect();
         removed.extend(
             requested
                 .iter()
-                .filter(|name| !wanted.contains_key(name) && !state.known.contains_key(*name))
+                .filter(|name| !wanted.contains_key(name) && !state.known.contains(name))
                 .cloned(),
         );
         if resources.is_empty() && removed.is_empty() && !always {
@@ -257,13 +262,9 @@ impl DeltaConnection {
         resources: Vec<Resource>,
         removed: Vec<String>,
     ) -> DeltaDiscoveryResponse {
-        let state = &mut self.types[ty];
-        for r in &resources {
-            state.known.insert(r.name.clone(), r.version.clone());
-        }
-        for name in &removed {
-            state.known.remove(name);
-        }
+        // Now the proxy holds exactly what it wants: the resources sent, the others
+        // at the versions it had, none of those removed.
+        self.types[ty].known = Known::exactly(wanted.clone());
         let version = type_version(self.snapshot.config_version, wanted.content_hash());
         let nonce = next_nonce();
         self.status.types[ty].record_sent(version.clone(), nonce.clone(), Arc::new(wanted));
