@@ -18,8 +18,10 @@ use super::xds_type::{PerType, XdsType};
 use crate::xds::node::ProxyNode;
 
 mod known;
+mod subscribed;
 
 use known::Known;
+use subscribed::SubscribedNames;
 
 /// A Delta stream's state.
 #[derive(Debug)]
@@ -35,7 +37,7 @@ struct DeltaType {
     /// Whether the proxy asked for the type at all.
     subscribed: bool,
     wildcard: bool,
-    names: BTreeSet<String>,
+    names: SubscribedNames,
     /// What the proxy holds as far as the server knows: name → version.
     known: Known,
     /// Whether the proxy wanted every resource of the type at the last look: then,
@@ -115,7 +117,7 @@ impl AdsProtocol for DeltaConnection {
         for name in request.resource_names_subscribe {
             if name == "*" {
                 state.wildcard = true;
-            } else if state.names.insert(name.clone()) {
+            } else if state.names.insert(&name) {
                 requested.push(name);
             }
         }
@@ -224,9 +226,13 @@ impl DeltaConnection {
         let wanted = if state.wildcard {
             all.clone()
         } else {
-            all.select(&state.names)
+            all.select_where(|name| state.names.contains(name))
         };
         state.covers_all = wanted.len() == all.len();
+        // Every resource wanted and no other name: the names are exactly `all`'s.
+        if state.covers_all && state.names.len() == all.len() {
+            state.names.rebase(all.clone());
+        }
         let resources: Vec<Resource> = wanted
             .values()
             .filter(|r| {

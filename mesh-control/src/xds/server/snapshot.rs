@@ -252,6 +252,24 @@ impl Resources {
             own: Arc::new(Layer::new(pick(&self.own.map))),
         }
     }
+
+    /// The resources whose names `keep` says yes to; shares the maps when that is
+    /// all of them.
+    pub fn select_where(&self, keep: impl Fn(&str) -> bool) -> Resources {
+        if self.keys().all(|name| keep(name)) {
+            return self.clone();
+        }
+        let pick = |map: &ResourceMap| -> ResourceMap {
+            map.iter()
+                .filter(|(name, _)| keep(name))
+                .map(|(name, r)| (name.clone(), r.clone()))
+                .collect()
+        };
+        Resources {
+            shared: Arc::new(Layer::new(pick(&self.shared.map))),
+            own: Arc::new(Layer::new(pick(&self.own.map))),
+        }
+    }
 }
 
 impl std::ops::Index<&str> for Resources {
