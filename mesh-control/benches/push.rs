@@ -140,39 +140,39 @@ struct Toggles {
 impl Toggles {
     /// The events of the next push of `kind`.
     fn next(&mut self, kind: &str, services: usize) -> Option<Vec<ConfigEvent>> {
-        let (flag, event): (&mut bool, fn(bool, usize) -> ConfigEvent) = match kind {
-            "full" => (&mut self.extra_service, |on, services| {
-                service_file("svc-extra", NAMESPACE, services, if on { 10 } else { 0 })
-                    .emptied_unless(on)
-            }),
-            "endpoint" => (&mut self.extra_endpoint, |on, _| {
-                service_file("svc-0", NAMESPACE, 0, if on { 11 } else { 10 })
-            }),
-            "endpoint-few" => (&mut self.extra_few_endpoint, |on, _| {
-                service_file("few-0", NAMESPACE_FEW, 0, if on { 11 } else { 10 })
-            }),
-            _ => return None,
+        let toggle = |flag: &mut bool| {
+            *flag = !*flag;
+            *flag
         };
-        *flag = !*flag;
-        Some(vec![event(*flag, services)])
-    }
-}
-
-trait Emptied {
-    fn emptied_unless(self, keep: bool) -> Self;
-}
-
-impl Emptied for ConfigEvent {
-    /// The same reset with nothing in it (the file removed) unless `keep`.
-    fn emptied_unless(self, keep: bool) -> ConfigEvent {
-        match self {
-            ConfigEvent::Reset { origin, .. } if !keep => ConfigEvent::Reset {
-                origin,
+        let event = match kind {
+            "full" if toggle(&mut self.extra_service) => {
+                service_file("svc-extra", NAMESPACE, services, 10)
+            }
+            // The extra service's file removed.
+            "full" => ConfigEvent::Reset {
+                origin: Origin::File(format!("{NAMESPACE}/svc-extra.yaml")),
                 objects: Vec::new(),
                 errors: Vec::new(),
             },
-            other => other,
-        }
+            "endpoint" => {
+                let endpoints = if toggle(&mut self.extra_endpoint) {
+                    11
+                } else {
+                    10
+                };
+                service_file("svc-0", NAMESPACE, 0, endpoints)
+            }
+            "endpoint-few" => {
+                let endpoints = if toggle(&mut self.extra_few_endpoint) {
+                    11
+                } else {
+                    10
+                };
+                service_file("few-0", NAMESPACE_FEW, 0, endpoints)
+            }
+            _ => return None,
+        };
+        Some(vec![event])
     }
 }
 
