@@ -10,11 +10,13 @@
 //! - [`xds`]: the xDS resource type URLs the control plane and the proxy share.
 //! - [`debug`]: the answers of the control plane's debug endpoint, which the CLI reads.
 //! - [`identity`]: workload identities (SPIFFE IDs in Istio's form).
+//! - [`certificate_service`]: Istio's certificate API messages (CSR in, chain out).
 //!
 //! No sockets and no runtime live here: this crate is shared by the control plane,
 //! the CLI and the proxy.
 
 pub mod analysis;
+pub mod certificate_service;
 pub mod crds;
 pub mod debug;
 pub mod duration;
