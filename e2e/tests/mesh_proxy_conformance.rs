@@ -1256,7 +1256,8 @@ async fn config_mesh_proxy_cannot_implement_is_nacked_and_the_last_config_kept()
         reply.body
     );
 
-    // Upstream TLS is not implemented yet: the cluster is refused.
+    // Certificate revocation lists are not checked yet: the cluster is refused
+    // (never served without the check).
     mesh.apply(
         "web-dr.yaml",
         "
@@ -1266,7 +1267,7 @@ async fn config_mesh_proxy_cannot_implement_is_nacked_and_the_last_config_kept()
         spec:
           host: web
           trafficPolicy:
-            tls: {mode: SIMPLE}
+            tls: {mode: SIMPLE, caCrl: /etc/ssl/crl.pem}
         ",
     );
     let node =

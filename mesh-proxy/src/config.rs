@@ -16,6 +16,7 @@ mod cluster;
 mod endpoints;
 mod error;
 pub mod filter_chain;
+mod forward_client_cert;
 mod http_filter;
 mod listener;
 mod network_filter;
@@ -26,6 +27,7 @@ pub use cluster::{
 };
 pub use endpoints::{Endpoint, build_endpoints};
 pub use error::{ConfigError, FieldError};
+pub use forward_client_cert::{ForwardClientCert, XfccMode};
 pub use http_filter::HttpFilter;
 pub use listener::{FilterChainConfig, ListenerConfig, ListenerFilters, build_listener};
 pub use network_filter::{

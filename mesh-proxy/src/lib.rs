@@ -20,6 +20,7 @@ pub mod redirect;
 pub mod route;
 pub mod stats;
 pub mod stream_info;
+pub mod tls;
 pub mod transport;
 pub mod upstream;
 pub mod worker;
@@ -40,6 +41,7 @@ use crate::drain::Drain;
 use crate::node::NodeMetadata;
 use crate::proxy::Shared;
 use crate::stats::Stats;
+use crate::tls::TlsContexts;
 
 /// Everything `mesh-proxy run` needs.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -64,10 +66,12 @@ pub async fn run(config: RunConfig, log_levels: Arc<LogLevels>) -> anyhow::Resul
     let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
     let stats = Arc::new(Stats::default());
     let drain = Drain::new();
+    let tls = Arc::new(TlsContexts::default());
     let shared = Shared {
         snapshots: rx,
         stats: stats.clone(),
         drain: drain.clone(),
+        tls: tls.clone(),
     };
     let state = AdminState {
         shared: shared.clone(),
@@ -93,7 +97,8 @@ pub async fn run(config: RunConfig, log_levels: Arc<LogLevels>) -> anyhow::Resul
     }
     let mut workers =
         worker::start(config.concurrency, &shared).context("cannot start the worker threads")?;
-    let client = xds::XdsClient::new(config.xds_address, config.node.node(), tx, stats);
+    let client =
+        xds::XdsClient::new(config.xds_address, config.node.node(), tx, stats).with_tls(tls);
     // Config keeps arriving while draining, as Envoy's does.
     let mut client = tokio::spawn(client.run());
     tokio::select! {

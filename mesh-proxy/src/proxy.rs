@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use crate::config::Snapshot;
 use crate::drain::Drain;
 use crate::stats::Stats;
+use crate::tls::TlsContexts;
 
 mod access_log;
 mod attempts;
@@ -52,4 +53,6 @@ pub struct Shared {
     pub stats: Arc<Stats>,
     /// Listeners stop accepting, and connections finish, once it is signaled.
     pub drain: Drain,
+    /// The TLS contexts in use, and the workload's certificate they present.
+    pub tls: Arc<TlsContexts>,
 }

@@ -23,6 +23,9 @@ pub struct Stats {
     flags: [AtomicU64; FLAGS.len()],
     xds_ack: AtomicU64,
     xds_nack: AtomicU64,
+    /// TLS handshakes, downstream (terminated here) and upstream (originated here),
+    /// summed over listeners and clusters (Envoy keeps them per listener/cluster).
+    ssl: [AtomicU64; 4],
     /// Per HTTP connection manager, by `stat_prefix` (Envoy's `http.<prefix>.*`).
     http: Registry,
     /// Per cluster, by name (Envoy's `cluster.<name>.*`).
@@ -108,9 +111,13 @@ impl Stats {
     }
 
     /// The process-wide counters without tags, by their `/stats` names.
-    pub fn globals(&self) -> [(&'static str, u64); 3] {
+    pub fn globals(&self) -> [(&'static str, u64); 7] {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         [
+            ("listener.ssl.handshake", get(&self.ssl[0])),
+            ("listener.ssl.connection_error", get(&self.ssl[1])),
+            ("cluster.ssl.handshake", get(&self.ssl[2])),
+            ("cluster.ssl.connection_error", get(&self.ssl[3])),
             (
                 "cluster_manager.upstream_rq_retry",
                 get(&self.upstream_rq_retry),
@@ -133,6 +140,27 @@ impl Stats {
         self.upstream_rq_retry.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A downstream TLS handshake completed.
+    pub fn ssl_handshake(&self) {
+        self.ssl[0].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A downstream TLS handshake failed (no or a bad client certificate, plaintext
+    /// on a TLS chain, a timeout).
+    pub fn ssl_connection_error(&self) {
+        self.ssl[1].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An upstream TLS handshake completed.
+    pub fn upstream_ssl_handshake(&self) {
+        self.ssl[2].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An upstream TLS handshake failed (the server's certificate was refused).
+    pub fn upstream_ssl_connection_error(&self) {
+        self.ssl[3].fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn xds_ack(&self) {
         self.xds_ack.fetch_add(1, Ordering::Relaxed);
     }
@@ -144,18 +172,15 @@ impl Stats {
     /// `name: value` lines, sorted by name, as Envoy's `/stats`.
     pub fn render(&self) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let mut lines = vec![
-            format!("control_plane.xds_ack: {}", get(&self.xds_ack)),
-            format!("control_plane.xds_nack: {}", get(&self.xds_nack)),
-            format!(
-                "http.downstream_rq_total: {}",
-                get(&self.downstream_rq_total)
-            ),
-            format!(
-                "cluster_manager.upstream_rq_retry: {}",
-                get(&self.upstream_rq_retry)
-            ),
-        ];
+        let mut lines: Vec<String> = self
+            .globals()
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}"))
+            .collect();
+        lines.push(format!(
+            "http.downstream_rq_total: {}",
+            get(&self.downstream_rq_total)
+        ));
         for (i, c) in self.downstream_rq_xx.iter().enumerate() {
             lines.push(format!("http.downstream_rq_{}xx: {}", i + 1, get(c)));
         }

@@ -5,14 +5,16 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use mesh_api::identity::SpiffeId;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::config::filter_chain::ConnectionInfo;
+use crate::tls::PeerCertificate;
 
-/// A byte stream the proxy can serve or send over: a TCP stream today, a TLS
-/// stream around one when a transport socket asks for it.
+/// A byte stream the proxy can serve or send over: a TCP stream, or a TLS stream
+/// around one when a transport socket asks for it.
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
@@ -37,6 +39,11 @@ pub struct DownstreamInfo {
     /// The peer's identity, verified from its certificate when mutual TLS
     /// terminates here; `None` on a plaintext connection.
     pub peer_identity: Option<SpiffeId>,
+    /// Whether TLS terminates here (`x-forwarded-proto: https`).
+    pub tls: bool,
+    /// The client certificate of a mutual TLS connection (for
+    /// `x-forwarded-client-cert`); `None` otherwise.
+    pub peer_certificate: Option<Arc<PeerCertificate>>,
 }
 
 impl DownstreamInfo {
@@ -62,6 +69,8 @@ impl DownstreamInfo {
             local,
             original_dst: None,
             peer_identity: None,
+            peer_certificate: None,
+            tls: false,
         }
     }
 }

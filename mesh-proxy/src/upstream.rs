@@ -4,6 +4,7 @@
 mod connector;
 mod dns;
 mod h2;
+mod transport;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -20,9 +21,12 @@ use crate::balance::{self, Health, LoadBalancer, RandomGenerator};
 use crate::config::{Cluster, ClusterConfig, ClusterKind, ConnectionLimits, Endpoint, PoolOptions};
 use crate::outlier::{OutlierDetectionConfig, OutlierDetector, UpstreamResult};
 use crate::proxy::ProxyBody;
+use crate::stats::Stats;
+use crate::tls::TlsContexts;
 use crate::transport::BoxedIo;
 use crate::worker::PerWorker;
 use connector::{Connector, RequestsPerConnection};
+use transport::UpstreamTransport;
 
 /// Idle pooled connections are closed after this long.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -45,6 +49,8 @@ pub struct ClusterRuntime {
     clients: PerWorker<Client<Connector, ProxyBody>>,
     /// How the clients connect.
     connector: Connector,
+    /// Plaintext or TLS, per endpoint.
+    transport: Arc<UpstreamTransport>,
     builder: hyper_util::client::legacy::Builder,
     /// The circuit breakers' counts, shared by every request to the cluster.
     breakers: Arc<Breakers>,
@@ -80,9 +86,8 @@ impl OutlierState {
     }
 }
 
-/// A connection to `endpoint` from `source` (if set), within `timeout`: TCP, as every
-/// cluster's transport socket is plaintext until the proxy originates TLS (clusters
-/// that ask for TLS are refused), behind the [`BoxedIo`] a TLS stream will fill.
+/// A TCP connection to `endpoint` from `source` (if set), within `timeout`; the
+/// cluster's transport socket wraps it ([`UpstreamTransport::wrap`]).
 async fn connect(
     endpoint: SocketAddr,
     timeout: Duration,
@@ -139,14 +144,26 @@ pub struct RetryAdmission {
 
 impl ClusterRuntime {
     /// The pool of `config`; a DNS cluster starts resolving, and `dns_changed` is
-    /// told when its addresses change.
-    pub fn new(config: &ClusterConfig, dns_changed: &Arc<Notify>) -> ClusterRuntime {
+    /// told when its addresses change. TLS contexts come from `tls`.
+    pub fn new(
+        config: &ClusterConfig,
+        dns_changed: &Arc<Notify>,
+        tls: &Arc<TlsContexts>,
+        stats: &Arc<Stats>,
+    ) -> ClusterRuntime {
         let (connect_timeout, http2) = (config.connect_timeout, config.http2);
+        let transport = Arc::new(UpstreamTransport::new(
+            config.transport_socket.clone(),
+            config.transport_socket_matches.clone(),
+            tls.clone(),
+            stats.clone(),
+        ));
         let connector = Connector {
             endpoint: None,
             connect_timeout,
             source_address: config.source_address,
             count_requests: config.pool.counted_requests_per_connection().is_some(),
+            transport: transport.clone(),
         };
         // HTTP/1.1 only: HTTP/2 clusters go through a client per endpoint (`h2`).
         let mut builder = Client::builder(TokioExecutor::new());
@@ -168,6 +185,7 @@ impl ClusterRuntime {
             pool: config.pool,
             clients: PerWorker::default(),
             connector,
+            transport,
             builder,
             breakers: Arc::new(Breakers {
                 connections: Arc::new(Semaphore::new(
@@ -207,8 +225,15 @@ impl ClusterRuntime {
         }
     }
 
-    /// The hosts the outlier detector watches (EDS changed them).
-    pub fn watch_hosts(&self, hosts: impl IntoIterator<Item = SocketAddr>) {
+    /// The cluster's endpoints changed (EDS): the outlier detector watches them, and
+    /// each gets its transport socket.
+    pub fn set_endpoints(&self, endpoints: &[Endpoint]) {
+        self.transport.set_endpoints(endpoints);
+        self.watch_hosts(endpoints.iter().map(|e| e.address));
+    }
+
+    /// The hosts the outlier detector watches.
+    fn watch_hosts(&self, hosts: impl IntoIterator<Item = SocketAddr>) {
         if let Some(state) = &self.outlier {
             let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
             st.detector.set_hosts(hosts);
@@ -235,6 +260,9 @@ impl ClusterRuntime {
             && self.limits == config.limits
             && self.pool == config.pool
             && self.outlier_config == config.outlier
+            && self
+                .transport
+                .is(&config.transport_socket, &config.transport_socket_matches)
             && self.dns.as_ref().map(|(kind, _)| kind)
                 == matches!(config.kind, ClusterKind::Dns { .. }).then_some(&config.kind)
     }
@@ -295,7 +323,8 @@ impl ClusterRuntime {
     /// A connection to `endpoint` for the TCP proxy, from the cluster's source
     /// address, within its connect timeout.
     pub async fn connect(&self, endpoint: SocketAddr) -> io::Result<BoxedIo> {
-        connect(endpoint, self.connect_timeout, self.source_address).await
+        let tcp = connect(endpoint, self.connect_timeout, self.source_address).await?;
+        self.transport.wrap(endpoint, tcp).await
     }
 
     /// Sends `request` to `endpoint`: HTTP/1.1 from the cluster's keep-alive pool

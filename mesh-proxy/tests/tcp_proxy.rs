@@ -158,6 +158,7 @@ async fn serve(r: &ProxyResources) -> watch::Sender<Arc<Snapshot>> {
         snapshots: rx,
         stats: Arc::new(Stats::default()),
         drain: Default::default(),
+        tls: Default::default(),
     };
     tokio::spawn(mesh_proxy::proxy::listeners::run(shared));
     tx

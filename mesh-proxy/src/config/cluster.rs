@@ -272,10 +272,10 @@ fn cluster(c: &Cluster) -> Result<ClusterConfig, FieldError> {
     };
     let transport_socket = build_transport_socket(c.transport_socket.as_ref(), false)?;
     let transport_socket_matches = build_transport_socket_matches(&c.transport_socket_matches)?;
-    transport_socket.refuse_tls("upstream TLS")?;
+    transport_socket.check_servable()?;
     for m in &transport_socket_matches {
         m.socket
-            .refuse_tls("upstream TLS")
+            .check_servable()
             .map_err(|e| e.at(format!("transport_socket_matches {:?}", m.name)))?;
     }
     let outlier = c

@@ -180,7 +180,7 @@ fn filter_chain(c: &FilterChain) -> Result<FilterChainConfig, FieldError> {
 
 fn filter_chain_config(c: &FilterChain) -> Result<FilterChainConfig, FieldError> {
     let transport_socket = build_transport_socket(c.transport_socket.as_ref(), true)?;
-    transport_socket.refuse_tls("terminating TLS")?;
+    transport_socket.check_servable()?;
     #[allow(deprecated)]
     let proxy_protocol = c.use_proxy_proto.as_ref().is_some_and(|b| b.value);
     if proxy_protocol {

@@ -12,6 +12,7 @@ use prost::Message;
 use serde::Serialize;
 
 use super::error::FieldError;
+use super::forward_client_cert::{ForwardClientCert, forward_client_cert};
 use super::http_filter::{HttpFilter, build_http_filters};
 use crate::route::{RouteTable, build_route_table, proto_duration};
 
@@ -55,6 +56,8 @@ pub struct HttpChain {
     /// whose headers never complete. `None`: no bound.
     #[serde(serialize_with = "secs")]
     pub request_headers_timeout: Option<Duration>,
+    /// What happens to `x-forwarded-client-cert`.
+    pub forward_client_cert: ForwardClientCert,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -157,7 +160,9 @@ fn http_connection_manager(hcm: HttpConnectionManager) -> Result<HttpChain, Fiel
         None => Some(DEFAULT_STREAM_IDLE_TIMEOUT),
         Some(d) => nonzero(d),
     };
+    let forward_client_cert = forward_client_cert(&hcm)?;
     Ok(HttpChain {
+        forward_client_cert,
         stat_prefix: hcm.stat_prefix,
         routes,
         use_remote_address: hcm.use_remote_address.is_some_and(|b| b.value),

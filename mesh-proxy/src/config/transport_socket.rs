@@ -30,7 +30,7 @@ const UPSTREAM_TLS: &str =
 pub(super) const TRANSPORT_SOCKET_MATCH: &str = "envoy.transport_socket_match";
 
 /// How a connection's bytes travel.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum TransportSocket {
     /// No transport socket, or `raw_buffer`.
@@ -40,7 +40,7 @@ pub enum TransportSocket {
 }
 
 /// What a TLS transport socket asks for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct TlsContext {
     pub role: TlsRole,
     /// The certificates to present (Istio's: SDS `default`).
@@ -55,7 +55,7 @@ pub struct TlsContext {
 }
 
 /// Which end of the handshake the proxy is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TlsRole {
     /// A filter chain's `DownstreamTlsContext`.
@@ -65,7 +65,7 @@ pub enum TlsRole {
 }
 
 /// Where a certificate (with its key), or a trust bundle, comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CertificateSource {
     /// An SDS secret by name (`default`, `ROOTCA`, `file-cert:…`).
@@ -78,7 +78,7 @@ pub enum CertificateSource {
 }
 
 /// The peer's certificate must chain to `trusted_ca` and carry a matching SAN.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct PeerValidation {
     pub trusted_ca: Option<CertificateSource>,
     /// Any of them must match a SAN of the peer (none: any SAN).
@@ -87,7 +87,7 @@ pub struct PeerValidation {
 
 /// One `match_subject_alt_names` entry. The regex is kept as written (it was compiled
 /// once to check it): the verifier that uses it compiles it again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SanMatcher {
     Exact(String),
@@ -98,7 +98,7 @@ pub enum SanMatcher {
 }
 
 /// `tls_minimum_protocol_version` / `tls_maximum_protocol_version`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 pub enum TlsVersion {
     /// Envoy's default for the side.
     #[default]
@@ -117,15 +117,26 @@ pub struct TransportSocketMatch {
 }
 
 impl TransportSocket {
-    /// The data path does not terminate or originate TLS yet: such config is
-    /// refused (NACKed), never served as plaintext.
-    pub fn refuse_tls(&self, what: &str) -> Result<(), FieldError> {
-        match self {
-            TransportSocket::Plaintext => Ok(()),
-            TransportSocket::Tls(_) => {
-                Err(FieldError::new(format!("{what} is not supported yet")).at("transport_socket"))
-            }
+    /// Whether the data path can serve this socket: every SDS secret it names must be
+    /// one the proxy has (the workload's `default`/`ROOTCA`, or Istio's `file-cert:`
+    /// and `file-root:`); otherwise the resource is NACKed, never served as plaintext.
+    pub fn check_servable(&self) -> Result<(), FieldError> {
+        let TransportSocket::Tls(tls) = self else {
+            return Ok(());
+        };
+        let at = |e: String| FieldError::new(e).at("transport_socket");
+        for source in &tls.certificates {
+            crate::tls::check_source(source, false).map_err(at)?;
         }
+        if let Some(ca) = tls.validation.as_ref().and_then(|v| v.trusted_ca.as_ref()) {
+            crate::tls::check_source(ca, true).map_err(at)?;
+        }
+        if matches!(tls.role, TlsRole::Server { .. }) && tls.certificates.is_empty() {
+            return Err(at(
+                "a DownstreamTlsContext without a certificate".to_string()
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -16,7 +16,11 @@ use super::orig_dst::original_dst;
 use super::tcp_proxy::{self, TcpConnection};
 use crate::config::filter_chain::{ConnectionInfo, RAW_BUFFER, select};
 use crate::config::{FilterChainConfig, ListenerConfig, NetworkFilter, TransportSocket};
+use crate::tls::{PeerCertificate, ServerTls};
 use crate::transport::{DownstreamInfo, Io};
+
+/// How long a downstream TLS handshake may take.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Serves a connection accepted on `listener` until it closes.
 pub(super) async fn serve(
@@ -62,20 +66,69 @@ pub(super) async fn serve(
         return;
     };
     tracing::debug!(listener = %listener.name, chain = %chain.name, %peer, %destination, "filter chain");
-    let downstream = Arc::new(DownstreamInfo {
+    let mut downstream = DownstreamInfo {
         connection: info,
         local,
         original_dst: restored,
         peer_identity: None,
-    });
+        peer_certificate: None,
+        tls: false,
+    };
     match &chain.transport_socket {
         TransportSocket::Plaintext => {
-            network_filter(stream, chain, &listener, downstream, shared).await;
+            network_filter(stream, chain, &listener, Arc::new(downstream), shared).await;
         }
-        // Refused with the listener (NACKed) until the proxy terminates TLS: never
-        // served as plaintext.
-        TransportSocket::Tls(_) => {
-            tracing::warn!(listener = %listener.name, chain = %chain.name, "TLS is not served; closing");
+        TransportSocket::Tls(context) => {
+            let server = match shared.tls.server(context) {
+                Ok(server) => server,
+                Err(e) => {
+                    tracing::warn!(listener = %listener.name, chain = %chain.name, "cannot terminate TLS: {e}; closing");
+                    return;
+                }
+            };
+            let Some(tls) = handshake(stream, &server, &listener, peer).await else {
+                shared.stats.ssl_connection_error();
+                return;
+            };
+            shared.stats.ssl_handshake();
+            downstream.tls = true;
+            let (_, session) = tls.get_ref();
+            if let Some(leaf) = session.peer_certificates().and_then(|c| c.first()) {
+                let peer = PeerCertificate::of(leaf, server.local_uri()).map(Arc::new);
+                downstream.peer_identity = peer.as_ref().and_then(|p| p.identity.clone());
+                downstream.peer_certificate = peer;
+            }
+            network_filter(tls, chain, &listener, Arc::new(downstream), shared).await;
+        }
+    }
+}
+
+/// The server side of the handshake, bounded in time as Envoy's
+/// `transport_socket_connect_timeout` bounds it in Istio's listeners.
+async fn handshake(
+    stream: TcpStream,
+    server: &ServerTls,
+    listener: &ListenerConfig,
+    peer: SocketAddr,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    // The ClientHello first: the config depends on the ALPN it offers.
+    let accept = async {
+        let start =
+            tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream)
+                .await?;
+        let offered: Vec<&[u8]> = start.client_hello().alpn().into_iter().flatten().collect();
+        let config = server.config_for(&offered);
+        start.into_stream(config).await
+    };
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(e)) => {
+            tracing::debug!(listener = %listener.name, %peer, "TLS handshake failed: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(listener = %listener.name, %peer, "TLS handshake timed out");
+            None
         }
     }
 }

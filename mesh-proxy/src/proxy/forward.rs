@@ -14,7 +14,7 @@ use hyper::{Request, Response};
 
 use super::attempts::{self, Outcome};
 use super::deadline::DeadlineBody;
-use super::headers::{forwarded, random, strip_hop_by_hop};
+use super::headers::{client_cert, forwarded, random, strip_hop_by_hop};
 use super::http::HttpConnection;
 use super::local_reply::{self, BoxError, ProxyBody, Reply};
 use super::mirror::shadow;
@@ -189,6 +189,12 @@ fn build_upstream_head<'a>(
         &mut parts.headers,
         conn.downstream.peer().ip(),
         t.use_remote_address,
+        conn.downstream.tls,
+    );
+    client_cert(
+        &mut parts.headers,
+        &conn.chain.forward_client_cert,
+        conn.downstream.peer_certificate.as_deref(),
     );
     let empty = HeaderOps::default();
     // Envoy's default order: weighted cluster, route, virtual host.

@@ -7,11 +7,15 @@ use std::net::IpAddr;
 use hyper::HeaderMap;
 use hyper::header::{CONNECTION, HeaderName, HeaderValue, TE, TRANSFER_ENCODING, UPGRADE};
 
+use crate::config::{ForwardClientCert, XfccMode};
+use crate::tls::PeerCertificate;
+
 const KEEP_ALIVE: &str = "keep-alive";
 const PROXY_CONNECTION: &str = "proxy-connection";
 pub(super) const X_REQUEST_ID: &str = "x-request-id";
 pub(super) const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
 pub(super) const X_FORWARDED_FOR: &str = "x-forwarded-for";
+pub(super) const X_FORWARDED_CLIENT_CERT: &str = "x-forwarded-client-cert";
 
 /// Removes the headers meant for one connection only: `Connection` and those it
 /// names, `Keep-Alive`, `Proxy-Connection`, `TE` (except `trailers`),
@@ -46,14 +50,20 @@ pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// Envoy's request-side headers: a request id when there is none, the scheme the
 /// client used, and (with `use_remote_address`) the client's address appended to
 /// `x-forwarded-for`.
-pub(super) fn forwarded(headers: &mut HeaderMap, peer: IpAddr, use_remote_address: bool) {
+pub(super) fn forwarded(
+    headers: &mut HeaderMap,
+    peer: IpAddr,
+    use_remote_address: bool,
+    tls: bool,
+) {
     if !headers.contains_key(X_REQUEST_ID)
         && let Ok(v) = HeaderValue::from_str(&request_id())
     {
         headers.insert(X_REQUEST_ID, v);
     }
     if !headers.contains_key(X_FORWARDED_PROTO) {
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        let scheme = if tls { "https" } else { "http" };
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme));
     }
     if use_remote_address {
         let xff = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
@@ -62,6 +72,46 @@ pub(super) fn forwarded(headers: &mut HeaderMap, peer: IpAddr, use_remote_addres
         };
         if let Ok(v) = HeaderValue::from_str(&xff) {
             headers.insert(X_FORWARDED_FOR, v);
+        }
+    }
+}
+
+/// `x-forwarded-client-cert` as the connection manager's settings say, for a
+/// connection whose verified client certificate is `peer` (none: not mTLS).
+pub(super) fn client_cert(
+    headers: &mut HeaderMap,
+    settings: &ForwardClientCert,
+    peer: Option<&PeerCertificate>,
+) {
+    let element = || {
+        peer.map(|p| p.xfcc_element(settings.subject, settings.uri, settings.dns))
+            .and_then(|e| HeaderValue::from_str(&e).ok())
+    };
+    match (settings.mode, peer.is_some()) {
+        (XfccMode::AlwaysForwardOnly, _) | (XfccMode::ForwardOnly, true) => {}
+        (XfccMode::AppendForward, true) => {
+            let Some(mine) = element() else { return };
+            let joined = match headers.get(X_FORWARDED_CLIENT_CERT) {
+                Some(prev) => {
+                    let mut v = prev.as_bytes().to_vec();
+                    v.push(b',');
+                    v.extend_from_slice(mine.as_bytes());
+                    HeaderValue::from_bytes(&v).unwrap_or(mine)
+                }
+                None => mine,
+            };
+            headers.insert(X_FORWARDED_CLIENT_CERT, joined);
+        }
+        (XfccMode::SanitizeSet, true) => {
+            headers.remove(X_FORWARDED_CLIENT_CERT);
+            if let Some(mine) = element() {
+                headers.insert(X_FORWARDED_CLIENT_CERT, mine);
+            }
+        }
+        // Sanitize, and every mode but ALWAYS_FORWARD_ONLY without mTLS: a client
+        // must not be able to claim a certificate it did not present.
+        _ => {
+            headers.remove(X_FORWARDED_CLIENT_CERT);
         }
     }
 }

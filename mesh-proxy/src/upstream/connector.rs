@@ -32,6 +32,8 @@ pub(super) struct Connector {
     /// Count each connection's requests (only when the cluster limits them: the
     /// count is handed to every response).
     pub(super) count_requests: bool,
+    /// Plaintext or TLS, per endpoint.
+    pub(super) transport: Arc<super::UpstreamTransport>,
 }
 
 impl Service<Uri> for Connector {
@@ -50,7 +52,8 @@ impl Service<Uri> for Connector {
                 Some(endpoint) => endpoint,
                 None => endpoint_of(&uri)?,
             };
-            let stream = super::connect(endpoint, c.connect_timeout, c.source_address).await?;
+            let tcp = super::connect(endpoint, c.connect_timeout, c.source_address).await?;
+            let stream = c.transport.wrap(endpoint, tcp).await?;
             Ok(UpstreamIo {
                 io: TokioIo::new(stream),
                 requests: c.count_requests.then(Default::default),

@@ -50,14 +50,22 @@ impl XdsClient {
         snapshots: watch::Sender<Arc<Snapshot>>,
         stats: Arc<Stats>,
     ) -> XdsClient {
+        let mut state = XdsState::default();
+        state.stats = stats.clone();
         XdsClient {
             address,
             node,
-            state: XdsState::default(),
+            state,
             snapshots,
             stats,
             sotw: false,
         }
+    }
+
+    /// Clusters originate TLS with `tls` (the workload's certificate).
+    pub fn with_tls(mut self, tls: Arc<crate::tls::TlsContexts>) -> XdsClient {
+        self.state.tls = tls;
+        self
     }
 
     /// Runs forever: one stream at a time, reconnecting after a jittered backoff.

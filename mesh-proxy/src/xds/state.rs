@@ -15,6 +15,8 @@ use crate::config::{
     Cluster, ClusterConfig, ClusterKind, Endpoint, ListenerConfig, NetworkFilter, RouteSource,
     Snapshot,
 };
+use crate::stats::Stats;
+use crate::tls::TlsContexts;
 use crate::upstream::ClusterRuntime;
 
 /// Every accepted resource, by type and name. A rejected resource leaves the
@@ -29,6 +31,10 @@ pub struct XdsState {
     synced: bool,
     /// Told by DNS clusters when their addresses change: a new snapshot is due.
     pub dns_changed: Arc<tokio::sync::Notify>,
+    /// The TLS contexts clusters originate TLS with.
+    pub tls: Arc<TlsContexts>,
+    /// Where clusters count their TLS handshakes.
+    pub stats: Arc<Stats>,
 }
 
 impl XdsState {
@@ -241,7 +247,14 @@ impl XdsState {
             .map(|c| &c.runtime)
             .filter(|r| r.fits(config))
             .cloned()
-            .unwrap_or_else(|| Arc::new(ClusterRuntime::new(config, &self.dns_changed)));
+            .unwrap_or_else(|| {
+                Arc::new(ClusterRuntime::new(
+                    config,
+                    &self.dns_changed,
+                    &self.tls,
+                    &self.stats,
+                ))
+            });
         let endpoints: Arc<[Endpoint]> = match &config.kind {
             ClusterKind::Eds { service_name } => self
                 .endpoints
@@ -259,7 +272,7 @@ impl XdsState {
             return before.clone();
         }
         let balancer = crate::upstream::load_balancer(config, &endpoints);
-        runtime.watch_hosts(endpoints.iter().map(|e| e.address));
+        runtime.set_endpoints(&endpoints);
         Arc::new(Cluster {
             config: config.clone(),
             endpoints,

@@ -142,12 +142,11 @@ fn istios_outbound_matches_pick_mtls_for_tls_mode_istio_and_plaintext_otherwise(
     );
     assert!(built[1].labels.is_empty());
     assert_eq!(built[1].socket, TransportSocket::Plaintext);
-    // Kept, and refused by the data path until it can do TLS.
-    let err = built[0]
+    // Istio's SDS names are ones the data path serves.
+    built[0]
         .socket
-        .refuse_tls("upstream TLS")
-        .expect_err("no TLS yet");
-    assert!(err.contains("upstream TLS is not supported yet"), "{err}");
+        .check_servable()
+        .expect("default and ROOTCA are served");
 }
 
 #[test]

@@ -57,6 +57,7 @@ fn chain(request_headers_timeout: Option<Duration>) -> HttpChain {
         max_request_headers_bytes: 60 * 1024,
         max_headers_count: 100,
         request_headers_timeout,
+        forward_client_cert: Default::default(),
     }
 }
 
@@ -75,6 +76,7 @@ fn serve(chain: HttpChain) -> (DuplexStream, Arc<Stats>) {
             snapshots,
             stats: stats.clone(),
             drain: Drain::new(),
+            tls: Default::default(),
         },
         header_clock: HeaderClock::new(),
     };
