@@ -109,6 +109,7 @@ pub fn analyze_files(files: &[(String, String)], options: &AnalysisOptions) -> A
             .filter_map(|e| e.mesh.clone()),
         MeshSettings {
             root_namespace: options.mesh_config.root_namespace.clone(),
+            ..MeshSettings::default()
         },
     );
     let cx = Context::new(&model, options, &read.entries);

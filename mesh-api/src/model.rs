@@ -19,23 +19,30 @@ mod delta;
 mod endpoints;
 pub mod hostname;
 mod index;
+mod peer_authentication;
 pub mod policies;
 mod protocol;
 mod update;
 pub mod virtual_ip;
 
 pub use delta::{ModelDelta, Reach};
+pub use peer_authentication::{MtlsPolicy, compose_peer_authentications};
 pub use protocol::Protocol;
 pub use update::ObjectChange;
 
-/// Istio's root namespace: policies here apply to the whole mesh.
-pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
+/// The root namespace (Istio's `istio-system`, where mesh-control runs): policies
+/// here apply to the whole mesh.
+pub const DEFAULT_ROOT_NAMESPACE: &str = "mesh-system";
+/// The trust domain of workload identities (`spiffe://<trust-domain>/ns/…`), Istio's.
+pub const DEFAULT_TRUST_DOMAIN: &str = "cluster.local";
 
 /// Mesh-wide settings the model depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeshSettings {
     /// Namespace whose selector-less policies apply mesh-wide.
     pub root_namespace: String,
+    /// Trust domain of the workload identities proxies present and verify.
+    pub trust_domain: String,
 }
 
 /// The mesh as the control plane sees it.
@@ -174,6 +181,7 @@ impl Default for MeshSettings {
     fn default() -> Self {
         MeshSettings {
             root_namespace: DEFAULT_ROOT_NAMESPACE.to_string(),
+            trust_domain: DEFAULT_TRUST_DOMAIN.to_string(),
         }
     }
 }

@@ -37,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let hub = ConfigHub::new(MeshSettings {
         root_namespace: args.root_namespace.clone(),
+        ..MeshSettings::default()
     });
     let mut config = hub.subscribe();
     let source = FileSource {

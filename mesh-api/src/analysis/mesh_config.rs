@@ -28,7 +28,8 @@ pub struct MeshConfig {
 impl Default for MeshConfig {
     fn default() -> Self {
         MeshConfig {
-            root_namespace: crate::model::DEFAULT_ROOT_NAMESPACE.to_string(),
+            // Istio's default: the analyzer reads Istio's mesh config, not mesh-control's.
+            root_namespace: "istio-system".to_string(),
             default_access_log_providers: false,
             addresses_auto_allocated: false,
             image_type: None,

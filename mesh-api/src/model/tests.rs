@@ -86,7 +86,16 @@ fn routing_config_attaches_to_its_services() {
 
 #[test]
 fn security_policies_layer_mesh_then_namespace_then_workload() {
-    let model = bookinfo();
+    // Bookinfo's mesh-wide policy is in Istio's root namespace, as an Istio user's
+    // would be; such a user starts mesh-control with `--root-namespace istio-system`.
+    let settings = MeshSettings {
+        root_namespace: "istio-system".to_string(),
+        ..MeshSettings::default()
+    };
+    let model = MeshModel::build(
+        crate::test_support::objects_of(&crate::test_support::BOOKINFO),
+        settings,
+    );
     let ratings = &model.workloads[&wref("bookinfo", "ratings-v1-0")];
     assert_eq!(
         ratings.policies.peer_authentications.len(),

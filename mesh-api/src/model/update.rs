@@ -98,8 +98,22 @@ impl MeshModel {
                 let Some(service) = model.services.get_mut(&hostname) else {
                     continue;
                 };
+                let old_account =
+                    current.and_then(|i| service.endpoints[i].service_account.clone());
+                let new_account = endpoint.as_ref().and_then(|e| e.service_account.clone());
                 if let Some(i) = current {
                     service.endpoints.remove(i);
+                }
+                let held_by_others = |s: &super::Service, account: &Option<String>| {
+                    account.is_none() || s.endpoints.iter().any(|e| &e.service_account == account)
+                };
+                // Clients verify a service's peers against its service accounts (the
+                // SANs of its clusters): when that set changes, more than EDS does.
+                if old_account != new_account
+                    && !(held_by_others(service, &old_account)
+                        && held_by_others(service, &new_account))
+                {
+                    delta.add_reach(Reach::All);
                 }
                 if let Some(endpoint) = endpoint {
                     // Selected endpoints are in workload order, as `build` makes them.

@@ -37,7 +37,7 @@ fn base() -> Vec<(ObjectRef, Arc<MeshObject>)> {
     ));
     objects.push(object(
         "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n\
-         metadata: {name: default, namespace: istio-system}\nspec: {mtls: {mode: STRICT}}\n",
+         metadata: {name: default, namespace: mesh-system}\nspec: {mtls: {mode: STRICT}}\n",
     ));
     objects.push(object(
         "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n\
@@ -236,7 +236,12 @@ fn a_workload_change_updates_only_the_services_that_select_it() {
         object_ref: r.clone(),
         object: Some(add),
     }]);
-    assert!(!delta.full && delta.routing.is_none());
+    assert!(!delta.full);
+    assert_eq!(
+        delta.routing,
+        Some(Reach::All),
+        "web's first service account is new to its clients' SAN checks"
+    );
     assert_eq!(
         delta.endpoints,
         BTreeSet::from(["web.a.svc.cluster.local".to_string()])
@@ -267,6 +272,32 @@ fn a_workload_change_updates_only_the_services_that_select_it() {
         object: updated.objects.get(&r).cloned(),
     };
     assert!(updated.update(&[same]).1.is_empty());
+}
+
+#[test]
+fn only_a_change_of_a_services_accounts_is_more_than_endpoints() {
+    let objects: BTreeMap<ObjectRef, Arc<MeshObject>> = base().into_iter().collect();
+    let mut model = build(&objects);
+    let mut add = |name: &str, account: &str| {
+        let (r, we) = object(&format!(
+            "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\n\
+             metadata: {{name: {name}, namespace: a}}\n\
+             spec: {{address: 10.1.0.9, labels: {{app: api}}, serviceAccount: {account}}}\n"
+        ));
+        let (updated, delta) = model.update(&[ObjectChange {
+            object_ref: r,
+            object: Some(we),
+        }]);
+        model = updated;
+        delta
+    };
+    assert_eq!(add("api-0", "api").routing, Some(Reach::All));
+    let same_account = add("api-1", "api");
+    assert_eq!(same_account.routing, None, "EDS only");
+    assert_eq!(same_account.endpoints.len(), 1);
+    assert_eq!(add("api-2", "other").routing, Some(Reach::All));
+    // api-0 moves to the account api-1 still has: the set stays {api, other}.
+    assert_eq!(add("api-0", "other").routing, None);
 }
 
 #[test]
