@@ -134,37 +134,69 @@ impl MeshModel {
         compose_peer_authentications(&self.settings.root_namespace, policies)
     }
 
+    /// The mutual TLS of a workload of `namespace` with `labels` that the model may not
+    /// know (a proxy whose WorkloadEntry is missing): the policies of the namespace and
+    /// the mesh that select it.
+    pub fn mtls_for(&self, namespace: &str, labels: &BTreeMap<String, String>) -> MtlsPolicy {
+        let root = self.settings.root_namespace.as_str();
+        let mut namespaces = vec![namespace];
+        if namespace != root {
+            namespaces.push(root);
+        }
+        let policies: Vec<(&ObjectRef, &PeerAuthentication)> = namespaces
+            .into_iter()
+            .flat_map(|ns| self.peer_authentications_in(ns))
+            .filter(|(_, p)| {
+                p.spec
+                    .selector
+                    .as_ref()
+                    .is_none_or(|s| s.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v)))
+            })
+            .collect();
+        compose_peer_authentications(root, policies)
+    }
+
+    /// The PeerAuthentications of one namespace, in name order.
+    fn peer_authentications_in<'m>(
+        &'m self,
+        namespace: &str,
+    ) -> impl Iterator<Item = (&'m ObjectRef, &'m PeerAuthentication)> + 'm {
+        let first = ObjectRef {
+            kind: Kind::PeerAuthentication,
+            namespace: namespace.to_string(),
+            name: String::new(),
+        };
+        let namespace = namespace.to_string();
+        self.objects
+            .range(first..)
+            .take_while(move |(r, _)| {
+                r.kind == Kind::PeerAuthentication && r.namespace == namespace
+            })
+            .filter_map(|(r, o)| match o.as_ref() {
+                MeshObject::PeerAuthentication(p) => Some((r, p.as_ref())),
+                _ => None,
+            })
+    }
+
     /// The mode of `namespace` as a whole: its selector-less policy, else the mesh's.
     /// Istio's hint for clients' auto mTLS towards services there (workload and port
     /// policies are not looked at: a service does not know its workloads' policies).
     pub fn namespace_mtls_mode(&self, namespace: &str) -> MtlsMode {
         let root = self.settings.root_namespace.as_str();
-        let in_namespace = |ns: &str| {
-            let first = ObjectRef {
-                kind: Kind::PeerAuthentication,
-                namespace: ns.to_string(),
-                name: String::new(),
-            };
-            let ns = ns.to_string();
-            self.objects
-                .range(first..)
-                .take_while(move |(r, _)| r.kind == Kind::PeerAuthentication && r.namespace == ns)
-                .filter_map(|(r, o)| match o.as_ref() {
-                    MeshObject::PeerAuthentication(p) => Some((r, p.as_ref())),
-                    _ => None,
-                })
-                .filter(|(_, p)| {
-                    p.spec
-                        .selector
-                        .as_ref()
-                        .is_none_or(|s| s.match_labels.is_empty())
-                })
-        };
-        let policies: Vec<(&ObjectRef, &PeerAuthentication)> = if namespace == root {
-            in_namespace(root).collect()
-        } else {
-            in_namespace(namespace).chain(in_namespace(root)).collect()
-        };
+        let mut namespaces = vec![namespace];
+        if namespace != root {
+            namespaces.push(root);
+        }
+        let policies: Vec<(&ObjectRef, &PeerAuthentication)> = namespaces
+            .into_iter()
+            .flat_map(|ns| self.peer_authentications_in(ns))
+            .filter(|(_, p)| {
+                p.spec
+                    .selector
+                    .as_ref()
+                    .is_none_or(|s| s.match_labels.is_empty())
+            })
+            .collect();
         compose_peer_authentications(root, policies).mode
     }
 }

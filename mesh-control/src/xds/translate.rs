@@ -16,6 +16,7 @@ use mesh_api::object::ObjectRef;
 use super::node::{ProxyKind, ProxyNode};
 use super::resources::ProxyResources;
 
+mod cluster_tls;
 mod clusters;
 mod delegate;
 mod destination;
@@ -24,7 +25,9 @@ mod filters;
 mod http_policy;
 mod http_route;
 mod inbound;
+mod inbound_chains;
 mod listeners;
+mod mtls;
 mod names;
 mod proto;
 mod route_match;
@@ -37,6 +40,7 @@ mod traffic_policy;
 #[cfg(test)]
 mod tests;
 
+pub use mtls::{SDS_CERTIFICATE, SDS_CLUSTER, SDS_ROOT_CA, sds_secret_config};
 pub use names::{
     BLACK_HOLE_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, VIRTUAL_INBOUND,
     VIRTUAL_OUTBOUND, inbound_cluster_name, outbound_cluster_name,

@@ -263,6 +263,11 @@ fn workloads_get_the_policies_that_select_them() {
         (MtlsMode::Strict, 0),
         "the mesh's; shop's selector policy stays in shop"
     );
+    // A proxy the model has no WorkloadEntry for gets the same from its labels.
+    let labels = BTreeMap::from([("app".to_string(), "db".to_string())]);
+    assert_eq!(model.mtls_for("shop", &labels), db);
+    assert_eq!(model.mtls_for("shop", &BTreeMap::new()), web);
+    assert_eq!(model.mtls_for("other", &labels), api);
     assert_eq!(model.namespace_mtls_mode("shop"), MtlsMode::Permissive);
     assert_eq!(model.namespace_mtls_mode("other"), MtlsMode::Strict);
     assert_eq!(model.namespace_mtls_mode("mesh-system"), MtlsMode::Strict);

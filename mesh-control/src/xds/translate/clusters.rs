@@ -9,6 +9,7 @@ use mesh_api::model::{Protocol, Resolution, Service, ServiceOrigin};
 use mesh_api::networking::{DestinationRule, ServiceEntryResolution};
 use mesh_api::object::MeshObject;
 
+use super::cluster_tls::{UpstreamTarget, apply_upstream_tls, service_identities};
 use super::endpoints::{load_assignment, single_endpoint};
 use super::names::{BLACK_HOLE_CLUSTER, PASSTHROUGH_CLUSTER, outbound_cluster_name};
 use super::proto::{ads_config_source, seconds};
@@ -100,6 +101,8 @@ pub(crate) fn outbound_clusters(scope: &ProxyScope<'_>) -> Vec<Cluster> {
         }
         let rule = scope.destination_rule(service).map(|(_, dr)| dr);
         let kind = cluster_kind_of(scope, service);
+        let identities = service_identities(scope.model, service);
+        let namespace_mode = scope.model.namespace_mtls_mode(&service.namespace);
         for port in &service.ports {
             if !scope.egress_allows(service, port.port) {
                 continue;
@@ -107,8 +110,17 @@ pub(crate) fn outbound_clusters(scope: &ProxyScope<'_>) -> Vec<Cluster> {
             for sc in subset_clusters(service, port.port, rule) {
                 let mut c = base_cluster(&sc.name, kind, service, port.port, &sc.labels);
                 let policy = ClusterPolicy::new(rule, &sc.subset, port.port);
-                policy.apply(&mut c, upstream_http(port.protocol));
-                policy.apply_tls(&mut c, &service.hostname);
+                let http = upstream_http(port.protocol);
+                policy.apply(&mut c, http);
+                let target = UpstreamTarget {
+                    service,
+                    identities: &identities,
+                    namespace_mode,
+                    port: port.port,
+                    subset: &sc.subset,
+                    http2: policy.upstream_http2(http),
+                };
+                apply_upstream_tls(&mut c, policy.tls, &target);
                 out.push(c);
             }
         }

@@ -11,6 +11,7 @@ use envoy_types::pb::envoy::config::endpoint::v3::{
 use mesh_api::model::{Endpoint, Service};
 
 use super::clusters::{ClusterKind, cluster_kind, subset_clusters};
+use super::mtls::endpoint_tls_metadata;
 use super::proto::{socket_address, u32_value};
 use super::scope::ProxyScope;
 
@@ -90,6 +91,8 @@ pub(crate) fn load_assignment(
                         load_balancing_weight: Some(u32_value(
                             e.weight.filter(|w| *w > 0).unwrap_or(1),
                         )),
+                        // Which of the cluster's transport_socket_matches applies.
+                        metadata: endpoint_tls_metadata(&e.labels),
                         ..Default::default()
                     })
                     .collect(),

@@ -43,6 +43,41 @@ pub(crate) enum TcpTarget {
 /// The HTTP connection manager with Istio's sidecar HTTP filters: fault and CORS
 /// (configured per route through `typed_per_filter_config`), then the router.
 pub(crate) fn http_connection_manager(stat_prefix: &str, routes: RouteSource) -> Filter {
+    hcm_filter(&http_connection_manager_config(stat_prefix, routes))
+}
+
+/// An inbound HTTP connection manager. Behind the mesh's mTLS it tells the app who
+/// called, as Istio's sidecars do: the caller's certificate (its SPIFFE ID as `URI`)
+/// is appended to `x-forwarded-client-cert`. Without mTLS Envoy's default (SANITIZE)
+/// stays: a header a plain-text caller wrote could otherwise claim any identity.
+pub(crate) fn inbound_http_connection_manager(
+    stat_prefix: &str,
+    routes: RouteSource,
+    mtls: bool,
+) -> Filter {
+    let mut hcm = http_connection_manager_config(stat_prefix, routes);
+    if mtls {
+        hcm.forward_client_cert_details =
+            http_connection_manager::ForwardClientCertDetails::AppendForward as i32;
+        hcm.set_current_client_cert_details =
+            Some(http_connection_manager::SetCurrentClientCertDetails {
+                subject: Some(BoolValue { value: true }),
+                uri: true,
+                dns: true,
+                ..Default::default()
+            });
+    }
+    hcm_filter(&hcm)
+}
+
+fn hcm_filter(hcm: &HttpConnectionManager) -> Filter {
+    Filter {
+        name: HTTP_CONNECTION_MANAGER.to_string(),
+        config_type: Some(filter::ConfigType::TypedConfig(any(hcm))),
+    }
+}
+
+fn http_connection_manager_config(stat_prefix: &str, routes: RouteSource) -> HttpConnectionManager {
     let route_specifier = match routes {
         RouteSource::Rds(name) => http_connection_manager::RouteSpecifier::Rds(Rds {
             config_source: Some(ads_config_source()),
@@ -57,7 +92,7 @@ pub(crate) fn http_connection_manager(stat_prefix: &str, routes: RouteSource) ->
         config_type: Some(http_filter::ConfigType::TypedConfig(config)),
         ..Default::default()
     };
-    let hcm = HttpConnectionManager {
+    HttpConnectionManager {
         codec_type: http_connection_manager::CodecType::Auto as i32,
         stat_prefix: stat_prefix.to_string(),
         route_specifier: Some(route_specifier),
@@ -74,10 +109,6 @@ pub(crate) fn http_connection_manager(stat_prefix: &str, routes: RouteSource) ->
             ..Default::default()
         }],
         ..Default::default()
-    };
-    Filter {
-        name: HTTP_CONNECTION_MANAGER.to_string(),
-        config_type: Some(filter::ConfigType::TypedConfig(any(&hcm))),
     }
 }
 

@@ -1,5 +1,6 @@
-//! Inbound: `virtualInbound` on 15006 with a filter chain per port of the proxy's
-//! workload, and the `inbound|<port>||` clusters that reach the local app.
+//! Inbound: `virtualInbound` on 15006 with filter chains per port of the proxy's
+//! workload (per the port's PeerAuthentication mode), and the `inbound|<port>||`
+//! clusters that reach the local app.
 //!
 //! Inbound clusters are STATIC, to the workload's address and target port, with
 //! connections bound to 127.0.0.6 as Istio's are (its redirect rules exempt that
@@ -12,7 +13,9 @@ use std::net::IpAddr;
 
 use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster};
 use envoy_types::pb::envoy::config::core::v3::{BindConfig, TrafficDirection};
-use envoy_types::pb::envoy::config::listener::v3::{FilterChain, FilterChainMatch, Listener};
+use envoy_types::pb::envoy::config::listener::v3::{
+    Filter, FilterChain, FilterChainMatch, Listener,
+};
 use envoy_types::pb::envoy::config::route::v3::{
     Route, RouteAction, RouteConfiguration, RouteMatch, VirtualHost, route, route_action,
     route_match,
@@ -23,10 +26,12 @@ use mesh_api::model::Protocol;
 use super::clusters::original_dst_cluster;
 use super::endpoints::single_endpoint;
 use super::filters::{
-    PROTOCOL_DETECTION_TIMEOUT, RouteSource, TcpTarget, http_connection_manager, http_inspector,
-    original_dst, tcp_proxy,
+    PROTOCOL_DETECTION_TIMEOUT, RouteSource, TcpTarget, http_inspector,
+    inbound_http_connection_manager, original_dst, tcp_proxy, tls_inspector,
 };
+use super::inbound_chains::{ChainOption, InboundPort, chain_options};
 use super::listeners::{PortHandling, port_handling};
+use super::mtls::istio_downstream_tls;
 use super::names::{
     BLACK_HOLE_CLUSTER, INBOUND_PASSTHROUGH_BIND_IP, INBOUND_PASSTHROUGH_CLUSTER, VIRTUAL_INBOUND,
     VIRTUAL_INBOUND_PORT, inbound_cluster_name,
@@ -35,8 +40,8 @@ use super::proto::{core_socket_address, duration, seconds, socket_address, u32_v
 use super::scope::ProxyScope;
 use super::traffic_policy::{ClusterPolicy, UpstreamHttp};
 
-/// Application protocols the HTTP inspector reports for plaintext HTTP.
-const HTTP_PROTOCOLS: [&str; 3] = ["http/1.0", "http/1.1", "h2c"];
+/// Name of the passthrough chains (`-mtls`, `-tls` for their TLS variants).
+const PASSTHROUGH_CHAIN: &str = "virtualInbound-catchall";
 
 /// The ports the local app listens on (target ports of the workload's services) with
 /// their protocol; the first service to declare a port decides its protocol.
@@ -65,8 +70,15 @@ fn workload_ports(scope: &ProxyScope<'_>) -> BTreeMap<u16, Protocol> {
     out
 }
 
+/// `virtualInbound`: a chain per workload port and mTLS variant (see
+/// `inbound_chains.rs`), then the passthrough chains for ports no service declares,
+/// built for the workload's mode (and per port for `portLevelMtls` on such ports).
+/// No default chain: a connection that no chain takes (plain text to a STRICT port)
+/// is closed.
 pub(crate) fn virtual_inbound(scope: &ProxyScope<'_>) -> Listener {
     let ports = workload_ports(scope);
+    let mtls = scope.mtls();
+    let tls_inspected = mtls.any_tls();
     let mut chains = vec![FilterChain {
         // Connections addressed to 15006 itself would loop through passthrough.
         name: "virtualInbound-blackhole".to_string(),
@@ -80,64 +92,94 @@ pub(crate) fn virtual_inbound(scope: &ProxyScope<'_>) -> Listener {
         )],
         ..Default::default()
     }];
-    let mut sniffing = false;
     for (&port, &protocol) in &ports {
         if port == VIRTUAL_INBOUND_PORT {
             continue;
         }
+        let kind = match port_handling(protocol) {
+            Some(PortHandling::Http) => InboundPort::Http,
+            Some(PortHandling::Sniffed) => InboundPort::Sniffed,
+            Some(PortHandling::Tcp | PortHandling::Tls) => InboundPort::Tcp,
+            None => continue,
+        };
         let cluster = inbound_cluster_name(port);
-        let by_port = |application_protocols: Vec<String>| FilterChainMatch {
-            destination_port: Some(u32_value(u32::from(port))),
-            application_protocols,
-            ..Default::default()
-        };
-        let http_chain = |chain_match| FilterChain {
-            name: cluster.clone(),
-            filter_chain_match: Some(chain_match),
-            filters: vec![http_connection_manager(
-                &format!("inbound_0.0.0.0_{port}"),
-                RouteSource::Inline(Box::new(inbound_route_config(port))),
-            )],
-            ..Default::default()
-        };
-        let tcp_chain = |name: String| FilterChain {
-            name,
-            filter_chain_match: Some(by_port(Vec::new())),
-            filters: vec![tcp_proxy(&cluster, TcpTarget::Cluster(cluster.clone()))],
-            ..Default::default()
-        };
-        match port_handling(protocol) {
-            Some(PortHandling::Http) => chains.push(http_chain(by_port(Vec::new()))),
-            Some(PortHandling::Sniffed) => {
-                sniffing = true;
-                let protocols = HTTP_PROTOCOLS.iter().map(|p| p.to_string()).collect();
-                chains.push(http_chain(by_port(protocols)));
-                chains.push(tcp_chain(format!("{cluster}-tcp")));
-            }
-            Some(PortHandling::Tcp | PortHandling::Tls) => chains.push(tcp_chain(cluster.clone())),
-            None => {}
+        for option in chain_options(kind, mtls.port_mode(port), tls_inspected) {
+            let filter = if option.http {
+                inbound_http_connection_manager(
+                    &format!("inbound_0.0.0.0_{port}"),
+                    RouteSource::Inline(Box::new(inbound_route_config(port))),
+                    option.mtls,
+                )
+            } else {
+                tcp_proxy(&cluster, TcpTarget::Cluster(cluster.clone()))
+            };
+            chains.push(chain(&cluster, Some(port), &option, filter));
         }
     }
+    // Passthrough: the workload's mode for every other port, or a port's own mode.
+    let passthrough_ports = std::iter::once((None, mtls.mode)).chain(
+        mtls.ports
+            .iter()
+            .filter(|(p, _)| !ports.contains_key(p) && **p != VIRTUAL_INBOUND_PORT)
+            .map(|(p, mode)| (Some(*p), *mode)),
+    );
+    for (port, mode) in passthrough_ports {
+        let name = match port {
+            None => PASSTHROUGH_CHAIN.to_string(),
+            Some(p) => format!("{PASSTHROUGH_CHAIN}-{p}"),
+        };
+        for option in chain_options(InboundPort::Tcp, mode, tls_inspected) {
+            let filter = tcp_proxy(
+                INBOUND_PASSTHROUGH_CLUSTER,
+                TcpTarget::Cluster(INBOUND_PASSTHROUGH_CLUSTER.to_string()),
+            );
+            chains.push(chain(&name, port, &option, filter));
+        }
+    }
+    let sniffing = chains.iter().any(|c| {
+        c.filter_chain_match
+            .as_ref()
+            .is_some_and(|m| m.application_protocols.iter().any(|p| p == "http/1.1"))
+    });
     let mut listener_filters = vec![original_dst()];
+    // The TLS inspector first: the HTTP inspector skips connections it marked TLS.
+    if tls_inspected {
+        listener_filters.push(tls_inspector());
+    }
     if sniffing {
         listener_filters.push(http_inspector());
     }
+    // A client of a server-first protocol sends nothing to inspect: after the timeout
+    // its connection is plain text (`raw_buffer`), refused where mTLS is required.
+    let inspecting = tls_inspected || sniffing;
     Listener {
         name: VIRTUAL_INBOUND.to_string(),
         address: Some(socket_address("0.0.0.0", VIRTUAL_INBOUND_PORT)),
         filter_chains: chains,
-        default_filter_chain: Some(FilterChain {
-            name: "virtualInbound-catchall".to_string(),
-            filters: vec![tcp_proxy(
-                INBOUND_PASSTHROUGH_CLUSTER,
-                TcpTarget::Cluster(INBOUND_PASSTHROUGH_CLUSTER.to_string()),
-            )],
+        listener_filters,
+        listener_filters_timeout: inspecting.then(|| duration(PROTOCOL_DETECTION_TIMEOUT)),
+        continue_on_listener_filters_timeout: inspecting,
+        traffic_direction: TrafficDirection::Inbound as i32,
+        ..Default::default()
+    }
+}
+
+/// The filter chain `name` + the option's suffix, on `port` (any, for passthrough).
+fn chain(name: &str, port: Option<u16>, option: &ChainOption, filter: Filter) -> FilterChain {
+    FilterChain {
+        name: format!("{name}{}", option.suffix),
+        filter_chain_match: Some(FilterChainMatch {
+            destination_port: port.map(|p| u32_value(u32::from(p))),
+            transport_protocol: option.transport_protocol.to_string(),
+            application_protocols: option
+                .application_protocols
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
             ..Default::default()
         }),
-        listener_filters,
-        listener_filters_timeout: sniffing.then(|| duration(PROTOCOL_DETECTION_TIMEOUT)),
-        continue_on_listener_filters_timeout: sniffing,
-        traffic_direction: TrafficDirection::Inbound as i32,
+        filters: vec![filter],
+        transport_socket: option.mtls.then(|| istio_downstream_tls(option.http)),
         ..Default::default()
     }
 }

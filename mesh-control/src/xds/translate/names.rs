@@ -42,6 +42,13 @@ pub fn outbound_cluster_name(port: u16, subset: &str, hostname: &str) -> String 
     format!("outbound|{port}|{subset}|{hostname}")
 }
 
+/// `outbound_.<port>_.<subset>_.<fqdn>`: the SNI of Istio's mTLS to a cluster (Istio's
+/// DNS SRV form of the cluster name: `outbound_.9080_._.<fqdn>` without a subset),
+/// which gateways route on.
+pub(crate) fn istio_mtls_sni(port: u16, subset: &str, hostname: &str) -> String {
+    format!("outbound_.{port}_.{subset}_.{hostname}")
+}
+
 /// `inbound|<port>||`, the cluster of one of the local workload's ports.
 pub fn inbound_cluster_name(port: u16) -> String {
     format!("inbound|{port}||")

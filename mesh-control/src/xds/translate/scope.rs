@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use mesh_api::model::{MeshModel, Service, Workload, hostname};
+use mesh_api::model::{MeshModel, MtlsPolicy, Service, Workload, hostname};
 use mesh_api::networking::{
     CaptureMode, DestinationRule, IstioEgressListener, OutboundTrafficPolicyMode, Sidecar,
     VirtualService,
@@ -74,6 +74,15 @@ impl<'m> ProxyScope<'m> {
             labels,
             sidecar: None,
             services: Vec::new(),
+        }
+    }
+
+    /// The mutual TLS the proxy's workload accepts: from the policies the model
+    /// attached to its WorkloadEntry, else from those that select its labels.
+    pub(crate) fn mtls(&self) -> MtlsPolicy {
+        match self.workload {
+            Some(w) if self.proxy.labels.is_empty() => self.model.workload_mtls(w),
+            _ => self.model.mtls_for(&self.proxy.namespace, self.labels),
         }
     }
 

@@ -22,6 +22,8 @@ use crate::xds::resources::ProxyResources;
 mod clusters;
 mod envoy_validate;
 mod listeners;
+mod mtls_clusters;
+mod mtls_listeners;
 mod routes;
 mod scope;
 

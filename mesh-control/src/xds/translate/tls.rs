@@ -1,6 +1,5 @@
 //! TLS origination from a DestinationRule's `tls` settings (SIMPLE and MUTUAL with
-//! certificate files). ISTIO_MUTUAL is the mesh's own mTLS, which is not issued yet:
-//! such clusters stay plaintext.
+//! certificate files). ISTIO_MUTUAL, the mesh's own mTLS, is `mtls.rs`'s.
 
 use envoy_types::pb::envoy::config::core::v3::{
     DataSource, TransportSocket, data_source, transport_socket,

@@ -22,7 +22,6 @@ use mesh_api::networking::{
 
 use super::names::HTTP_PROTOCOL_OPTIONS;
 use super::proto::{any, duration, seconds, u32_value};
-use super::tls::upstream_tls;
 
 /// Istio's connect timeout when the DestinationRule sets none.
 const DEFAULT_CONNECT_TIMEOUT_SECS: i64 = 10;
@@ -89,9 +88,19 @@ impl<'a> ClusterPolicy<'a> {
         }
     }
 
-    /// TLS origination towards `hostname` (SIMPLE, MUTUAL); plaintext otherwise.
-    pub(crate) fn apply_tls(&self, c: &mut Cluster, hostname: &str) {
-        c.transport_socket = self.tls.and_then(|tls| upstream_tls(tls, hostname));
+    /// Whether a cluster for a port of protocol `http` speaks HTTP/2 upstream: HTTP/2
+    /// ports, and HTTP/1.1 ones the rule upgrades (`h2UpgradePolicy: UPGRADE`).
+    pub(crate) fn upstream_http2(&self, http: Option<UpstreamHttp>) -> bool {
+        let upgrade = self
+            .connection_pool
+            .and_then(|p| p.http.as_ref())
+            .and_then(|h| h.h2_upgrade_policy)
+            == Some(mesh_api::networking::H2UpgradePolicy::Upgrade);
+        match http {
+            Some(UpstreamHttp::Http2) => true,
+            Some(UpstreamHttp::Http1) => upgrade,
+            None => false,
+        }
     }
 
     fn apply_load_balancer(&self, c: &mut Cluster) {
@@ -200,9 +209,7 @@ impl<'a> ClusterPolicy<'a> {
                 .map(|d| duration(d.as_std())),
             ..Default::default()
         };
-        let h2 = http == UpstreamHttp::Http2
-            || h.h2_upgrade_policy == Some(mesh_api::networking::H2UpgradePolicy::Upgrade);
-        let explicit = if h2 {
+        let explicit = if self.upstream_http2(Some(http)) {
             http_protocol_options::explicit_http_config::ProtocolConfig::Http2ProtocolOptions(
                 Http2ProtocolOptions {
                     max_concurrent_streams: h

@@ -28,13 +28,13 @@ fn envoy_binary() -> Option<PathBuf> {
 }
 
 /// The resources as one static bootstrap: RDS route configs inlined into their HTTP
-/// connection managers, EDS clusters turned STATIC with their ClusterLoadAssignment.
+/// connection managers, EDS clusters turned STATIC with their ClusterLoadAssignment,
+/// plus the `sds-grpc` cluster the SDS secrets refer to (as `meshctl bootstrap envoy
+/// --sds-socket` writes it).
 pub(super) fn static_bootstrap(node_id: &str, r: &ProxyResources) -> Bootstrap {
     let listeners = r.listeners.iter().map(|l| inline_routes(l, r)).collect();
-    let clusters = r
-        .clusters
-        .iter()
-        .map(|c| {
+    let clusters = std::iter::once(sds_cluster())
+        .chain(r.clusters.iter().map(|c| {
             let mut c = c.clone();
             if c.eds_cluster_config.take().is_some() {
                 c.cluster_discovery_type = Some(cluster::ClusterDiscoveryType::Type(
@@ -47,7 +47,7 @@ pub(super) fn static_bootstrap(node_id: &str, r: &ProxyResources) -> Bootstrap {
                     .cloned();
             }
             c
-        })
+        }))
         .collect();
     Bootstrap {
         node: Some(Node {
@@ -60,6 +60,64 @@ pub(super) fn static_bootstrap(node_id: &str, r: &ProxyResources) -> Bootstrap {
             clusters,
             ..Default::default()
         }),
+        ..Default::default()
+    }
+}
+
+/// Istio's bootstrap cluster to the SDS server: HTTP/2 over a Unix socket.
+fn sds_cluster() -> Cluster {
+    use envoy_types::pb::envoy::config::core::v3::{Address, Http2ProtocolOptions, Pipe, address};
+    use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
+        HttpProtocolOptions, http_protocol_options,
+    };
+    let name = crate::xds::translate::SDS_CLUSTER;
+    let mut assignment = crate::xds::translate::endpoints::single_endpoint(name, "127.0.0.1", 1);
+    if let Some(e) = assignment
+        .endpoints
+        .first_mut()
+        .and_then(|l| l.lb_endpoints.first_mut())
+        .and_then(|e| match &mut e.host_identifier {
+            Some(
+                envoy_types::pb::envoy::config::endpoint::v3::lb_endpoint::HostIdentifier::Endpoint(
+                    e,
+                ),
+            ) => Some(e),
+            _ => None,
+        })
+    {
+        e.address = Some(Address {
+            address: Some(address::Address::Pipe(Pipe {
+                path: "/tmp/mesh-validate/sds.sock".to_string(),
+                mode: 0,
+            })),
+        });
+    }
+    let h2 = HttpProtocolOptions {
+        upstream_protocol_options: Some(
+            http_protocol_options::UpstreamProtocolOptions::ExplicitHttpConfig(
+                http_protocol_options::ExplicitHttpConfig {
+                    protocol_config: Some(
+                        http_protocol_options::explicit_http_config::ProtocolConfig::Http2ProtocolOptions(
+                            Http2ProtocolOptions::default(),
+                        ),
+                    ),
+                },
+            ),
+        ),
+        ..Default::default()
+    };
+    Cluster {
+        name: name.to_string(),
+        cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
+            cluster::DiscoveryType::Static as i32,
+        )),
+        connect_timeout: Some(crate::xds::translate::proto::seconds(1)),
+        load_assignment: Some(assignment),
+        typed_extension_protocol_options: [(
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions".to_string(),
+            any(&h2),
+        )]
+        .into(),
         ..Default::default()
     }
 }

@@ -67,21 +67,35 @@ fn inbound_has_a_chain_and_cluster_per_workload_port() {
     let r = features_for(&[]);
     let inbound = find(&r.listeners, |l| &l.name, "virtualInbound");
     let chains = names(&inbound.filter_chains, |c| &c.name);
+    // PERMISSIVE (Istio's default): mTLS and plain text chains per port, then the
+    // passthrough for other ports.
     assert_eq!(
         chains,
         [
             "virtualInbound-blackhole",
+            "inbound|8000||-mtls",
             "inbound|8000||",
+            "inbound|9000||-mtls",
             "inbound|9000||",
+            "inbound|9000||-tls",
+            "inbound|9100||-mtls",
             "inbound|9100||",
-            "inbound|9100||-tcp"
+            "inbound|9100||-mtls-tcp",
+            "inbound|9100||-tcp",
+            "inbound|9100||-tls",
+            "virtualInbound-catchall-mtls",
+            "virtualInbound-catchall",
+            "virtualInbound-catchall-tls",
         ]
     );
-    assert!(
-        inbound
-            .listener_filters
-            .iter()
-            .any(|f| f.name == "envoy.filters.listener.original_dst")
+    let filters = names(&inbound.listener_filters, |f| &f.name);
+    assert_eq!(
+        filters,
+        [
+            "envoy.filters.listener.original_dst",
+            "envoy.filters.listener.tls_inspector",
+            "envoy.filters.listener.http_inspector"
+        ]
     );
     // Port 9100 has no declared protocol: sniffed, with the detection timeout.
     assert!(inbound.continue_on_listener_filters_timeout);
