@@ -1,5 +1,7 @@
 //! `meshctl bootstrap envoy`: the Envoy v3 bootstrap that connects a workload's Envoy
-//! to the control plane over ADS, with Istio's node id and metadata.
+//! to the control plane over ADS, with Istio's node id and metadata, and (with
+//! `--sds-socket`) to the workload's SDS server for its certificates, as Istio's
+//! bootstrap connects Envoy to pilot-agent.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -11,6 +13,11 @@ use serde_json::{Value, json};
 
 /// The static cluster Envoy reaches the control plane through (Istio's name).
 const XDS_CLUSTER: &str = "xds-grpc";
+/// The static cluster Envoy gets its certificates through (Istio's name); the
+/// translator's SDS secret configs name it.
+const SDS_CLUSTER: &str = "sds-grpc";
+/// Istio's port for xDS (and the CA) over TLS.
+const XDS_TLS_PORT: u16 = 15012;
 
 /// Print proxy bootstraps.
 #[derive(Debug, Args)]
@@ -24,7 +31,7 @@ enum BootstrapProxy {
     /// Print a complete Envoy v3 bootstrap for one workload: Istio's node id and
     /// metadata, ADS to the control plane, admin on localhost.
     #[command(
-        after_help = "Example:\n  meshctl bootstrap envoy --workload reviews-v1-0.bookinfo --ip 10.10.0.21 \\\n      --xds-address 127.0.0.1:15010 --labels app=reviews,version=v1 > envoy.json\n  envoy -c envoy.json"
+        after_help = "Examples:\n  meshctl bootstrap envoy --workload reviews-v1-0.bookinfo --ip 10.10.0.21 \\\n      --xds-address 127.0.0.1:15010 --labels app=reviews,version=v1 > envoy.json\n  envoy -c envoy.json\n\n  # mTLS: certificates from `mesh-proxy agent --sds-socket`, xDS over TLS on 15012\n  meshctl bootstrap envoy --workload reviews-v1-0.bookinfo --ip 10.10.0.21 \\\n      --xds-address 10.0.0.5:15012 --service-account bookinfo-reviews \\\n      --sds-socket /var/run/mesh/sds.sock > envoy.json"
     )]
     Envoy(EnvoyBootstrapArgs),
 }
@@ -39,9 +46,26 @@ struct EnvoyBootstrapArgs {
     #[arg(long)]
     ip: IpAddr,
 
-    /// The control plane's xDS address.
+    /// The control plane's xDS address: 15010 plain text, 15012 TLS (see --xds-tls).
     #[arg(long, env = "MESH_XDS_ADDRESS", value_name = "HOST:PORT")]
     xds_address: String,
+
+    /// Unix socket of the workload's SDS server (`mesh-proxy agent --sds-socket`):
+    /// adds the `sds-grpc` cluster from which Envoy gets its certificate (`default`)
+    /// and trust bundle (`ROOTCA`) for mTLS between workloads.
+    #[arg(long, env = "MESH_SDS_SOCKET", value_name = "PATH")]
+    sds_socket: Option<String>,
+
+    /// TLS to the control plane, authenticated by the workload certificate from SDS
+    /// and verifying the control plane against ROOTCA (needs --sds-socket). `auto`:
+    /// TLS when the xDS port is 15012.
+    #[arg(long, value_enum, default_value_t = XdsTls::Auto)]
+    xds_tls: XdsTls,
+
+    /// A name (or IP) the control plane's certificate must carry, when TLS; may be
+    /// repeated. Default: the host of --xds-address.
+    #[arg(long, value_name = "NAME")]
+    xds_san: Vec<String>,
 
     /// Use incremental (Delta) xDS instead of State-of-the-World.
     #[arg(long)]
@@ -74,6 +98,13 @@ struct EnvoyBootstrapArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Json)]
     output: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum XdsTls {
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -123,6 +154,34 @@ fn envoy_bootstrap(args: &EnvoyBootstrapArgs) -> anyhow::Result<Value> {
     // Istio's service cluster: the app label (or the pod) in its namespace.
     let app = labels.get("app").map_or(pod, String::as_str);
     let api_type = if args.xds_delta { "DELTA_GRPC" } else { "GRPC" };
+    let xds_tls = match args.xds_tls {
+        XdsTls::On => true,
+        XdsTls::Off => false,
+        XdsTls::Auto => xds.port == XDS_TLS_PORT,
+    };
+    let mut clusters = vec![xds_cluster(&xds)];
+    if xds_tls {
+        if args.sds_socket.is_none() {
+            bail!(
+                "TLS to the control plane at {} needs the workload certificate: add \
+                 --sds-socket PATH (where `mesh-proxy agent --sds-socket PATH` serves it), \
+                 or use the plain-text port 15010 (or --xds-tls off)",
+                args.xds_address
+            );
+        }
+        let sans = if args.xds_san.is_empty() {
+            vec![xds.host.clone()]
+        } else {
+            args.xds_san.clone()
+        };
+        clusters[0]["transport_socket"] = xds_tls_socket(&xds, &sans);
+    }
+    if let Some(path) = &args.sds_socket {
+        if path.is_empty() {
+            bail!("--sds-socket is empty; give the path of the SDS server's Unix socket");
+        }
+        clusters.push(sds_cluster(path));
+    }
     Ok(json!({
         "node": {
             "id": node_id,
@@ -152,7 +211,7 @@ fn envoy_bootstrap(args: &EnvoyBootstrapArgs) -> anyhow::Result<Value> {
             },
         },
         "static_resources": {
-            "clusters": [xds_cluster(&xds)],
+            "clusters": clusters,
         },
         // Istio's bootstrap runtime: RE2 programs up to 32768 (Envoy's default limit of
         // 100 rejects ordinary VirtualService regexes Istio accepts), and no global cap
@@ -206,6 +265,82 @@ fn xds_cluster(xds: &XdsAddress) -> Value {
         cluster["dns_lookup_family"] = json!("V4_PREFERRED");
     }
     cluster
+}
+
+/// Istio's bootstrap cluster to the SDS server: HTTP/2 over the Unix socket.
+fn sds_cluster(path: &str) -> Value {
+    json!({
+        "name": SDS_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "lb_policy": "ROUND_ROBIN",
+        "load_assignment": {
+            "cluster_name": SDS_CLUSTER,
+            "endpoints": [{
+                "lb_endpoints": [{ "endpoint": { "address": { "pipe": { "path": path } } } }],
+            }],
+        },
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": { "http2_protocol_options": {} },
+            },
+        },
+    })
+}
+
+/// An SDS secret from `sds-grpc`, in the translator's (Istio's) form.
+fn sds_secret(name: &str) -> Value {
+    json!({
+        "name": name,
+        "sds_config": {
+            "api_config_source": {
+                "api_type": "GRPC",
+                "transport_api_version": "V3",
+                "set_node_on_first_message_only": true,
+                "grpc_services": [{ "envoy_grpc": { "cluster_name": SDS_CLUSTER } }],
+            },
+            "initial_fetch_timeout": "0s",
+            "resource_api_version": "V3",
+        },
+    })
+}
+
+/// TLS to the control plane: the workload certificate as client certificate (15012
+/// serves a proxy only as the identity it proves), the control plane verified against
+/// the mesh's trust bundle and one of `sans`.
+fn xds_tls_socket(xds: &XdsAddress, sans: &[String]) -> Value {
+    let matchers: Vec<Value> = sans
+        .iter()
+        .map(|san| {
+            let san_type = if san.parse::<IpAddr>().is_ok() {
+                "IP_ADDRESS"
+            } else {
+                "DNS"
+            };
+            json!({ "san_type": san_type, "matcher": { "exact": san } })
+        })
+        .collect();
+    let mut context = json!({
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "common_tls_context": {
+            "tls_params": {
+                "tls_minimum_protocol_version": "TLSv1_2",
+                "tls_maximum_protocol_version": "TLSv1_3",
+            },
+            "alpn_protocols": ["h2"],
+            "tls_certificate_sds_secret_configs": [sds_secret("default")],
+            "combined_validation_context": {
+                "default_validation_context": { "match_typed_subject_alt_names": matchers },
+                "validation_context_sds_secret_config": sds_secret("ROOTCA"),
+            },
+        },
+    });
+    // SNI is a name; an IP address is not sent as one.
+    if !xds.is_ip {
+        context["sni"] = json!(xds.host);
+    }
+    json!({ "name": "envoy.transport_sockets.tls", "typed_config": context })
 }
 
 fn socket_address(address: &str, port: u16) -> Value {

@@ -21,6 +21,10 @@ fn envoy() -> Option<PathBuf> {
 }
 
 fn bootstrap(extra: &[&str]) -> serde_json::Value {
+    bootstrap_at("127.0.0.1:15010", extra)
+}
+
+fn bootstrap_at(xds_address: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec![
         "bootstrap",
         "envoy",
@@ -29,7 +33,7 @@ fn bootstrap(extra: &[&str]) -> serde_json::Value {
         "--ip",
         "10.10.0.21",
         "--xds-address",
-        "127.0.0.1:15010",
+        xds_address,
         "--labels",
         "app=reviews,version=v1",
         "--service-account",
@@ -107,6 +111,26 @@ fn real_envoy_accepts_the_bootstrap_in_json_and_yaml() {
                 "mesh-control.mesh-system.svc:15010",
             ],
         ),
+        (
+            "json",
+            vec![
+                "--xds-address",
+                "mesh-control.mesh-system.svc:15012",
+                "--sds-socket",
+                "/var/run/mesh/sds.sock",
+            ],
+        ),
+        (
+            "yaml",
+            vec![
+                "-o",
+                "yaml",
+                "--xds-address",
+                "127.0.0.1:15012",
+                "--sds-socket",
+                "/var/run/mesh/sds.sock",
+            ],
+        ),
     ] {
         let mut args = vec![
             "bootstrap",
@@ -123,7 +147,7 @@ fn real_envoy_accepts_the_bootstrap_in_json_and_yaml() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let file = dir.path().join(format!("envoy.{format}"));
+        let file = dir.path().join(format!("envoy-{}.{format}", args.len()));
         std::fs::write(&file, &out.stdout).expect("write bootstrap");
         let check = Command::new(&envoy)
             .args([
@@ -161,4 +185,114 @@ fn workload_without_namespace_names_the_expected_form() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("NAME.NAMESPACE"), "{err}");
+}
+
+#[test]
+fn sds_socket_adds_istios_sds_cluster_and_tls_to_15012() {
+    let b = bootstrap_at(
+        "10.0.0.5:15012",
+        &["--sds-socket", "/var/run/mesh/sds.sock"],
+    );
+    let clusters = b["static_resources"]["clusters"]
+        .as_array()
+        .expect("clusters");
+    let sds = clusters
+        .iter()
+        .find(|c| c["name"] == "sds-grpc")
+        .expect("sds-grpc");
+    assert_eq!(sds["type"], "STATIC");
+    assert_eq!(
+        sds["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["pipe"]["path"],
+        "/var/run/mesh/sds.sock"
+    );
+    assert!(
+        sds["typed_extension_protocol_options"]
+            ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["explicit_http_config"]
+            ["http2_protocol_options"]
+            .is_object()
+    );
+    let xds = clusters
+        .iter()
+        .find(|c| c["name"] == "xds-grpc")
+        .expect("xds-grpc");
+    let tls = &xds["transport_socket"]["typed_config"];
+    let common = &tls["common_tls_context"];
+    assert_eq!(
+        common["tls_certificate_sds_secret_configs"][0]["name"],
+        "default"
+    );
+    let validation = &common["combined_validation_context"];
+    assert_eq!(
+        validation["validation_context_sds_secret_config"]["name"],
+        "ROOTCA"
+    );
+    assert_eq!(
+        validation["default_validation_context"]["match_typed_subject_alt_names"][0],
+        serde_json::json!({"san_type": "IP_ADDRESS", "matcher": {"exact": "10.0.0.5"}})
+    );
+    assert!(tls.get("sni").is_none(), "no SNI for an IP");
+    assert_eq!(
+        common["tls_certificate_sds_secret_configs"][0]["sds_config"]["api_config_source"]["grpc_services"]
+            [0]["envoy_grpc"]["cluster_name"],
+        "sds-grpc"
+    );
+
+    // 15010 stays plain text; the SDS cluster still serves the workloads' mTLS.
+    let plain = bootstrap(&["--sds-socket", "/var/run/mesh/sds.sock"]);
+    let clusters = plain["static_resources"]["clusters"]
+        .as_array()
+        .expect("clusters");
+    assert!(clusters.iter().any(|c| c["name"] == "sds-grpc"));
+    assert!(clusters[0].get("transport_socket").is_none());
+
+    // A name is verified as a DNS SAN and sent as SNI; --xds-san overrides.
+    let named = bootstrap_at(
+        "mesh-control.mesh-system.svc:15443",
+        &[
+            "--sds-socket",
+            "/s.sock",
+            "--xds-tls",
+            "on",
+            "--xds-san",
+            "mesh-control.mesh-system.svc.cluster.local",
+        ],
+    );
+    let tls = &named["static_resources"]["clusters"][0]["transport_socket"]["typed_config"];
+    assert_eq!(tls["sni"], "mesh-control.mesh-system.svc");
+    assert_eq!(
+        tls["common_tls_context"]["combined_validation_context"]["default_validation_context"]["match_typed_subject_alt_names"]
+            [0],
+        serde_json::json!({"san_type": "DNS", "matcher": {"exact": "mesh-control.mesh-system.svc.cluster.local"}})
+    );
+}
+
+#[test]
+fn tls_to_the_control_plane_without_sds_says_what_to_add() {
+    let out = meshctl(&[
+        "bootstrap",
+        "envoy",
+        "--workload",
+        "reviews-v1-0.bookinfo",
+        "--ip",
+        "10.10.0.21",
+        "--xds-address",
+        "127.0.0.1:15012",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--sds-socket"), "{err}");
+    // Plain text to 15012 when asked for explicitly.
+    let out = meshctl(&[
+        "bootstrap",
+        "envoy",
+        "--workload",
+        "reviews-v1-0.bookinfo",
+        "--ip",
+        "10.10.0.21",
+        "--xds-address",
+        "127.0.0.1:15012",
+        "--xds-tls",
+        "off",
+    ]);
+    assert!(out.status.success());
 }
