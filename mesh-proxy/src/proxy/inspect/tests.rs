@@ -93,6 +93,9 @@ fn a_client_hello_split_over_two_records_is_reassembled() {
 #[test]
 fn plaintext_and_garbage_are_not_tls() {
     assert_eq!(client_hello(b"GET / HTTP/1.1\r\n"), Inspection::NotThis);
+    // Decided from the first byte: a short plaintext message does not wait.
+    assert_eq!(client_hello(b"p"), Inspection::NotThis);
+    assert_eq!(client_hello(&[22, 2]), Inspection::NotThis);
     assert_eq!(client_hello(&[22, 3, 1, 0, 0]), Inspection::NotThis);
     // A handshake record that is not a ClientHello (ServerHello).
     assert_eq!(

@@ -23,6 +23,13 @@ pub(crate) struct ClientHello {
 /// record type, malformed) is `NotThis`: Envoy then leaves the transport protocol at
 /// `raw_buffer` and carries on.
 pub(crate) fn client_hello(data: &[u8]) -> Inspection<ClientHello> {
+    // The first bytes decide as soon as they arrive, as BoringSSL's parse in Envoy's
+    // inspector does: a short plaintext message must not wait for a record header.
+    match data {
+        [first, ..] if *first != HANDSHAKE => return Inspection::NotThis,
+        [_, major, ..] if *major != 3 => return Inspection::NotThis,
+        _ => {}
+    }
     // Reassemble the handshake message from consecutive handshake records.
     let mut message = Vec::new();
     let mut rest = data;
