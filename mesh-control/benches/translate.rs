@@ -83,6 +83,7 @@ fn bench_translate(c: &mut Criterion) {
         namespace: NAMESPACE.to_string(),
         labels: Default::default(),
         service_account: None,
+        sds: true,
     };
     let r = translate(&model, &proxy);
     eprintln!(

@@ -195,6 +195,9 @@ fn envoy_bootstrap(args: &EnvoyBootstrapArgs) -> anyhow::Result<Value> {
                 "CLUSTER_ID": args.cluster_id,
                 "DNS_DOMAIN": args.cluster_domain,
                 "MESH_VERSION": env!("CARGO_PKG_VERSION"),
+                // The control plane emits mTLS only to proxies that can fetch their
+                // certificate (the `sds-grpc` cluster below).
+                "SDS": if args.sds_socket.is_some() { "true" } else { "false" },
             },
         },
         "admin": {

@@ -193,6 +193,8 @@ fn sds_socket_adds_istios_sds_cluster_and_tls_to_15012() {
         "10.0.0.5:15012",
         &["--sds-socket", "/var/run/mesh/sds.sock"],
     );
+    // The control plane sends mTLS only to proxies that say they have SDS.
+    assert_eq!(b["node"]["metadata"]["SDS"], "true");
     let clusters = b["static_resources"]["clusters"]
         .as_array()
         .expect("clusters");

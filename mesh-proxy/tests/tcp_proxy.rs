@@ -91,6 +91,7 @@ fn resources(client: &str, upstream: &str) -> ProxyResources {
         namespace: "demo".into(),
         labels: BTreeMap::new(),
         service_account: None,
+        sds: false,
     };
     let mut r = translate(&model, &node);
     r.endpoints = translate_endpoints(&model, &node);

@@ -28,6 +28,11 @@ pub struct ProxyNode {
     pub namespace: String,
     pub labels: BTreeMap<String, String>,
     pub service_account: Option<String>,
+    /// Whether the proxy has a workload identity served over SDS (node metadata
+    /// `SDS: "true"`, the key Istio 1.5 used for the same question). Without it the
+    /// translator emits no mTLS: a proxy that cannot get `default`/`ROOTCA` speaks
+    /// plain text, and its STRICT ports take nothing.
+    pub sds: bool,
 }
 
 /// Why a node cannot be served.
@@ -98,6 +103,11 @@ impl ProxyNode {
             namespace: string("NAMESPACE").unwrap_or_else(|| ns_from_id.to_string()),
             labels,
             service_account: string("SERVICE_ACCOUNT"),
+            sds: match metadata.get("SDS") {
+                Some(serde_json::Value::Bool(b)) => *b,
+                Some(serde_json::Value::String(s)) => s == "true",
+                _ => false,
+            },
         })
     }
 

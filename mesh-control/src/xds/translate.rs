@@ -56,6 +56,8 @@ pub struct ScopeKey {
     namespace: String,
     /// The labels the translator matches: the node's, else its workload's.
     labels: BTreeMap<String, String>,
+    /// Whether the proxy has an identity (mTLS in its clusters).
+    sds: bool,
 }
 
 /// Translates the model for one proxy. Pure: the same inputs give the same output.
@@ -72,6 +74,7 @@ pub fn scope_key(model: &MeshModel, proxy: &ProxyNode) -> ScopeKey {
         kind: proxy.kind,
         namespace: proxy.namespace.clone(),
         labels: scope::ProxyScope::inbound(model, proxy).labels.clone(),
+        sds: proxy.sds,
     }
 }
 

@@ -27,6 +27,8 @@ pub(crate) struct UpstreamTarget<'a> {
     pub(crate) subset: &'a str,
     /// Whether the cluster speaks HTTP/2 upstream (offered in ALPN).
     pub(crate) http2: bool,
+    /// Whether the proxy has a workload certificate to present (its node's `SDS`).
+    pub(crate) sds: bool,
 }
 
 /// Sets the cluster's `transport_socket` or `transport_socket_matches` for `tls`, the
@@ -65,13 +67,17 @@ pub(crate) fn apply_upstream_tls(
 
 /// Istio leaves auto mTLS off for services outside the mesh, for ORIGINAL_DST
 /// clusters (no endpoints to label) and when the service's namespace turned mTLS off
-/// (its PeerAuthentication, else the mesh's, says DISABLE).
+/// (its PeerAuthentication, else the mesh's, says DISABLE); and a proxy without an
+/// identity has no certificate to offer.
 fn auto_mtls_applies(c: &Cluster, target: &UpstreamTarget<'_>) -> bool {
     let original_dst = c.cluster_discovery_type
         == Some(cluster::ClusterDiscoveryType::Type(
             cluster::DiscoveryType::OriginalDst as i32,
         ));
-    target.service.mesh_internal && !original_dst && target.namespace_mode != MtlsMode::Disable
+    target.sds
+        && target.service.mesh_internal
+        && !original_dst
+        && target.namespace_mode != MtlsMode::Disable
 }
 
 fn default_sni(target: &UpstreamTarget<'_>) -> String {

@@ -119,6 +119,7 @@ pub(crate) fn outbound_clusters(scope: &ProxyScope<'_>) -> Vec<Cluster> {
                     port: port.port,
                     subset: &sc.subset,
                     http2: policy.upstream_http2(http),
+                    sds: scope.proxy.sds,
                 };
                 apply_upstream_tls(&mut c, policy.tls, &target);
                 out.push(c);

@@ -74,11 +74,18 @@ fn workload_ports(scope: &ProxyScope<'_>) -> BTreeMap<u16, Protocol> {
 /// `inbound_chains.rs`), then the passthrough chains for ports no service declares,
 /// built for the workload's mode (and per port for `portLevelMtls` on such ports).
 /// No default chain: a connection that no chain takes (plain text to a STRICT port)
-/// is closed.
+/// is closed. A proxy without an identity (no `SDS` in its node) gets no mTLS
+/// chains: its PERMISSIVE ports take plain text only and its STRICT ports nothing.
 pub(crate) fn virtual_inbound(scope: &ProxyScope<'_>) -> Listener {
     let ports = workload_ports(scope);
     let mtls = scope.mtls();
+    let sds = scope.proxy.sds;
     let tls_inspected = mtls.any_tls();
+    let options = |port: InboundPort, mode| {
+        chain_options(port, mode, tls_inspected)
+            .into_iter()
+            .filter(move |o: &ChainOption| sds || !o.mtls)
+    };
     let mut chains = vec![FilterChain {
         // Connections addressed to 15006 itself would loop through passthrough.
         name: "virtualInbound-blackhole".to_string(),
@@ -103,7 +110,7 @@ pub(crate) fn virtual_inbound(scope: &ProxyScope<'_>) -> Listener {
             None => continue,
         };
         let cluster = inbound_cluster_name(port);
-        for option in chain_options(kind, mtls.port_mode(port), tls_inspected) {
+        for option in options(kind, mtls.port_mode(port)) {
             let filter = if option.http {
                 inbound_http_connection_manager(
                     &format!("inbound_0.0.0.0_{port}"),
@@ -128,7 +135,7 @@ pub(crate) fn virtual_inbound(scope: &ProxyScope<'_>) -> Listener {
             None => PASSTHROUGH_CHAIN.to_string(),
             Some(p) => format!("{PASSTHROUGH_CHAIN}-{p}"),
         };
-        for option in chain_options(InboundPort::Tcp, mode, tls_inspected) {
+        for option in options(InboundPort::Tcp, mode) {
             let filter = tcp_proxy(
                 INBOUND_PASSTHROUGH_CLUSTER,
                 TcpTarget::Cluster(INBOUND_PASSTHROUGH_CLUSTER.to_string()),

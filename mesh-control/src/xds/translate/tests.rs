@@ -39,6 +39,7 @@ fn proxy(ip: &str, pod: &str, namespace: &str) -> ProxyNode {
         namespace: namespace.to_string(),
         labels: BTreeMap::new(),
         service_account: None,
+        sds: true,
     }
 }
 

@@ -292,3 +292,37 @@ fn envoy_accepts_every_mtls_mode() {
         }
     }
 }
+
+#[test]
+fn a_proxy_without_an_identity_gets_no_mtls_and_its_strict_ports_take_nothing() {
+    let model = model_of(&[("mtls.yaml", super::mtls_clusters::MTLS)]);
+    let mut client = proxy("10.20.0.1", "client-0", "shop");
+    client.sds = false;
+    let r = translate(&model, &client);
+    let web = find(
+        &r.clusters,
+        |c| &c.name,
+        "outbound|80||web.shop.svc.cluster.local",
+    );
+    assert!(
+        web.transport_socket_matches.is_empty() && web.transport_socket.is_none(),
+        "no auto mTLS without a certificate to present: {web:?}"
+    );
+    // web-v1-0 is STRICT (mesh-wide): without an identity no chain takes its ports.
+    let mut server = proxy("10.20.1.1", "web-v1-0", "shop");
+    server.sds = false;
+    let r = translate(&model, &server);
+    let l = virtual_inbound(&r);
+    assert!(
+        chains(l).iter().all(|(_, _, _, mtls)| !mtls),
+        "no SDS references: {:?}",
+        chains(l)
+    );
+    assert!(
+        chains(l)
+            .iter()
+            .all(|(name, _, _, _)| name == "virtualInbound-blackhole"),
+        "plain text must not reach a STRICT workload: {:?}",
+        chains(l)
+    );
+}
