@@ -7,12 +7,15 @@
 //! - [`path::CONFIG_DUMP`]: a [`ProxyConfigDump`], the resources last sent to one proxy.
 //! - [`path::CONFIG`]: a [`MeshConfigSummary`], the mesh model in force.
 //! - [`path::READY`]: a [`Readiness`]; [`path::VERSION`]: a [`ServerVersion`].
+//! - [`path::TOKENS`] (POST): a [`TokenRequest`] in, a [`TokenResponse`] out.
+//! - [`path::CERTIFICATES`]: the [`IssuedCertificates`].
 //! - `/` and `/debug`: an [`EndpointIndex`]; every 4xx/5xx answer: a [`DebugError`].
 
 use serde::{Deserialize, Serialize};
 
 mod config_dump;
 mod health;
+mod identity;
 mod mesh_config;
 mod sync;
 
@@ -24,6 +27,9 @@ pub use config_dump::{
     RouteMatchView, RouteView, UndecodableResource, VirtualHostView, WeightedClusterView,
 };
 pub use health::{Readiness, ReadinessState, ServerVersion};
+pub use identity::{
+    IssuedCertificate, IssuedCertificates, TokenRequest, TokenResponse, WorkloadCertificates,
+};
 pub use mesh_config::{
     EndpointSummary, MeshConfigSummary, ServicePortSummary, ServiceSummary, WorkloadSummary,
 };
@@ -43,6 +49,10 @@ pub mod path {
     pub const READY: &str = "/healthz/ready";
     /// The control plane's name and version.
     pub const VERSION: &str = "/version";
+    /// `POST`: a workload token (local callers or the admin token only).
+    pub const TOKENS: &str = "/debug/tokens";
+    /// The certificates the CA issued, by workload.
+    pub const CERTIFICATES: &str = "/debug/certificates";
 }
 
 /// The answer at `/` and `/debug`: the paths there are.

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::ca::CaKeyType;
+
 /// The mesh control plane: reads mesh config and serves it to proxies.
 ///
 /// Universal mode (no Kubernetes): point --config-dir at a directory of YAML manifests
@@ -27,7 +29,10 @@ pub struct Args {
     #[arg(long, env = "MESH_CONFIG_DEBOUNCE", default_value = "100ms", value_parser = parse_duration)]
     pub config_debounce: Duration,
 
-    /// Address of the xDS server (ADS, State of the World and Delta) that proxies connect to.
+    /// Address of the plaintext xDS server (ADS, State of the World and Delta, and the
+    /// certificate service) that proxies connect to: unauthenticated, for local
+    /// development, as Istio's 15010. Certificates are still signed only for a caller
+    /// that sends a workload token.
     #[arg(
         long,
         env = "MESH_XDS_ADDRESS",
@@ -36,9 +41,75 @@ pub struct Args {
     )]
     pub xds_address: SocketAddr,
 
+    /// Address of ADS and the certificate service over TLS (Istio's 15012). Every
+    /// caller proves its identity (a workload token or a certificate from this CA)
+    /// and a proxy is served only as that identity.
+    #[arg(
+        long,
+        env = "MESH_XDS_TLS_ADDRESS",
+        default_value = "0.0.0.0:15012",
+        value_name = "HOST:PORT"
+    )]
+    pub xds_tls_address: SocketAddr,
+
+    /// More names (DNS names or IP addresses) for the serving certificate of
+    /// --xds-tls-address, for proxies that dial the control plane by a name or an
+    /// address other than those it binds (repeat, or separate with commas).
+    #[arg(long, env = "MESH_TLS_SAN", value_name = "NAME", value_delimiter = ',')]
+    pub tls_san: Vec<String>,
+
+    /// Directory of the CA, in Istio's `cacerts` layout: ca-cert.pem, ca-key.pem,
+    /// cert-chain.pem, root-cert.pem (plus token-signing-key.pem, the key of workload
+    /// tokens). Empty or missing: a new self-signed root is created there. To plug in
+    /// an intermediate CA under an offline root, put its four files there.
+    /// The default is ./etc/cacerts, relative to the working directory, as istiod's.
+    #[arg(
+        long,
+        env = "MESH_CA_DIR",
+        default_value = "./etc/cacerts",
+        value_name = "DIR"
+    )]
+    pub ca_dir: PathBuf,
+
+    /// Key type of a new self-signed root. ring (mesh's crypto library) generates
+    /// ECDSA keys only: for an RSA root, put an RSA key (PKCS#8 or PKCS#1 PEM) in
+    /// --ca-dir as ca-key.pem and the root is made with it.
+    #[arg(
+        long,
+        env = "MESH_CA_KEY_TYPE",
+        value_enum,
+        default_value = "ecdsa-p256"
+    )]
+    pub ca_key_type: CaKeyType,
+
+    /// Trust domain of workload identities (spiffe://<trust domain>/ns/<ns>/sa/<sa>).
+    #[arg(
+        long,
+        env = "MESH_TRUST_DOMAIN",
+        default_value = "cluster.local",
+        value_name = "DOMAIN"
+    )]
+    pub trust_domain: String,
+
+    /// Lifetime of a workload certificate when the proxy asks for none (e.g. 24h).
+    #[arg(long, env = "MESH_WORKLOAD_CERT_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub workload_cert_ttl: Duration,
+
+    /// Longest workload certificate; longer requests are refused, as Istio does
+    /// (default 2160h, 90 days, Istio's). Requests may go down to 1m (for tests).
+    #[arg(long, env = "MESH_MAX_WORKLOAD_CERT_TTL", default_value = "2160h", value_parser = parse_duration)]
+    pub max_workload_cert_ttl: Duration,
+
+    /// File holding the admin token: a caller of POST /debug/tokens that is not on
+    /// the loopback must send `Authorization: Bearer <admin token>`. Without it, only
+    /// local callers get tokens.
+    #[arg(long, env = "MESH_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
     /// Address of the debug endpoint (/debug/syncz, /debug/config_dump, /debug/config,
-    /// /healthz/ready, /version). Keep it on localhost unless it is firewalled: it shows
-    /// every proxy's config.
+    /// /debug/certificates, POST /debug/tokens, /healthz/ready, /version). Keep it on
+    /// localhost unless it is firewalled: it shows every proxy's config, and a local
+    /// caller may create workload tokens.
     #[arg(
         long,
         env = "MESH_DEBUG_ADDRESS",

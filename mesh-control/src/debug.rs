@@ -15,8 +15,8 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use mesh_api::debug::{
-    DebugError, EndpointIndex, MeshConfigSummary, ProxyConfigDump, ProxySyncStatus, Readiness,
-    ReadinessState, ServerVersion, path,
+    DebugError, EndpointIndex, IssuedCertificates, MeshConfigSummary, ProxyConfigDump,
+    ProxySyncStatus, Readiness, ReadinessState, ServerVersion, TokenResponse, path,
 };
 use serde::Serialize;
 use tokio::net::TcpListener;
@@ -25,9 +25,12 @@ use tokio::sync::watch;
 use crate::config::ConfigSnapshot;
 use crate::xds::server::Registry;
 
+mod identity;
 mod model;
 mod status;
 mod view;
+
+pub use identity::IdentityEndpoints;
 
 /// What the debug endpoint reads.
 #[derive(Debug, Clone)]
@@ -55,6 +58,8 @@ pub enum DebugBody {
     Ready(Readiness),
     Version(ServerVersion),
     Index(EndpointIndex),
+    Token(TokenResponse),
+    Certificates(IssuedCertificates),
     Error(DebugError),
 }
 
@@ -173,9 +178,19 @@ pub async fn serve(
     state: DebugState,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    serve_with_identity(listener, state, None, shutdown).await
+}
+
+/// As [`serve`], with the CA's endpoints (`/debug/tokens`, `/debug/certificates`).
+pub async fn serve_with_identity(
+    listener: TcpListener,
+    state: DebugState,
+    identity: Option<IdentityEndpoints>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -187,15 +202,24 @@ pub async fn serve(
             },
             () = &mut shutdown => return Ok(()),
         };
-        let state = state.clone();
+        let (state, identity) = (state.clone(), identity.clone());
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<Incoming>| {
-                let response = state.respond(
-                    request.method(),
-                    request.uri().path(),
-                    request.uri().query(),
-                );
-                async move { Ok::<_, Infallible>(http_response(response)) }
+                let (state, identity) = (state.clone(), identity.clone());
+                async move {
+                    let response = match identity
+                        .as_ref()
+                        .filter(|_| IdentityEndpoints::serves(request.uri().path()))
+                    {
+                        Some(identity) => identity.respond(request, peer).await,
+                        None => state.respond(
+                            request.method(),
+                            request.uri().path(),
+                            request.uri().query(),
+                        ),
+                    };
+                    Ok::<_, Infallible>(http_response(response))
+                }
             });
             if let Err(e) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -225,6 +249,8 @@ fn endpoints() -> Vec<String> {
         path::CONFIG,
         path::READY,
         path::VERSION,
+        path::CERTIFICATES,
+        "POST /debug/tokens",
     ]
     .map(str::to_string)
     .to_vec()

@@ -1,7 +1,8 @@
-//! The mesh control plane (the istiod role): config sources, the mesh model, and (in
-//! later parts) the xDS server and the CA.
+//! The mesh control plane (the istiod role): config sources, the mesh model, the
+//! xDS server and the CA.
 
 pub mod args;
+pub mod ca;
 pub mod config;
 pub mod debug;
 pub mod file_source;

@@ -1,10 +1,16 @@
 use std::io::IsTerminal;
 
+use std::sync::Arc;
+
 use clap::Parser;
 use mesh_api::model::MeshSettings;
 use mesh_control::args::Args;
+use mesh_control::ca::auth::Authenticator;
+use mesh_control::ca::host_addresses::serving_names;
+use mesh_control::ca::tls::{self, SERVING_CERT_TTL, ServingCertificate};
+use mesh_control::ca::{CaConfig, CertificateAuthority, CertificateService, LifetimePolicy};
 use mesh_control::config::ConfigHub;
-use mesh_control::debug::DebugState;
+use mesh_control::debug::{DebugState, IdentityEndpoints};
 use mesh_control::file_source::FileSource;
 use mesh_control::xds::server::AdsServer;
 use tokio::net::TcpListener;
@@ -35,6 +41,11 @@ async fn main() -> anyhow::Result<()> {
         ?args,
         "starting mesh-control"
     );
+    let ca = open_ca(&args)?;
+    let admin_token = match &args.admin_token_file {
+        Some(file) => Some(IdentityEndpoints::read_admin_token(file)?),
+        None => None,
+    };
     let hub = ConfigHub::new(MeshSettings {
         root_namespace: args.root_namespace.clone(),
         ..MeshSettings::default()
@@ -53,19 +64,50 @@ async fn main() -> anyhow::Result<()> {
         config: config.clone(),
         registry: ads.registry().clone(),
     };
+    let auth = Authenticator::new(ca.clone());
+    let certificates = CertificateService::new(auth.clone());
+    let serving = Arc::new(
+        ServingCertificate::issue(
+            &ca,
+            serving_names(args.xds_tls_address, &args.tls_san, &args.root_namespace),
+            SERVING_CERT_TTL,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}; check --ca-dir {}", args.ca_dir.display()))?,
+    );
+    let tls_config = tls::server_config(&ca, serving.clone())?;
+    tokio::spawn(serving.renew(ca.clone()));
+
     let xds_listener = bind(args.xds_address, "--xds-address").await?;
+    let tls_listener = bind(args.xds_tls_address, "--xds-tls-address").await?;
     let debug_listener = bind(args.debug_address, "--debug-address").await?;
-    tracing::info!(xds = %args.xds_address, debug = %args.debug_address, "serving");
+    tracing::info!(
+        xds = %args.xds_address,
+        xds_tls = %args.xds_tls_address,
+        debug = %args.debug_address,
+        "serving"
+    );
 
     // One shutdown signal, fanned out to both servers.
     let (shutdown_tx, shutdown) = watch::channel(false);
     let wait = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await.is_ok();
     };
-    let mut xds_task = tokio::spawn(ads.serve(xds_listener, wait(shutdown.clone())));
-    let mut debug_task = tokio::spawn(mesh_control::debug::serve(
+    let mut xds_task = tokio::spawn(ads.clone().serve_incoming(
+        ads.service(),
+        Some(certificates.clone()),
+        tonic::transport::server::TcpIncoming::from(xds_listener),
+        wait(shutdown.clone()),
+    ));
+    let mut tls_task = tokio::spawn(ads.clone().serve_incoming(
+        ads.authenticated_service(auth),
+        Some(certificates),
+        tls::incoming(tls_listener, tls_config),
+        wait(shutdown.clone()),
+    ));
+    let mut debug_task = tokio::spawn(mesh_control::debug::serve_with_identity(
         debug_listener,
         debug,
+        Some(IdentityEndpoints::new(ca, admin_token)),
         wait(shutdown.clone()),
     ));
 
@@ -78,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
             served = &mut xds_task => break Err(anyhow::anyhow!("the xDS server stopped: {}", describe(served))),
+            served = &mut tls_task => break Err(anyhow::anyhow!("the xDS TLS server stopped: {}", describe(served))),
             served = &mut debug_task => break Err(anyhow::anyhow!("the debug endpoint stopped: {}", describe(served))),
             _ = tokio::signal::ctrl_c() => break Ok(()),
             _ = terminate.recv() => break Ok(()),
@@ -91,12 +134,45 @@ async fn main() -> anyhow::Result<()> {
         if !xds_task.is_finished() {
             let _ = (&mut xds_task).await;
         }
+        if !tls_task.is_finished() {
+            let _ = (&mut tls_task).await;
+        }
         if !debug_task.is_finished() {
             let _ = (&mut debug_task).await;
         }
     })
     .await;
     outcome
+}
+
+/// The CA of --ca-dir, created there on first start.
+fn open_ca(args: &Args) -> anyhow::Result<Arc<CertificateAuthority>> {
+    if args.workload_cert_ttl > args.max_workload_cert_ttl {
+        anyhow::bail!(
+            "--workload-cert-ttl {:?} is longer than --max-workload-cert-ttl {:?}; lower the \
+             first or raise the second",
+            args.workload_cert_ttl,
+            args.max_workload_cert_ttl
+        );
+    }
+    let config = CaConfig {
+        dir: args.ca_dir.clone(),
+        trust_domain: args.trust_domain.clone(),
+        key_type: args.ca_key_type,
+        lifetimes: LifetimePolicy {
+            default: args.workload_cert_ttl,
+            max: args.max_workload_cert_ttl,
+        },
+    };
+    let ca = CertificateAuthority::open(&config)
+        .map_err(|e| anyhow::anyhow!("the CA in --ca-dir {}: {e}", args.ca_dir.display()))?;
+    tracing::info!(
+        dir = %args.ca_dir.display(),
+        trust_domain = %args.trust_domain,
+        roots = ca.authority().bundle().roots().len(),
+        "CA ready"
+    );
+    Ok(Arc::new(ca))
 }
 
 async fn bind(address: std::net::SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {

@@ -14,16 +14,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mesh_api::model::MeshModel;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tokio_stream::Stream;
+use tonic::transport::server::Connected;
 
 use super::node::ProxyNode;
 use super::resources::ProxyResources;
+use crate::ca::CertificateService;
+use crate::ca::auth::Authenticator;
 use crate::config::ConfigSnapshot;
 
 mod connection;
 mod delta;
-mod grpc;
+pub(crate) mod grpc;
 mod push;
 pub mod registry;
 pub mod snapshot;
@@ -119,9 +124,16 @@ impl AdsServer {
         &self.shared.registry
     }
 
-    /// The gRPC service, to add to a tonic server of one's own.
+    /// The gRPC service, to add to a tonic server of one's own: unauthenticated, as
+    /// on the plaintext port (15010).
     pub fn service(&self) -> AdsService {
-        AdsService::new(self.shared.clone())
+        AdsService::new(self.shared.clone(), None)
+    }
+
+    /// The gRPC service for the TLS port (15012): every stream proves an identity
+    /// with `auth` and is served only as a node of that identity.
+    pub fn authenticated_service(&self, auth: Authenticator) -> AdsService {
+        AdsService::new(self.shared.clone(), Some(auth))
     }
 
     /// Ends every stream and stops pushing; proxies reconnect elsewhere.
@@ -135,22 +147,38 @@ impl AdsServer {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), tonic::transport::Error> {
-        let this = self.clone();
+        let ads = self.service();
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        self.serve_incoming(ads, None, incoming, shutdown).await
+    }
+
+    /// Serves `ads` (one of this server's services, with its port's auth policy)
+    /// and the certificate service, if given, on the connections of `incoming`
+    /// until `shutdown` completes, then closes every ADS stream.
+    pub async fn serve_incoming<IO, IE>(
+        self,
+        ads: AdsService,
+        certificates: Option<CertificateService>,
+        incoming: impl Stream<Item = Result<IO, IE>>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), tonic::transport::Error>
+    where
+        IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
+        IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let shutdown = async move {
             shutdown.await;
             // Streams never end by themselves; without this the graceful shutdown
             // of the gRPC server would wait for proxies forever.
-            this.stop();
+            self.stop();
         };
         tonic::transport::Server::builder()
             // Detects proxies that vanished without closing their connection.
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-            .add_service(self.service())
-            .serve_with_incoming_shutdown(
-                tonic::transport::server::TcpIncoming::from(listener),
-                shutdown,
-            )
+            .add_service(ads)
+            .add_optional_service(certificates)
+            .serve_with_incoming_shutdown(incoming, shutdown)
             .await
     }
 }

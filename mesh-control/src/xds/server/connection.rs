@@ -19,6 +19,7 @@ use super::push::proxy_snapshot;
 use super::registry::{AdsProtocolKind, SyncStatus};
 use super::snapshot::ProxySnapshot;
 use super::xds_type::XdsType;
+use crate::ca::auth::{Caller, authorize_node};
 use crate::config::ConfigSnapshot;
 use crate::xds::node::ProxyNode;
 
@@ -56,9 +57,11 @@ pub(crate) trait AdsProtocol: Send + Sized + 'static {
     fn snapshot(&self) -> &Arc<ProxySnapshot>;
 }
 
-/// Reads the first request, checks the node and starts the connection's task.
+/// Reads the first request, checks the node (and, with a `caller`, that the node is
+/// the caller's proven identity) and starts the connection's task.
 pub(crate) async fn accept<P: AdsProtocol>(
     shared: Arc<Shared>,
+    caller: Option<Caller>,
     mut requests: RequestStream<P::Request>,
 ) -> Result<mpsc::Receiver<Result<Bytes, Status>>, Status> {
     let Some(first) = requests.message().await? else {
@@ -67,6 +70,11 @@ pub(crate) async fn accept<P: AdsProtocol>(
         ));
     };
     let node = Arc::new(proxy_node(P::node(&first))?);
+    if let Some(caller) = &caller {
+        authorize_node(caller, &node).inspect_err(|status| {
+            tracing::warn!(proxy = %node, reason = status.message(), "ADS stream refused");
+        })?;
+    }
     let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
     tokio::spawn(run::<P>(shared, node, first, requests, tx));
     Ok(rx)

@@ -28,6 +28,7 @@ use super::Shared;
 use super::connection::{AdsProtocol, accept};
 use super::delta::DeltaConnection;
 use super::sotw::SotwConnection;
+use crate::ca::auth::{Authenticator, Caller};
 
 const SERVICE: &str = "envoy.service.discovery.v3.AggregatedDiscoveryService";
 const SOTW_PATH: &str =
@@ -40,11 +41,14 @@ const DELTA_PATH: &str =
 #[derive(Clone, Debug)]
 pub struct AdsService {
     shared: Arc<Shared>,
+    /// The port's policy: with an authenticator, every stream proves an identity and
+    /// is served only as a node of that identity (15012); without, none (15010).
+    auth: Option<Authenticator>,
 }
 
 impl AdsService {
-    pub(crate) fn new(shared: Arc<Shared>) -> AdsService {
-        AdsService { shared }
+    pub(crate) fn new(shared: Arc<Shared>, auth: Option<Authenticator>) -> AdsService {
+        AdsService { shared, auth }
     }
 }
 
@@ -63,11 +67,27 @@ impl Service<http::Request<GrpcBody>> for AdsService {
 
     fn call(&mut self, request: http::Request<GrpcBody>) -> Self::Future {
         let shared = self.shared.clone();
+        let caller = self.auth.as_ref().map(|auth| {
+            auth.authenticate(
+                request.headers(),
+                request.extensions(),
+                std::time::SystemTime::now(),
+            )
+        });
         Box::pin(async move {
+            let caller = match caller.transpose() {
+                Ok(caller) => caller,
+                Err(status) => {
+                    tracing::warn!(reason = status.message(), "ADS stream refused");
+                    return Ok(status.into_http());
+                }
+            };
             let response = match request.uri().path() {
-                SOTW_PATH => stream::<SotwConnection, DiscoveryRequest>(shared, request).await,
+                SOTW_PATH => {
+                    stream::<SotwConnection, DiscoveryRequest>(shared, caller, request).await
+                }
                 DELTA_PATH => {
-                    stream::<DeltaConnection, DeltaDiscoveryRequest>(shared, request).await
+                    stream::<DeltaConnection, DeltaDiscoveryRequest>(shared, caller, request).await
                 }
                 path => Err(Status::new(
                     Code::Unimplemented,
@@ -82,6 +102,7 @@ impl Service<http::Request<GrpcBody>> for AdsService {
 /// Decodes the request stream, starts the connection and streams its responses.
 async fn stream<P, Req>(
     shared: Arc<Shared>,
+    caller: Option<Caller>,
     request: http::Request<GrpcBody>,
 ) -> Result<http::Response<GrpcBody>, Status>
 where
@@ -96,7 +117,7 @@ where
         )));
     }
     let requests = RequestStream::new(request.into_body());
-    let responses = accept::<P>(shared, requests).await?;
+    let responses = accept::<P>(shared, caller, requests).await?;
     let mut response = http::Response::new(GrpcBody::new(ResponseBody {
         responses,
         finished: false,
