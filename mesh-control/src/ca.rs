@@ -29,7 +29,7 @@ pub mod key;
 pub mod service;
 pub mod sign;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod tls;
 pub mod token;
 pub mod trust;

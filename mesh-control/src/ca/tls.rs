@@ -270,3 +270,23 @@ fn certified_key(
         .map_err(|e| TlsSetupError::Certificate(e.to_string()))?;
     Ok(Arc::new(CertifiedKey::new(signed.chain, key)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ca::testing::test_ca;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_serving_certificate_is_renewed_at_half_life() {
+        let ca = Arc::new(test_ca());
+        let names = vec![SanType::IpAddress([127, 0, 0, 1].into())];
+        let serving =
+            Arc::new(ServingCertificate::issue(&ca, names, Duration::from_secs(120)).unwrap());
+        let first = serving.chain();
+        tokio::spawn(serving.clone().renew(ca));
+        tokio::time::sleep(Duration::from_secs(59)).await;
+        assert_eq!(serving.chain(), first);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_ne!(serving.chain()[0], first[0], "renewed after 60 s of 120 s");
+    }
+}

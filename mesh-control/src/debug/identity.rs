@@ -182,6 +182,37 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    fn endpoints(admin_token: Option<&str>) -> IdentityEndpoints {
+        let ca = Arc::new(crate::ca::testing::test_ca());
+        IdentityEndpoints::new(ca, admin_token.map(str::to_string))
+    }
+
+    #[test]
+    fn tokens_are_granted_to_local_callers_and_admin_token_holders_only() {
+        let local: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:4000".parse().unwrap();
+        let remote: SocketAddr = "10.0.0.7:4000".parse().unwrap();
+        let open = endpoints(None);
+        assert!(open.grant(local, None).is_ok());
+        assert!(open.grant(mapped, None).is_ok());
+        let refused = open.grant(remote, None).unwrap_err();
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert!(refused.body_text().contains("--admin-token-file"));
+        // With an admin token configured, a remote caller holding it may.
+        let admin = endpoints(Some("0123456789abcdef0123"));
+        assert!(admin.grant(remote, Some("0123456789abcdef0123")).is_ok());
+        let wrong = admin
+            .grant(remote, Some("0123456789abcdef0124"))
+            .unwrap_err();
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            admin.grant(remote, None).unwrap_err().status,
+            StatusCode::FORBIDDEN
+        );
+        // A token when none is configured grants nothing more than the address does.
+        assert!(open.grant(remote, Some("anything")).is_err());
+    }
+
     #[test]
     fn secrets_compare_equal_only_when_equal() {
         assert!(constant_time_eq(b"secret", b"secret"));
