@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
-use http_body_util::{BodyExt as _, Empty};
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1;
-use hyper::{Request, StatusCode, header};
+use hyper::{Method, Request, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use mesh_api::debug::DebugError;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 use tokio::net::TcpStream;
@@ -39,6 +40,8 @@ pub(crate) struct DebugClient {
     /// `HOST:PORT`.
     address: String,
     timeout: Duration,
+    /// Sent as `Authorization: Bearer …` (the control plane's admin token).
+    bearer: Option<String>,
 }
 
 /// What came back, before it is read.
@@ -61,7 +64,14 @@ impl DebugClient {
         DebugClient {
             address: address.trim_end_matches('/').to_string(),
             timeout,
+            bearer: None,
         }
+    }
+
+    /// Sends `token` as `Authorization: Bearer <token>` with every request.
+    pub(crate) fn with_bearer(mut self, token: String) -> DebugClient {
+        self.bearer = Some(token);
+        self
     }
 
     pub(crate) fn address(&self) -> &str {
@@ -71,17 +81,37 @@ impl DebugClient {
     /// `GET path_and_query`, read as a `T`. Any status but 200 is an error that says
     /// what the control plane said.
     pub(crate) fn get<T: DeserializeOwned>(&self, path_and_query: &str) -> anyhow::Result<T> {
+        let answer = self.block_on(self.exchange(Method::GET, path_and_query, None))??;
+        self.read(path_and_query, &answer)
+    }
+
+    /// `POST path` with `body` as JSON, the answer read as a `T`, as [`Self::get`].
+    pub(crate) fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        let json = serde_json::to_vec(body).context("cannot write the request as JSON")?;
+        let answer = self.block_on(self.exchange(Method::POST, path, Some(json)))??;
+        self.read(path, &answer)
+    }
+
+    fn block_on<F: std::future::Future>(&self, future: F) -> anyhow::Result<F::Output> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
             .build()
             .context("cannot start meshctl's HTTP client")?;
-        let answer = runtime.block_on(self.exchange(path_and_query))?;
-        self.read(path_and_query, &answer)
+        Ok(runtime.block_on(future))
     }
 
     /// One request on a connection of its own.
-    async fn exchange(&self, path_and_query: &str) -> anyhow::Result<Answer> {
+    async fn exchange(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<Answer> {
         let address = &self.address;
         let endpoint = format!("{address}{path_and_query}");
         let unreachable = || {
@@ -109,14 +139,21 @@ impl DebugClient {
             .with_context(not_http)?;
         // The connection's I/O runs beside the request, on this runtime's one thread.
         tokio::spawn(connection);
-        let request = Request::get(path_and_query)
+        let mut request = Request::builder().method(method).uri(path_and_query);
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        if let Some(token) = &self.bearer {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = request
             .header(header::HOST, address.as_str())
             .header(header::ACCEPT, "application/json")
             .header(
                 header::USER_AGENT,
                 concat!("meshctl/", env!("CARGO_PKG_VERSION")),
             )
-            .body(Empty::<Bytes>::new())
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .with_context(|| format!("{path_and_query:?} is not a request path"))?;
         let answer = async {
             let response = sender.send_request(request).await?;

@@ -10,6 +10,7 @@ mod debug_client;
 mod output;
 mod proxy_config;
 mod proxy_status;
+mod token;
 
 /// Command-line tool of mesh, a service mesh compatible with Istio's configuration.
 #[derive(Debug, Parser)]
@@ -31,6 +32,8 @@ enum Command {
     /// Show the listeners, routes, clusters or endpoints sent to one proxy.
     #[command(name = "proxy-config", visible_alias = "pc")]
     ProxyConfig(proxy_config::ProxyConfigArgs),
+    /// Create workload tokens (`meshctl token create`), a proxy's proof of identity.
+    Token(token::TokenArgs),
     /// Print meshctl's version.
     Version,
 }
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Bootstrap(args) => bootstrap::run(&args),
         Command::ProxyStatus(args) => proxy_status::run(&args),
         Command::ProxyConfig(args) => proxy_config::run(&args),
+        Command::Token(args) => token::run(&args),
         Command::Version => {
             println!("meshctl {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
