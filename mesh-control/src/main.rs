@@ -48,7 +48,8 @@ async fn main() -> anyhow::Result<()> {
     };
     let hub = ConfigHub::new(MeshSettings {
         root_namespace: args.root_namespace.clone(),
-        ..MeshSettings::default()
+        // The translator's SAN checks and the CA's certificates name one trust domain.
+        trust_domain: args.trust_domain.clone(),
     });
     let mut config = hub.subscribe();
     let source = FileSource {
