@@ -134,6 +134,14 @@ fn spawn(config_dir: &Path, xds: SocketAddr, debug: SocketAddr, log: &Path) -> C
         .arg("--config-dir")
         .arg(config_dir)
         .args(["--xds-address", &xds.to_string()])
+        // 15012 (xDS and CA over TLS) on the same IP, so that tests run side by side;
+        // the CA in a hidden directory the file source does not read.
+        .args([
+            "--xds-tls-address",
+            &SocketAddr::new(xds.ip(), 15012).to_string(),
+        ])
+        .arg("--ca-dir")
+        .arg(config_dir.join(".ca"))
         .args(["--debug-address", &debug.to_string()])
         .args(["--log", "info"])
         .stdin(Stdio::null())

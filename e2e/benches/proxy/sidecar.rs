@@ -102,6 +102,9 @@ pub(crate) fn start_control_plane(
             &xds,
             "--debug-address",
             "127.0.0.1:15014",
+            // The CA beside the config, not in the working directory.
+            "--ca-dir",
+            path_str(&dir.join("ca"))?,
         ],
         false,
         &[],

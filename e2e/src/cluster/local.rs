@@ -183,6 +183,9 @@ impl LocalCluster {
             &SocketAddr::from((GATEWAY, XDS_PORT)).to_string(),
             "--debug-address",
             &SocketAddr::from((GATEWAY, DEBUG_PORT)).to_string(),
+            // The CA beside the config, not in the working directory.
+            "--ca-dir",
+            &config.join(".ca").to_string_lossy(),
         ]
         .map(String::from)
         .to_vec();
