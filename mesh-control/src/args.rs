@@ -92,12 +92,12 @@ pub struct Args {
     pub trust_domain: String,
 
     /// Lifetime of a workload certificate when the proxy asks for none (e.g. 24h).
-    #[arg(long, env = "MESH_WORKLOAD_CERT_TTL", default_value = "24h", value_parser = parse_duration)]
+    #[arg(long, env = "MESH_WORKLOAD_CERT_TTL", default_value = "24h", value_name = "DURATION", value_parser = parse_duration)]
     pub workload_cert_ttl: Duration,
 
     /// Longest workload certificate; longer requests are refused, as Istio does
     /// (default 2160h, 90 days, Istio's). Requests may go down to 1m (for tests).
-    #[arg(long, env = "MESH_MAX_WORKLOAD_CERT_TTL", default_value = "2160h", value_parser = parse_duration)]
+    #[arg(long, env = "MESH_MAX_WORKLOAD_CERT_TTL", default_value = "2160h", value_name = "DURATION", value_parser = parse_duration)]
     pub max_workload_cert_ttl: Duration,
 
     /// File holding the admin token: a caller of POST /debug/tokens that is not on
