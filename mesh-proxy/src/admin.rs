@@ -1,10 +1,11 @@
 //! The admin interface (127.0.0.1:15000, Envoy's endpoints), the health port (15021,
 //! `/healthz/ready`, Istio's readiness probe) and the metrics port (15090,
-//! `/stats/prometheus`).
+//! `/stats/prometheus`). The workload certificate's views are in [`secrets`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
 
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
@@ -14,15 +15,29 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
-use crate::config::Snapshot;
+use crate::config::{ConfigDump, Snapshot};
+use crate::identity::IdentityStatus;
 use crate::metrics;
 use crate::proxy::{ProxyBody, Shared};
+
+mod secrets;
 
 /// What the admin endpoints read and change.
 #[derive(Debug, Clone)]
 pub struct AdminState {
     pub shared: Shared,
     pub log_levels: Arc<LogLevels>,
+    /// The workload identity, when the proxy has one (`--root-cert`).
+    pub identity: Option<IdentityStatus>,
+}
+
+/// `/config_dump`: the applied config, and Envoy's `configs` list for the parts shown
+/// in Envoy's own shape (the secrets).
+#[derive(serde::Serialize)]
+struct FullConfigDump<'a> {
+    #[serde(flatten)]
+    summary: ConfigDump<'a>,
+    configs: Vec<serde_json::Value>,
 }
 
 /// The log filter, changeable at run time (`POST /logging`): a list of
@@ -87,18 +102,25 @@ async fn serve(
 
 fn health(state: &AdminState, req: &Request<Incoming>) -> Response<ProxyBody> {
     let shared = &state.shared;
-    match req.uri().path() {
-        // Istio's agent reports not ready while draining, so that endpoints go first.
-        "/healthz/ready" if shared.drain.is_signaled() => {
-            text(StatusCode::SERVICE_UNAVAILABLE, "not ready: draining\n")
-        }
-        "/healthz/ready" if shared.snapshots.borrow().synced => text(StatusCode::OK, ""),
-        "/healthz/ready" => text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: waiting for the first complete xDS sync\n",
-        ),
-        _ => text(StatusCode::NOT_FOUND, ""),
+    if req.uri().path() != "/healthz/ready" {
+        return text(StatusCode::NOT_FOUND, "");
     }
+    // Istio's agent reports not ready while draining, so that endpoints go first.
+    if shared.drain.is_signaled() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "not ready: draining\n");
+    }
+    // A proxy with an identity serves nothing meshed before its first certificate.
+    let certificate = shared.certificates.borrow().clone();
+    if let Some(why) = secrets::not_ready(state.identity.as_ref(), certificate.as_deref()) {
+        return text(StatusCode::SERVICE_UNAVAILABLE, &why);
+    }
+    if shared.snapshots.borrow().synced {
+        return text(StatusCode::OK, "");
+    }
+    text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not ready: waiting for the first complete xDS sync\n",
+    )
 }
 
 fn prometheus(state: &AdminState, req: &Request<Incoming>) -> Response<ProxyBody> {
@@ -126,15 +148,17 @@ fn admin(state: &AdminState, req: &Request<Incoming>) -> Response<ProxyBody> {
         }
         "/ready" if snapshot.synced => text(StatusCode::OK, "LIVE\n"),
         "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "PRE_INITIALIZING\n"),
-        "/config_dump" => match serde_json::to_string_pretty(&snapshot.config_dump()) {
-            Ok(json) => {
-                let mut resp = text(StatusCode::OK, &json);
-                resp.headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                resp
-            }
-            Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-        },
+        "/config_dump" => json(&FullConfigDump {
+            summary: snapshot.config_dump(),
+            configs: vec![secrets::secrets_config_dump(
+                shared.certificates.borrow().as_deref(),
+                state.identity.as_ref(),
+            )],
+        }),
+        "/certs" => json(&secrets::certs(
+            shared.certificates.borrow().as_deref(),
+            SystemTime::now(),
+        )),
         "/clusters" => text(StatusCode::OK, &clusters(&snapshot)),
         "/stats" => text(StatusCode::OK, &shared.stats.render()),
         "/stats/prometheus" => prometheus(state, req),
@@ -164,7 +188,7 @@ fn admin(state: &AdminState, req: &Request<Incoming>) -> Response<ProxyBody> {
         "/quitquitquit" => text(StatusCode::METHOD_NOT_ALLOWED, "use POST\n"),
         _ => text(
             StatusCode::NOT_FOUND,
-            "admin endpoints: /ready /config_dump /clusters /stats /stats/prometheus \
+            "admin endpoints: /ready /config_dump /certs /clusters /stats /stats/prometheus \
              /logging (POST ?level= or ?<target>=) /drain_listeners (POST) /quitquitquit (POST)\n",
         ),
     }
@@ -276,6 +300,18 @@ fn updated_directives(current: &[String], query: &str) -> Result<Vec<String>, St
         directives.push(format!("{key}={level}"));
     }
     Ok(directives)
+}
+
+fn json(value: &impl serde::Serialize) -> Response<ProxyBody> {
+    match serde_json::to_string_pretty(value) {
+        Ok(json) => {
+            let mut resp = text(StatusCode::OK, &json);
+            resp.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            resp
+        }
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
 }
 
 fn text(status: StatusCode, body: &str) -> Response<ProxyBody> {

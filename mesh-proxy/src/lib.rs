@@ -6,12 +6,16 @@
 //! ([`transport`]), reads the current snapshot per request, routes as Envoy would
 //! ([`route`]), balances ([`balance`], [`upstream`]) and records each request
 //! ([`stream_info`]) for the [`stats`] and the access log. [`node`] is the xDS node
-//! the proxy presents; [`redirect`] installs the pod's capture rules.
+//! the proxy presents; [`identity`] gets and renews its workload certificate;
+//! [`agent`] serves that certificate to a real Envoy over SDS (pilot-agent's role);
+//! [`redirect`] installs the pod's capture rules.
 
 pub mod admin;
+pub mod agent;
 pub mod balance;
 pub mod config;
 pub mod drain;
+pub mod identity;
 pub mod metrics;
 pub mod node;
 pub mod outlier;
@@ -38,10 +42,11 @@ use tokio::sync::watch;
 use crate::admin::{AdminState, LogLevels};
 use crate::config::Snapshot;
 use crate::drain::Drain;
+use crate::identity::IdentityConfig;
 use crate::node::NodeMetadata;
 use crate::proxy::Shared;
 use crate::stats::Stats;
-use crate::tls::TlsContexts;
+use crate::tls::{TlsContexts, WorkloadTls, WorkloadTlsWatch};
 
 /// Everything `mesh-proxy run` needs.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -58,6 +63,9 @@ pub struct RunConfig {
     /// How long SIGTERM waits for open connections (Istio's terminationDrainDuration).
     #[serde(serialize_with = "seconds")]
     pub drain_duration: Duration,
+    /// The workload identity (`--root-cert`): xDS over TLS and a workload
+    /// certificate; `None`: plaintext xDS and no identity.
+    pub identity: Option<IdentityConfig>,
 }
 
 /// Runs the proxy until the process is stopped: at once on SIGINT; on SIGTERM after
@@ -66,16 +74,27 @@ pub async fn run(config: RunConfig, log_levels: Arc<LogLevels>) -> anyhow::Resul
     let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
     let stats = Arc::new(Stats::default());
     let drain = Drain::new();
-    let tls = Arc::new(TlsContexts::default());
+    let identity = match &config.identity {
+        Some(wanted) => Some(identity::spawn(wanted).context("cannot start the identity")?),
+        None => None,
+    };
+    // Without an identity the watch stays `None`; its sender lives as long as `run`.
+    let (_no_identity, no_certificates) = watch::channel(None);
+    let certificates = identity
+        .as_ref()
+        .map_or(no_certificates, |i| i.certificates.clone());
+    let tls = Arc::new(TlsContexts::new(workload_tls(certificates.clone())));
     let shared = Shared {
         snapshots: rx,
         stats: stats.clone(),
         drain: drain.clone(),
         tls: tls.clone(),
+        certificates,
     };
     let state = AdminState {
         shared: shared.clone(),
         log_levels,
+        identity: identity.as_ref().map(|i| i.status.clone()),
     };
     let admin = TcpListener::bind(config.admin_address)
         .await
@@ -97,8 +116,11 @@ pub async fn run(config: RunConfig, log_levels: Arc<LogLevels>) -> anyhow::Resul
     }
     let mut workers =
         worker::start(config.concurrency, &shared).context("cannot start the worker threads")?;
-    let client =
+    let mut client =
         xds::XdsClient::new(config.xds_address, config.node.node(), tx, stats).with_tls(tls);
+    if let Some(identity) = &identity {
+        client = client.with_credentials(identity.credentials.clone());
+    }
     // Config keeps arriving while draining, as Envoy's does.
     let mut client = tokio::spawn(client.run());
     tokio::select! {
@@ -121,6 +143,35 @@ pub async fn run(config: RunConfig, log_levels: Arc<LogLevels>) -> anyhow::Resul
             Ok(())
         }
     }
+}
+
+/// The data path's view of the workload certificate: rustls material, built once per
+/// certificate (not per handshake); `None` while there is no valid certificate.
+fn workload_tls(mut certificates: identity::CertificateWatch) -> WorkloadTlsWatch {
+    let (tx, rx) = watch::channel(None);
+    tokio::spawn(async move {
+        loop {
+            let material = certificates.borrow_and_update().clone().and_then(|cert| {
+                let built = WorkloadTls::new(
+                    cert.identity.clone(),
+                    cert.chain.clone(),
+                    cert.key.clone_key(),
+                    cert.roots.clone(),
+                );
+                built
+                    .map_err(|e| {
+                        tracing::error!("the workload certificate is unusable for TLS: {e}")
+                    })
+                    .ok()
+                    .map(Arc::new)
+            });
+            tx.send_replace(material);
+            if certificates.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

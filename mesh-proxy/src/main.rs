@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use mesh_proxy::RunConfig;
 use mesh_proxy::admin::LogLevels;
+use mesh_proxy::agent::{self, AgentArgs};
+use mesh_proxy::identity::IdentityArgs;
 use mesh_proxy::node::{NodeMetadata, parse_labels, parse_workload};
 use mesh_proxy::redirect::{self, RedirectArgs};
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -34,6 +36,9 @@ struct Cli {
 enum Command {
     /// Run the sidecar for one workload.
     Run(RunArgs),
+    /// Get the workload certificate for a real Envoy and serve it over SDS on a Unix
+    /// socket (Istio's pilot-agent).
+    Agent(AgentArgs),
     /// Capture the pod's traffic to the proxy with iptables (Istio's istio-init).
     Redirect(RedirectArgs),
 }
@@ -78,6 +83,8 @@ struct RunArgs {
     /// The cluster's DNS domain.
     #[arg(long, env = "MESH_CLUSTER_DOMAIN", default_value = "cluster.local")]
     cluster_domain: String,
+    #[command(flatten)]
+    identity: IdentityArgs,
     /// Print the effective configuration as JSON and exit.
     #[arg(long)]
     print_config: bool,
@@ -86,7 +93,36 @@ struct RunArgs {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run(args) => run(&args),
+        Command::Agent(args) => run_agent(&args),
         Command::Redirect(args) => redirect(&args),
+    }
+}
+
+fn run_agent(args: &AgentArgs) -> ExitCode {
+    init_logging();
+    let config = match args.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mesh-proxy agent: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mesh-proxy agent: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(agent::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mesh-proxy agent: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -149,6 +185,9 @@ fn run(args: &RunArgs) -> ExitCode {
 
 fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
     let (pod, namespace) = parse_workload(&args.workload)?;
+    let identity = args
+        .identity
+        .config(&args.xds_address, &namespace, &args.service_account)?;
     Ok(RunConfig {
         xds_address: args.xds_address.clone(),
         node: NodeMetadata {
@@ -168,6 +207,7 @@ fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         },
+        identity,
     })
 }
 
@@ -215,7 +255,7 @@ mod tests {
             ])
             .map(|cli| match cli.command {
                 Command::Run(args) => args.drain_duration,
-                Command::Redirect(_) => Duration::ZERO,
+                Command::Agent(_) | Command::Redirect(_) => Duration::ZERO,
             })
         };
         assert_eq!(drain("5s").ok(), Some(Duration::from_secs(5)));

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use crate::config::Snapshot;
 use crate::drain::Drain;
+use crate::identity::CertificateWatch;
 use crate::stats::Stats;
 use crate::tls::TlsContexts;
 
@@ -45,8 +46,8 @@ pub use headers::random;
 pub use local_reply::{BoxError, ProxyBody, full};
 pub(crate) use request_body::Replay;
 
-/// What every connection of the proxy shares: the config snapshots, the counters and
-/// the drain signal.
+/// What every connection of the proxy shares: the config snapshots, the counters,
+/// the drain signal and the workload certificate.
 #[derive(Debug, Clone)]
 pub struct Shared {
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
@@ -55,4 +56,7 @@ pub struct Shared {
     pub drain: Drain,
     /// The TLS contexts in use, and the workload's certificate they present.
     pub tls: Arc<TlsContexts>,
+    /// The workload certificate (SDS `default` and `ROOTCA`); always `None` for a
+    /// proxy without an identity (no `--root-cert`).
+    pub certificates: CertificateWatch,
 }

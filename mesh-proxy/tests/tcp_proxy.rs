@@ -160,6 +160,7 @@ async fn serve(r: &ProxyResources) -> watch::Sender<Arc<Snapshot>> {
         stats: Arc::new(Stats::default()),
         drain: Default::default(),
         tls: Default::default(),
+        certificates: watch::channel(None).1,
     };
     tokio::spawn(mesh_proxy::proxy::listeners::run(shared));
     tx

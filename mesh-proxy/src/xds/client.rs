@@ -2,7 +2,9 @@
 //! they name, as Envoy does; ACK or NACK every response; reconnect with jittered
 //! backoff, keeping the last accepted config in force meanwhile. Delta ADS first; a
 //! control plane that answers it with UNIMPLEMENTED gets State of the World
-//! ([`super::sotw`]) from then on.
+//! ([`super::sotw`]) from then on. With an identity the stream goes over TLS with
+//! the proxy's credentials (`crate::identity::ControlPlaneCredentials`: the root,
+//! the bearer token, the workload certificate); without, in plaintext.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -16,9 +18,11 @@ use envoy_types::pb::envoy::service::discovery::v3::{
 use envoy_types::pb::google::rpc::Status;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
 
 use super::{XdsState, XdsType};
 use crate::config::Snapshot;
+use crate::identity::ControlPlaneCredentials;
 use crate::stats::Stats;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
@@ -34,6 +38,8 @@ pub struct XdsClient {
     pub(super) state: XdsState,
     pub(super) snapshots: watch::Sender<Arc<Snapshot>>,
     pub(super) stats: Arc<Stats>,
+    /// TLS and authentication to the control plane; `None`: plaintext.
+    credentials: Option<ControlPlaneCredentials>,
     /// Set once the control plane refused Delta ADS.
     sotw: bool,
 }
@@ -58,6 +64,7 @@ impl XdsClient {
             state,
             snapshots,
             stats,
+            credentials: None,
             sotw: false,
         }
     }
@@ -66,6 +73,37 @@ impl XdsClient {
     pub fn with_tls(mut self, tls: Arc<crate::tls::TlsContexts>) -> XdsClient {
         self.state.tls = tls;
         self
+    }
+
+    /// Connects over TLS with `credentials` (the proxy has an identity).
+    pub fn with_credentials(mut self, credentials: ControlPlaneCredentials) -> XdsClient {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// An ADS client: over TLS with the credentials (connecting on first use), or
+    /// plaintext.
+    pub(super) async fn connect(
+        &self,
+    ) -> anyhow::Result<AggregatedDiscoveryServiceClient<Channel>> {
+        let channel = match &self.credentials {
+            Some(credentials) => credentials.channel(&self.address)?,
+            None => {
+                Endpoint::from_shared(format!("http://{}", self.address))?
+                    .connect()
+                    .await?
+            }
+        };
+        Ok(AggregatedDiscoveryServiceClient::new(channel))
+    }
+
+    /// The stream's request, with the bearer token when there are credentials.
+    pub(super) fn request<T>(&self, stream: T) -> anyhow::Result<tonic::Request<T>> {
+        let mut request = tonic::Request::new(stream);
+        if let Some(credentials) = &self.credentials {
+            credentials.authorize(&mut request)?;
+        }
+        Ok(request)
     }
 
     /// Runs forever: one stream at a time, reconnecting after a jittered backoff.
@@ -101,8 +139,7 @@ impl XdsClient {
     }
 
     async fn stream(&mut self) -> anyhow::Result<()> {
-        let mut client =
-            AggregatedDiscoveryServiceClient::connect(format!("http://{}", self.address)).await?;
+        let mut client = self.connect().await?;
         let (tx, rx) = mpsc::channel(32);
         // Envoy's order: clusters first, then listeners; the node goes on the first
         // request only. Resources already held are announced by version.
@@ -132,7 +169,7 @@ impl XdsClient {
             }
         };
         let mut responses = client
-            .delta_aggregated_resources(ReceiverStream::new(rx))
+            .delta_aggregated_resources(self.request(ReceiverStream::new(rx))?)
             .await
             .map_err(unimplemented)?
             .into_inner();

@@ -6,7 +6,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 use envoy_types::pb::google::rpc::Status;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -28,8 +27,7 @@ struct Subscription {
 impl XdsClient {
     /// One SotW stream, until it ends.
     pub(super) async fn stream_sotw(&mut self) -> anyhow::Result<()> {
-        let mut client =
-            AggregatedDiscoveryServiceClient::connect(format!("http://{}", self.address)).await?;
+        let mut client = self.connect().await?;
         let (tx, rx) = mpsc::channel(32);
         let mut subs: BTreeMap<XdsType, Subscription> = XdsType::SUBSCRIBED
             .into_iter()
@@ -56,7 +54,7 @@ impl XdsClient {
             tx.send(request).await?;
         }
         let mut responses = client
-            .stream_aggregated_resources(ReceiverStream::new(rx))
+            .stream_aggregated_resources(self.request(ReceiverStream::new(rx))?)
             .await?
             .into_inner();
         loop {

@@ -328,6 +328,7 @@ impl Proxy {
             stats: stats.clone(),
             drain: Default::default(),
             tls: tls.clone(),
+            certificates: watch::channel(None).1,
         };
         tokio::spawn(mesh_proxy::proxy::listeners::run(shared));
         wait_listening(address).await;

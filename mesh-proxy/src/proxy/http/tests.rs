@@ -77,6 +77,7 @@ fn serve(chain: HttpChain) -> (DuplexStream, Arc<Stats>) {
             stats: stats.clone(),
             drain: Drain::new(),
             tls: Default::default(),
+            certificates: tokio::sync::watch::channel(None).1,
         },
         header_clock: HeaderClock::new(),
     };
