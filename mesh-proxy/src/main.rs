@@ -264,4 +264,82 @@ mod tests {
         assert!(bare.to_string().contains("unit"), "{bare}");
         assert!(drain("5d").is_err());
     }
+
+    fn run_args(extra: &[&str]) -> Result<RunArgs, clap::Error> {
+        let base = [
+            "mesh-proxy",
+            "run",
+            "--xds-address",
+            "10.0.0.5:15012",
+            "--workload",
+            "reviews-0.shop",
+            "--ip",
+            "10.0.0.1",
+            "--service-account",
+            "reviews",
+        ];
+        let cli = Cli::try_parse_from(base.iter().chain(extra))?;
+        match cli.command {
+            Command::Run(args) => Ok(args),
+            _ => unreachable!("a run command"),
+        }
+    }
+
+    #[test]
+    fn root_cert_and_token_file_give_the_proxy_its_identity() {
+        let plain = run_config(&run_args(&[]).expect("parses")).expect("a config");
+        assert!(
+            plain.identity.is_none(),
+            "no --root-cert: plaintext, no identity"
+        );
+        let args = run_args(&["--root-cert", "root.pem", "--token-file", "token"]).expect("parses");
+        let identity = run_config(&args)
+            .expect("a config")
+            .identity
+            .expect("an identity");
+        assert_eq!(
+            identity.id.to_string(),
+            "spiffe://cluster.local/ns/shop/sa/reviews"
+        );
+        assert_eq!(
+            identity.ca_address, "10.0.0.5:15012",
+            "Istio's CA_ADDR default"
+        );
+        assert_eq!(identity.cert_ttl, Duration::from_secs(86_400));
+        let args = run_args(&[
+            "--root-cert",
+            "root.pem",
+            "--token-file",
+            "token",
+            "--trust-domain",
+            "example.org",
+            "--ca-address",
+            "ca.example.org:15012",
+            "--cert-ttl",
+            "10m",
+        ])
+        .expect("parses");
+        let identity = run_config(&args).expect("a config").identity.expect("one");
+        assert_eq!(identity.id.trust_domain, "example.org");
+        assert_eq!(identity.ca_address, "ca.example.org:15012");
+        assert_eq!(identity.cert_ttl, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn a_root_cert_without_a_token_or_a_token_without_a_root_is_refused() {
+        for extra in [
+            &["--root-cert", "root.pem"][..],
+            &["--token-file", "token"][..],
+        ] {
+            let error = run_args(extra).expect_err("needs both");
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::MissingRequiredArgument
+            );
+        }
+        let args = run_args(&["--root-cert", "r", "--token-file", "t", "--cert-ttl", "10s"])
+            .expect("parses");
+        let error = run_config(&args).expect_err("too short");
+        assert!(error.contains("--cert-ttl"), "{error}");
+    }
 }

@@ -102,7 +102,11 @@ fn describe(status: &tonic::Status) -> String {
     let mut text = status.message().to_string();
     let mut source = status.source();
     while let Some(e) = source {
-        text.push_str(&format!(": {e}"));
+        // Transport errors repeat their source in their own message.
+        let part = e.to_string();
+        if !text.contains(&part) {
+            text.push_str(&format!(": {part}"));
+        }
         source = e.source();
     }
     text
