@@ -1,5 +1,6 @@
 //! `meshctl proxy-config`: the listeners, routes, clusters and endpoints the control
-//! plane last sent to one proxy, from its `/debug/config_dump`.
+//! plane last sent to one proxy, from its `/debug/config_dump`; and the proxy's
+//! certificates ([`secret`]), from the proxy's own admin endpoint.
 
 use std::process::ExitCode;
 
@@ -14,6 +15,9 @@ use serde::Serialize;
 use crate::debug_client::{ControlPlaneArgs, encode_query_value};
 use crate::proxy_status::{table, write_stdout};
 
+mod proxy_admin;
+mod secret;
+
 /// Show the xDS config the control plane last sent to a proxy.
 ///
 /// What was sent, not necessarily what the proxy runs: if `meshctl proxy-status`
@@ -21,7 +25,7 @@ use crate::proxy_status::{table, write_stdout};
 /// (Envoy's own view: `curl localhost:15000/config_dump` on the proxy).
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  meshctl proxy-config clusters reviews-v1-0.bookinfo\n  meshctl proxy-config routes productpage-v1-0.bookinfo -o json\n  meshctl pc listeners reviews-v1-0.bookinfo --control-plane 10.0.0.5:15014"
+    after_help = "Examples:\n  meshctl proxy-config clusters reviews-v1-0.bookinfo\n  meshctl proxy-config routes productpage-v1-0.bookinfo -o json\n  meshctl pc listeners reviews-v1-0.bookinfo --control-plane 10.0.0.5:15014\n  meshctl proxy-config secret reviews-v1-0.bookinfo --admin 127.0.0.1:15000"
 )]
 pub(crate) struct ProxyConfigArgs {
     /// Which resources.
@@ -34,6 +38,16 @@ pub(crate) struct ProxyConfigArgs {
 
     #[command(flatten)]
     control_plane: ControlPlaneArgs,
+
+    /// For `secret`: the proxy's admin endpoint (Envoy's or mesh-proxy's), where
+    /// its certificates are read; they never pass through the control plane.
+    #[arg(
+        long,
+        env = "MESH_PROXY_ADMIN",
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:15000"
+    )]
+    admin: String,
 
     /// Output format: a table for people, or the control plane's JSON view.
     #[arg(short = 'o', long, value_enum, default_value_t = ConfigFormat::Table)]
@@ -50,6 +64,9 @@ enum ResourceKind {
     Clusters,
     #[value(alias = "endpoint", alias = "ep")]
     Endpoints,
+    /// The proxy's certificates (`default`, `ROOTCA`), from its admin endpoint.
+    #[value(alias = "secrets", alias = "s")]
+    Secret,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -59,21 +76,28 @@ enum ConfigFormat {
 }
 
 pub(crate) fn run(args: &ProxyConfigArgs) -> anyhow::Result<ExitCode> {
+    let text = match args.kind {
+        ResourceKind::Listeners => show(&sent(args)?.listeners, args.output, listener_rows)?,
+        ResourceKind::Routes => show(&sent(args)?.routes, args.output, route_rows)?,
+        ResourceKind::Clusters => show(&sent(args)?.clusters, args.output, cluster_rows)?,
+        ResourceKind::Endpoints => show(&sent(args)?.endpoints, args.output, endpoint_rows)?,
+        ResourceKind::Secret => {
+            secret::run(&args.proxy, &args.admin, args.output == ConfigFormat::Json)?
+        }
+    };
+    write_stdout(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the control plane last sent to the proxy.
+fn sent(args: &ProxyConfigArgs) -> anyhow::Result<ProxyConfigDump> {
     let path = format!(
         "{}?{}={}",
         path::CONFIG_DUMP,
         path::CONFIG_DUMP_PROXY,
         encode_query_value(&args.proxy)
     );
-    let dump: ProxyConfigDump = args.control_plane.client().get(&path)?;
-    let text = match args.kind {
-        ResourceKind::Listeners => show(&dump.listeners, args.output, listener_rows)?,
-        ResourceKind::Routes => show(&dump.routes, args.output, route_rows)?,
-        ResourceKind::Clusters => show(&dump.clusters, args.output, cluster_rows)?,
-        ResourceKind::Endpoints => show(&dump.endpoints, args.output, endpoint_rows)?,
-    };
-    write_stdout(&text)?;
-    Ok(ExitCode::SUCCESS)
+    args.control_plane.client().get(&path)
 }
 
 /// The resources of one kind as JSON, or as a table of the decoded ones followed by
