@@ -2,8 +2,9 @@
 //! TLS verified against the trust bundle (`--root-cert`) with webpki's standard name
 //! check against the host it dials (an IP address or a DNS name), ALPN h2; the
 //! workload token as `authorization: Bearer` on every call; and the workload
-//! certificate as the client certificate once one is held (how renewals, and ADS
-//! after a token expired, prove who the proxy is).
+//! certificate as the client certificate once one is held. Once the token has
+//! expired, the certificate alone proves who the proxy is (the control plane
+//! refuses an expired token even beside a good certificate).
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
+use base64::Engine as _;
 use hyper_util::rt::TokioIo;
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::{CertificateDer, ServerName};
@@ -118,12 +120,19 @@ impl ControlPlaneCredentials {
     }
 
     /// Adds `authorization: Bearer <token>`, read from `--token-file` at each call so
-    /// that a rotated token is used at once. Without a readable token, a valid
-    /// workload certificate (the client certificate) is credential enough.
+    /// that a rotated token is used at once. Without a readable, unexpired token, a
+    /// valid workload certificate (the client certificate) is credential enough.
     pub fn authorize<T>(&self, request: &mut tonic::Request<T>) -> Result<(), CredentialError> {
+        let certified = self.current_certificate().is_some();
         let token = match self.token() {
+            Ok(token) if certified && token_expired(&token, SystemTime::now()) => {
+                tracing::debug!(
+                    "the token in --token-file has expired; authenticating with the workload certificate"
+                );
+                return Ok(());
+            }
             Ok(token) => token,
-            Err(e) if self.current_certificate().is_some() => {
+            Err(e) if certified => {
                 tracing::debug!("{e}; authenticating with the workload certificate alone");
                 return Ok(());
             }
@@ -231,6 +240,26 @@ fn read_roots(path: &Path) -> Result<Vec<CertificateDer<'static>>, CredentialErr
     Ok(roots)
 }
 
+/// Whether a JWT's `exp` claim has passed. Read without verifying: only to decide
+/// whether to send it; a token that is not a JWT counts as unexpired.
+fn token_expired(token: &str, now: SystemTime) -> bool {
+    let exp = token
+        .split('.')
+        .nth(1)
+        .and_then(|claims| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(claims)
+                .ok()
+        })
+        .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
+        .and_then(|claims| claims["exp"].as_u64());
+    let since_epoch = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    exp.is_some_and(|exp| exp <= since_epoch)
+}
+
 /// The host of `HOST:PORT` or `[V6]:PORT`, without brackets.
 fn host_of(address: &str) -> Option<&str> {
     let (host, port) = address.rsplit_once(':')?;
@@ -245,6 +274,20 @@ fn host_of(address: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expired_jwts_are_told_from_live_ones_and_opaque_tokens() {
+        let jwt = |exp: u64| {
+            let claims = format!(r#"{{"sub":"spiffe://cluster.local/ns/a/sa/b","exp":{exp}}}"#);
+            let encode = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+            format!("{}.{}.sig", encode(r#"{"alg":"ES256"}"#), encode(&claims))
+        };
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert!(token_expired(&jwt(999_999), now));
+        assert!(!token_expired(&jwt(1_000_001), now));
+        assert!(!token_expired("an-opaque-token", now));
+        assert!(!token_expired("a.!!!.c", now));
+    }
 
     #[test]
     fn hosts_are_ip_addresses_or_dns_names() {
