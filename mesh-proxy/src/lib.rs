@@ -177,3 +177,34 @@ fn workload_tls(mut certificates: identity::CertificateWatch) -> WorkloadTlsWatc
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format!("{}s", d.as_secs_f64()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::test_ca::TestCa;
+
+    #[tokio::test]
+    async fn the_data_path_follows_the_workload_certificate() {
+        let (tx, certificates) = watch::channel(None);
+        let mut material = workload_tls(certificates);
+        assert!(
+            material.borrow().is_none(),
+            "nothing before the first certificate"
+        );
+        let ca = TestCa::new("root");
+        let id = mesh_api::identity::SpiffeId::new("cluster.local", "shop", "reviews");
+        tx.send_replace(Some(Arc::new(
+            ca.workload_certificate(&id, Duration::from_secs(3600)),
+        )));
+        material.changed().await.expect("published");
+        let tls = material.borrow().clone().expect("material");
+        assert_eq!(tls.identity, id);
+        assert_eq!(tls.root_certificates, vec![ca.root.clone()]);
+        tx.send_replace(None);
+        material.changed().await.expect("published");
+        assert!(
+            material.borrow().is_none(),
+            "withdrawn with the certificate"
+        );
+    }
+}
