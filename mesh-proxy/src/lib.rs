@@ -116,8 +116,11 @@ pub async fn run(config: RunConfig, log_levels: Arc<LogLevels>) -> anyhow::Resul
     }
     let mut workers =
         worker::start(config.concurrency, &shared).context("cannot start the worker threads")?;
-    let mut client =
-        xds::XdsClient::new(config.xds_address, config.node.node(), tx, stats).with_tls(tls);
+    let mut node = config.node.node();
+    if identity.is_some() {
+        announce_sds(&mut node);
+    }
+    let mut client = xds::XdsClient::new(config.xds_address, node, tx, stats).with_tls(tls);
     if let Some(identity) = &identity {
         client = client.with_credentials(identity.credentials.clone());
     }
@@ -143,6 +146,20 @@ pub async fn run(config: RunConfig, log_levels: Arc<LogLevels>) -> anyhow::Resul
             Ok(())
         }
     }
+}
+
+/// Node metadata `SDS: "true"`, as Istio's agent and `meshctl bootstrap envoy
+/// --sds-socket` set it: the translator sends mTLS config only to a proxy that has
+/// the `default`/`ROOTCA` secrets to serve it with.
+fn announce_sds(node: &mut envoy_types::pb::envoy::config::core::v3::Node) {
+    use envoy_types::pb::google::protobuf::{Value, value::Kind};
+    let fields = &mut node.metadata.get_or_insert_with(Default::default).fields;
+    fields.insert(
+        "SDS".to_string(),
+        Value {
+            kind: Some(Kind::StringValue("true".to_string())),
+        },
+    );
 }
 
 /// The data path's view of the workload certificate: rustls material, built once per
