@@ -16,7 +16,7 @@ pub mod spec;
 pub mod sync;
 
 pub use local::LocalCluster;
-pub use spec::{Pod, PodPort, PodRef, PodSpec};
+pub use spec::{Pod, PodPort, PodRef, PodSpec, SidecarProxy, TLS_MODE_LABEL};
 pub use sync::ConfigSync;
 
 /// The program every pod image has: the sample app and its client modes.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::cluster::{Cluster, ClusterError, Pod, PodSpec, sync};
 
 pub mod capture;
+pub mod mtls;
 pub mod protocols;
 pub mod under_load;
 

@@ -45,6 +45,8 @@ const FIRST_POD: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 1);
 /// Services without a clusterIP get 10.96.0.10, 10.96.0.11, …
 const FIRST_VIP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
 const XDS_PORT: u16 = 15010;
+/// xDS and certificates over TLS: what the sidecars use.
+const XDS_TLS_PORT: u16 = 15012;
 const DEBUG_PORT: u16 = 15014;
 /// A command run in a pod is killed after this long.
 const EXEC_TIMEOUT: Duration = Duration::from_secs(120);
@@ -101,9 +103,9 @@ impl LocalCluster {
         ])?;
         bridge.ip(&["link", "set", "br0", "up"])?;
         let log = work.path().join("logs/mesh-control.log");
+        write_admin_token(&work.path().join(ADMIN_TOKEN_FILE))?;
         let control_plane =
-            Self::spawn_control_plane(&bridge, &binaries, &work.path().join("config"), &log)
-                .await?;
+            Self::spawn_control_plane(&bridge, &binaries, work.path(), &log).await?;
         Ok(LocalCluster {
             pods: BTreeMap::new(),
             control_plane: Some(control_plane),
@@ -168,13 +170,15 @@ impl LocalCluster {
         self.exec_in(&netns, None, argv).await
     }
 
-    /// `mesh-control` on the bridge, serving `config`, once it listens.
+    /// `mesh-control` on the bridge, serving `<work>/config`, once it listens.
     async fn spawn_control_plane(
         bridge: &Netns,
         binaries: &Binaries,
-        config: &std::path::Path,
+        work: &std::path::Path,
         log: &std::path::Path,
     ) -> Result<NetnsProcess, ClusterError> {
+        let config = work.join("config");
+        let admin_token = work.join(ADMIN_TOKEN_FILE);
         let argv: Vec<String> = [
             binaries.mesh_control.to_string_lossy().as_ref(),
             "--config-dir",
@@ -183,21 +187,60 @@ impl LocalCluster {
             &SocketAddr::from((GATEWAY, XDS_PORT)).to_string(),
             "--debug-address",
             &SocketAddr::from((GATEWAY, DEBUG_PORT)).to_string(),
+            "--xds-tls-address",
+            &SocketAddr::from((GATEWAY, XDS_TLS_PORT)).to_string(),
             // The CA beside the config, not in the working directory.
             "--ca-dir",
             &config.join(".ca").to_string_lossy(),
+            // Tokens for the pods, minted from the bridge (not a loopback caller).
+            "--admin-token-file",
+            &admin_token.to_string_lossy(),
         ]
         .map(String::from)
         .to_vec();
         let mut control_plane =
             NetnsProcess::spawn("mesh-control", bridge.name(), None, &argv, &[], log)?;
         control_plane
-            .wait_listening(bridge, &[XDS_PORT, DEBUG_PORT], Duration::from_secs(30))
+            .wait_listening(
+                bridge,
+                &[XDS_PORT, XDS_TLS_PORT, DEBUG_PORT],
+                Duration::from_secs(30),
+            )
             .await
             .map_err(|e| {
                 ClusterError::ControlPlane(format!("{e}\n{}", control_plane.describe(40)))
             })?;
         Ok(control_plane)
+    }
+
+    /// A workload token for the pod's sidecar, as `meshctl token create` prints it
+    /// (run on the bridge, with the admin token: the control plane is not local).
+    async fn workload_token(&self, spec: &PodSpec) -> Result<String, ClusterError> {
+        let workload = format!("{}.{}", spec.pod.name, spec.pod.namespace);
+        let debug = SocketAddr::from((GATEWAY, DEBUG_PORT)).to_string();
+        let admin_token = self.work.path().join(ADMIN_TOKEN_FILE);
+        let argv = [
+            self.binaries.resolve("meshctl"),
+            "token".into(),
+            "create".into(),
+            "--workload".into(),
+            workload,
+            "--service-account".into(),
+            spec.service_account.clone(),
+            "--control-plane".into(),
+            debug,
+            "--admin-token-file".into(),
+            admin_token.to_string_lossy().into_owned(),
+        ];
+        let out = process::exec(self.bridge.name(), None, &argv, EXEC_TIMEOUT).await?;
+        let token = out.stdout.trim();
+        if out.status != 0 || token.is_empty() {
+            return Err(ClusterError::ControlPlane(format!(
+                "meshctl token create for {}: {}",
+                spec.pod, out.stderr
+            )));
+        }
+        Ok(token.to_string())
     }
 
     fn pod(&self, pod: &PodRef) -> Result<&LocalPod, ClusterError> {
@@ -291,17 +334,24 @@ impl Cluster for LocalCluster {
         self.pods.insert(id.clone(), pod);
         self.refresh_hosts()?;
 
+        let token = match self.pods.get(&id).filter(|p| p.spec.sidecar) {
+            Some(p) => Some(self.workload_token(&p.spec).await?),
+            None => None,
+        };
+        let root_cert = self.work.path().join("config/.ca/root-cert.pem");
         let ctx = PodContext {
             binaries: &self.binaries,
             logs: &self.work.path().join("logs"),
-            xds: SocketAddr::from((GATEWAY, XDS_PORT)),
+            xds_tls: SocketAddr::from((GATEWAY, XDS_TLS_PORT)),
+            root_cert: &root_cert,
+            pods_dir: &self.work.path().join("pods"),
         };
         let Some(pod) = self.pods.get_mut(&id) else {
             return Err(command_error("deploy", "the pod vanished while starting"));
         };
         let started = async {
-            if pod.spec.sidecar {
-                pod.start_sidecar(&ctx).await?;
+            if let Some(token) = &token {
+                pod.start_sidecar(&ctx, token).await?;
             }
             pod.start_app(&ctx).await
         }
@@ -363,8 +413,7 @@ impl Cluster for LocalCluster {
         let n = self.control_plane_starts;
         let log = self.logs_dir().join(format!("mesh-control.{n}.log"));
         let started =
-            Self::spawn_control_plane(&self.bridge, &self.binaries, self.config.path(), &log)
-                .await?;
+            Self::spawn_control_plane(&self.bridge, &self.binaries, self.work.path(), &log).await?;
         self.control_plane = Some(started);
         self.control_plane_starts += 1;
         Ok(())
@@ -427,6 +476,23 @@ impl Drop for LocalCluster {
             }
         }
     }
+}
+
+/// The control plane's admin token (`--admin-token-file`), in the work directory.
+const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// A random admin token, readable by root only.
+fn write_admin_token(path: &std::path::Path) -> Result<(), ClusterError> {
+    use std::io::Read as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut bytes = [0u8; 24];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| command_error("read /dev/urandom", e))?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    fs::write(path, token).map_err(|e| command_error("write the admin token", e))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+        .map_err(|e| command_error("chmod the admin token", e))
 }
 
 fn workload_entry_file(pod: &PodRef) -> String {

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 
 use serde_norway::Value;
 
-use super::spec::PodSpec;
+use super::spec::{PodSpec, TLS_MODE_LABEL};
 
 /// The part of a v1 Service that name resolution needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,8 +142,13 @@ fn text(doc: &Value, path: &[&str]) -> Option<String> {
 }
 
 /// The WorkloadEntry that makes a pod an endpoint in universal mode: its address,
-/// labels, service account and named ports, as a Pod's would be.
+/// labels, service account and named ports, as a Pod's would be. A meshed pod also
+/// gets `security.istio.io/tlsMode: istio`, as Istio's injector labels it.
 pub fn workload_entry(spec: &PodSpec, ip: Ipv4Addr) -> String {
+    let mut labels = spec.labels.clone();
+    if spec.sidecar {
+        labels.insert(TLS_MODE_LABEL.to_string(), "istio".to_string());
+    }
     let ports: BTreeMap<&str, u16> = spec
         .ports
         .iter()
@@ -155,7 +160,7 @@ pub fn workload_entry(spec: &PodSpec, ip: Ipv4Addr) -> String {
         "metadata": {"name": spec.pod.name, "namespace": spec.pod.namespace},
         "spec": {
             "address": ip.to_string(),
-            "labels": spec.labels,
+            "labels": labels,
             "serviceAccount": spec.service_account,
             "ports": ports,
         },

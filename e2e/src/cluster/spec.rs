@@ -45,9 +45,25 @@ pub struct PodSpec {
     /// The app's argv; `argv[0]` is a program in the pod's image ([`SAMPLE_APP`]).
     pub command: Vec<String>,
     pub env: Vec<(String, String)>,
-    /// Whether the pod is in the mesh (a `mesh-proxy` sidecar and redirect rules).
+    /// Whether the pod is in the mesh (a sidecar and redirect rules).
     pub sidecar: bool,
+    /// Which proxy the sidecar is.
+    pub proxy: SidecarProxy,
 }
+
+/// The proxy a meshed pod runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SidecarProxy {
+    /// `mesh-proxy run`.
+    #[default]
+    MeshProxy,
+    /// Real Envoy with `mesh-proxy agent` serving it SDS (Istio's pilot-agent role).
+    Envoy,
+}
+
+/// The label Istio's injector puts on meshed pods: endpoints with it get mTLS from
+/// auto mTLS.
+pub const TLS_MODE_LABEL: &str = "security.istio.io/tlsMode";
 
 /// A deployed pod: its name and its IP. Dereferences to its [`PodRef`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +107,7 @@ impl PodSpec {
             command: Vec::new(),
             env: Vec::new(),
             sidecar: true,
+            proxy: SidecarProxy::MeshProxy,
         }
     }
 
@@ -167,6 +184,13 @@ impl PodSpec {
             self.labels
                 .insert(INJECT_LABEL.to_string(), "false".to_string());
         }
+        self
+    }
+
+    /// In the mesh with real Envoy as the sidecar.
+    pub fn envoy_sidecar(mut self) -> PodSpec {
+        self = self.sidecar(true);
+        self.proxy = SidecarProxy::Envoy;
         self
     }
 

@@ -29,6 +29,9 @@ use prost::Message;
 use tokio::net::TcpListener;
 
 use crate::upstream::PROPAGATED_HEADERS;
+
+/// Envoy's header for the caller's verified certificate.
+const FORWARDED_CLIENT_CERT: &str = "x-forwarded-client-cert";
 use crate::workload::Workload;
 
 pub mod client;
@@ -64,7 +67,8 @@ pub struct EchoResponse {
     pub pod: String,
     #[prost(string, tag = "5")]
     pub message: String,
-    /// The propagated request headers (trace context, user) the server received.
+    /// The propagated request headers (trace context, user) the server received, and
+    /// `x-forwarded-client-cert` (the caller's identity, from its sidecar).
     #[prost(btree_map = "string, string", tag = "6")]
     pub metadata: BTreeMap<String, String>,
 }
@@ -153,8 +157,11 @@ where
         );
         return respond(None, code::UNIMPLEMENTED, &message);
     }
+    // The caller's identity as the server's sidecar saw it (mTLS), beside the
+    // propagated headers; an app does not forward it.
     let metadata = PROPAGATED_HEADERS
         .iter()
+        .chain(&[FORWARDED_CLIENT_CERT])
         .filter_map(|name| {
             let value = req.headers().get(*name)?.to_str().ok()?;
             Some((name.to_string(), value.to_string()))

@@ -17,6 +17,10 @@ pub(super) struct Binaries {
     pub(super) sample_app: PathBuf,
     pub(super) mesh_proxy: PathBuf,
     pub(super) mesh_control: PathBuf,
+    /// Run as root (tokens, Envoy bootstraps): not placed.
+    meshctl: PathBuf,
+    /// Placed on first use: only Envoy pods need it.
+    dir: PathBuf,
 }
 
 impl Binaries {
@@ -32,7 +36,44 @@ impl Binaries {
             sample_app: place(&sample_app, dir)?,
             mesh_proxy: place(&mesh_proxy, dir)?,
             mesh_control,
+            meshctl: tools::meshctl(),
+            dir: dir.to_path_buf(),
         })
+    }
+
+    /// `meshctl` with `args`, its stdout; an error with its stderr.
+    pub(super) fn meshctl(&self, args: &[&str]) -> Result<String, ClusterError> {
+        let out = Command::new(&self.meshctl)
+            .args(args)
+            .output()
+            .map_err(|e| install_error(&self.meshctl, &e))?;
+        if !out.status.success() {
+            return Err(ClusterError::Command {
+                command: format!("meshctl {}", args.join(" ")),
+                detail: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `meshctl bootstrap envoy` with `args`: the bootstrap JSON.
+    pub(super) fn bootstrap_envoy(&self, args: &[&str]) -> Result<String, ClusterError> {
+        let mut all = vec!["bootstrap", "envoy"];
+        all.extend_from_slice(args);
+        self.meshctl(&all)
+    }
+
+    /// Envoy, placed where uid 1337 can run it.
+    pub(super) fn envoy(&self) -> Result<String, ClusterError> {
+        let envoy = tools::envoy().ok_or_else(|| ClusterError::Command {
+            command: "find envoy".to_string(),
+            detail: "Envoy is not installed; run `cargo xtask tools`".to_string(),
+        })?;
+        let placed = self.dir.join("envoy");
+        if !placed.exists() {
+            place(&envoy, &self.dir)?;
+        }
+        Ok(placed.to_string_lossy().into_owned())
     }
 
     /// The path of `program` when it is one of ours, else `program` (found on PATH).
@@ -41,6 +82,7 @@ impl Binaries {
             SAMPLE_APP => &self.sample_app,
             "mesh-proxy" => &self.mesh_proxy,
             "mesh-control" => &self.mesh_control,
+            "meshctl" => &self.meshctl,
             other => return other.to_string(),
         };
         path.to_string_lossy().into_owned()

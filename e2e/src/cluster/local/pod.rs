@@ -1,5 +1,7 @@
 //! One local pod: a network namespace plugged into the cluster's bridge, the sidecar
-//! (redirect rules, then `mesh-proxy run` as uid 1337) and the app (as uid 1000).
+//! (redirect rules, then `mesh-proxy run`, or `mesh-proxy agent` and Envoy, as uid
+//! 1337, with a workload token and the mesh's root certificate) and the app (as uid
+//! 1000).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -9,7 +11,7 @@ use super::binaries::Binaries;
 use super::netns::Netns;
 use super::process::{Ids, NetnsProcess};
 use crate::cluster::spec::{EXCLUDE_INBOUND_PORTS, EXCLUDE_OUTBOUND_PORTS};
-use crate::cluster::{ClusterError, PodSpec};
+use crate::cluster::{ClusterError, PodSpec, SidecarProxy};
 
 /// The app's user, an ordinary one: its traffic is what the redirect rules capture.
 pub(super) const APP_IDS: Ids = Ids {
@@ -23,6 +25,9 @@ pub(super) const PROXY_IDS: Ids = Ids {
 };
 /// The sidecar's health endpoint (Istio's 15021).
 const PROXY_READY_URL: &str = "http://127.0.0.1:15021/healthz/ready";
+/// Envoy's readiness on its admin port.
+const ENVOY_ADMIN_PORT: u16 = 15000;
+const ENVOY_READY_URL: &str = "http://127.0.0.1:15000/ready";
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A running pod. Dropping it stops the app, then the sidecar, then removes the
@@ -33,6 +38,8 @@ pub(super) struct LocalPod {
     pub(super) ip: Ipv4Addr,
     app: Option<NetnsProcess>,
     proxy: Option<NetnsProcess>,
+    /// `mesh-proxy agent`, Envoy's certificates (Envoy sidecars only).
+    agent: Option<NetnsProcess>,
     pub(super) netns: Netns,
 }
 
@@ -41,7 +48,19 @@ pub(super) struct LocalPod {
 pub(super) struct PodContext<'a> {
     pub(super) binaries: &'a Binaries,
     pub(super) logs: &'a Path,
-    pub(super) xds: SocketAddr,
+    /// The control plane's TLS port (15012): xDS and certificates.
+    pub(super) xds_tls: SocketAddr,
+    /// The mesh's root certificate, which proxies verify the control plane with.
+    pub(super) root_cert: &'a Path,
+    /// Where each pod's own files go (`<dir>/<name>.<namespace>/`).
+    pub(super) pods_dir: &'a Path,
+}
+
+/// What a sidecar proves its identity with, written for uid 1337 to read.
+struct IdentityFiles {
+    dir: std::path::PathBuf,
+    token: String,
+    root_cert: String,
 }
 
 impl LocalPod {
@@ -70,13 +89,20 @@ impl LocalPod {
             ip,
             app: None,
             proxy: None,
+            agent: None,
             netns,
         })
     }
 
-    /// Installs the redirect rules (as root, like `istio-init`), starts `mesh-proxy run`
-    /// as uid 1337 and waits until it is ready.
-    pub(super) async fn start_sidecar(&mut self, ctx: &PodContext<'_>) -> Result<(), ClusterError> {
+    /// Installs the redirect rules (as root, like `istio-init`), starts the sidecar as
+    /// uid 1337 with `token` (a workload token from the control plane) and waits until
+    /// it is ready: `mesh-proxy run`, or for an Envoy pod `mesh-proxy agent` (SDS on a
+    /// Unix socket) and Envoy bootstrapped by `meshctl bootstrap envoy`.
+    pub(super) async fn start_sidecar(
+        &mut self,
+        ctx: &PodContext<'_>,
+        token: &str,
+    ) -> Result<(), ClusterError> {
         let proxy = ctx.binaries.resolve("mesh-proxy");
         let mut redirect = vec![proxy.clone(), "redirect".to_string()];
         for (annotation, flag) in [
@@ -91,12 +117,65 @@ impl LocalPod {
         self.netns
             .run(&redirect)
             .map_err(|e| self.error(format!("installing the redirect rules: {e}")))?;
+        let files = self.identity_files(ctx, token)?;
+        let ready_url = match self.spec.proxy {
+            SidecarProxy::MeshProxy => {
+                self.start_mesh_proxy(ctx, &proxy, &files)?;
+                PROXY_READY_URL
+            }
+            SidecarProxy::Envoy => {
+                self.start_envoy(ctx, &proxy, &files).await?;
+                ENVOY_READY_URL
+            }
+        };
+        self.wait_ready(ctx, ready_url).await
+    }
+
+    /// The token and root certificate in the pod's own directory, owned by the proxy's
+    /// user (the token is a secret: 0600).
+    fn identity_files(
+        &self,
+        ctx: &PodContext<'_>,
+        token: &str,
+    ) -> Result<IdentityFiles, ClusterError> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let id = &self.spec.pod;
+        let dir = ctx.pods_dir.join(format!("{}.{}", id.name, id.namespace));
+        let io = |what: &str, e: std::io::Error| self.error(format!("{what}: {e}"));
+        std::fs::create_dir_all(&dir).map_err(|e| io("create the pod directory", e))?;
+        let token_file = dir.join("token");
+        let root_cert = dir.join("root-cert.pem");
+        std::fs::write(&token_file, token).map_err(|e| io("write the token", e))?;
+        std::fs::copy(ctx.root_cert, &root_cert).map_err(|e| io("copy the root certificate", e))?;
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| io("chmod the token", e))?;
+        for path in [&dir, &token_file, &root_cert] {
+            std::os::unix::fs::chown(path, Some(PROXY_IDS.uid), Some(PROXY_IDS.gid))
+                .map_err(|e| io("chown the pod's files", e))?;
+        }
+        Ok(IdentityFiles {
+            token: token_file.to_string_lossy().into_owned(),
+            root_cert: root_cert.to_string_lossy().into_owned(),
+            dir,
+        })
+    }
+
+    fn start_mesh_proxy(
+        &mut self,
+        ctx: &PodContext<'_>,
+        proxy: &str,
+        files: &IdentityFiles,
+    ) -> Result<(), ClusterError> {
         let id = &self.spec.pod;
         let argv: Vec<String> = [
-            proxy.as_str(),
+            proxy,
             "run",
             "--xds-address",
-            &ctx.xds.to_string(),
+            &ctx.xds_tls.to_string(),
+            "--token-file",
+            &files.token,
+            "--root-cert",
+            &files.root_cert,
             "--workload",
             &format!("{}.{}", id.name, id.namespace),
             "--ip",
@@ -121,18 +200,111 @@ impl LocalPod {
             &env,
             &log,
         )?);
+        Ok(())
+    }
+
+    /// `mesh-proxy agent` (certificates over SDS), then Envoy with a bootstrap that
+    /// points at it and at the control plane's TLS port.
+    async fn start_envoy(
+        &mut self,
+        ctx: &PodContext<'_>,
+        proxy: &str,
+        files: &IdentityFiles,
+    ) -> Result<(), ClusterError> {
+        let id = &self.spec.pod;
+        let workload = format!("{}.{}", id.name, id.namespace);
+        let socket = files.dir.join("sds.sock").to_string_lossy().into_owned();
+        let agent: Vec<String> = [
+            proxy,
+            "agent",
+            "--xds-address",
+            &ctx.xds_tls.to_string(),
+            "--token-file",
+            &files.token,
+            "--root-cert",
+            &files.root_cert,
+            "--workload",
+            &workload,
+            "--service-account",
+            &self.spec.service_account,
+            "--sds-socket",
+            &socket,
+        ]
+        .map(String::from)
+        .to_vec();
+        let env = [("MESH_LOG".to_string(), "info".to_string())];
+        let log = ctx.logs.join(format!("{workload}.agent.log"));
+        self.agent = Some(NetnsProcess::spawn(
+            &format!("agent of {id}"),
+            self.netns.name(),
+            Some(PROXY_IDS),
+            &agent,
+            &env,
+            &log,
+        )?);
+        let bootstrap = ctx.binaries.bootstrap_envoy(&[
+            "--workload",
+            &workload,
+            "--ip",
+            &self.ip.to_string(),
+            "--xds-address",
+            &ctx.xds_tls.to_string(),
+            "--sds-socket",
+            &socket,
+            "--labels",
+            &self.spec.labels_arg(),
+            "--service-account",
+            &self.spec.service_account,
+            "--admin-port",
+            &ENVOY_ADMIN_PORT.to_string(),
+        ])?;
+        let config = files.dir.join("envoy.json");
+        std::fs::write(&config, bootstrap)
+            .map_err(|e| self.error(format!("write the Envoy bootstrap: {e}")))?;
+        let envoy = ctx.binaries.envoy()?;
+        let argv: Vec<String> = [
+            envoy.as_str(),
+            "-c",
+            &config.to_string_lossy(),
+            "--use-dynamic-base-id",
+            "--disable-hot-restart",
+            "--concurrency",
+            "2",
+            "--log-level",
+            "warning",
+            "--drain-time-s",
+            "1",
+        ]
+        .map(String::from)
+        .to_vec();
+        let log = ctx.logs.join(format!("{workload}.envoy.log"));
+        self.proxy = Some(NetnsProcess::spawn(
+            &format!("Envoy sidecar of {id}"),
+            self.netns.name(),
+            Some(PROXY_IDS),
+            &argv,
+            &[],
+            &log,
+        )?);
+        Ok(())
+    }
+
+    /// Polls `url` from inside the pod until it answers 200.
+    async fn wait_ready(&mut self, ctx: &PodContext<'_>, url: &str) -> Result<(), ClusterError> {
         let probe = [
             ctx.binaries.resolve(crate::cluster::SAMPLE_APP),
             "get".into(),
-            PROXY_READY_URL.into(),
+            url.into(),
         ];
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Some(status) = self.proxy.as_mut().and_then(NetnsProcess::exited) {
-                return Err(self.error(format!(
-                    "the sidecar exited ({status})\n{}",
-                    self.describe()
-                )));
+            let exited = [&mut self.proxy, &mut self.agent]
+                .into_iter()
+                .flatten()
+                .find_map(NetnsProcess::exited);
+            if let Some(status) = exited {
+                let describe = self.describe();
+                return Err(self.error(format!("a sidecar process exited ({status})\n{describe}")));
             }
             let probe: Vec<&str> = probe.iter().map(String::as_str).collect();
             let last = match self.netns.run(&probe) {
@@ -199,7 +371,7 @@ impl LocalPod {
 
     /// The tails of the app's and the sidecar's logs.
     pub(super) fn describe(&self) -> String {
-        [&self.app, &self.proxy]
+        [&self.app, &self.proxy, &self.agent]
             .into_iter()
             .flatten()
             .map(|p| p.describe(30))

@@ -11,7 +11,8 @@ use envoy_types::pb::envoy::config::core::v3::{
 use envoy_types::pb::envoy::extensions::transport_sockets::raw_buffer::v3::RawBuffer;
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
     CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, SdsSecretConfig,
-    TlsParameters, UpstreamTlsContext, common_tls_context, tls_parameters,
+    SubjectAltNameMatcher, TlsParameters, UpstreamTlsContext, common_tls_context,
+    subject_alt_name_matcher, tls_parameters,
 };
 use envoy_types::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher};
 use envoy_types::pb::google::protobuf::{BoolValue, Struct, Value, value};
@@ -99,6 +100,22 @@ pub fn sds_secret_config(name: &str) -> SdsSecretConfig {
     }
 }
 
+fn typed_san(san: &str) -> SubjectAltNameMatcher {
+    let san_type = if san.starts_with("spiffe://") {
+        subject_alt_name_matcher::SanType::Uri
+    } else {
+        subject_alt_name_matcher::SanType::Dns
+    };
+    SubjectAltNameMatcher {
+        san_type: san_type as i32,
+        matcher: Some(StringMatcher {
+            match_pattern: Some(string_matcher::MatchPattern::Exact(san.to_string())),
+            ignore_case: false,
+        }),
+        ..Default::default()
+    }
+}
+
 fn strings<const N: usize>(items: [&str; N]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
@@ -118,16 +135,12 @@ fn istio_common_tls_context(
             common_tls_context::ValidationContextType::CombinedValidationContext(
                 common_tls_context::CombinedCertificateValidationContext {
                     default_validation_context: Some(CertificateValidationContext {
-                        // Istio's untyped form: Envoy matches it against every SAN type.
-                        #[allow(deprecated)]
-                        match_subject_alt_names: subject_alt_names
+                        // Typed, as Envoy wants them now (the untyped field is
+                        // deprecated): SPIFFE IDs are URI SANs, anything else a
+                        // ServiceEntry names is taken as a DNS name.
+                        match_typed_subject_alt_names: subject_alt_names
                             .iter()
-                            .map(|san| StringMatcher {
-                                match_pattern: Some(string_matcher::MatchPattern::Exact(
-                                    san.clone(),
-                                )),
-                                ignore_case: false,
-                            })
+                            .map(|san| typed_san(san))
                             .collect(),
                         ..Default::default()
                     }),

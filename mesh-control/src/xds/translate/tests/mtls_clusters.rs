@@ -3,7 +3,7 @@
 
 use envoy_types::pb::envoy::config::core::v3::TransportSocket;
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
-    UpstreamTlsContext, common_tls_context,
+    UpstreamTlsContext, common_tls_context, subject_alt_name_matcher,
 };
 use envoy_types::pb::envoy::r#type::matcher::v3::string_matcher;
 use envoy_types::pb::google::protobuf::value;
@@ -36,16 +36,25 @@ fn istio_client(tls: &UpstreamTlsContext) -> (String, Vec<String>, Vec<String>, 
     else {
         panic!("no combined validation context: {common:?}");
     };
-    #[allow(deprecated)]
     let sans = combined
         .default_validation_context
         .as_ref()
         .expect("default validation context")
-        .match_subject_alt_names
+        .match_typed_subject_alt_names
         .iter()
-        .map(|m| match &m.match_pattern {
-            Some(string_matcher::MatchPattern::Exact(s)) => s.clone(),
-            other => panic!("not exact: {other:?}"),
+        .map(|m| {
+            let expected = if m.matcher.as_ref().is_some_and(|s| {
+                matches!(&s.match_pattern, Some(string_matcher::MatchPattern::Exact(v)) if v.starts_with("spiffe://"))
+            }) {
+                subject_alt_name_matcher::SanType::Uri
+            } else {
+                subject_alt_name_matcher::SanType::Dns
+            };
+            assert_eq!(m.san_type, expected as i32, "SPIFFE IDs are URI SANs: {m:?}");
+            match m.matcher.as_ref().and_then(|s| s.match_pattern.as_ref()) {
+                Some(string_matcher::MatchPattern::Exact(s)) => s.clone(),
+                other => panic!("not exact: {other:?}"),
+            }
         })
         .collect();
     let mut sds: Vec<String> = common
