@@ -74,6 +74,9 @@ pub struct LocalCluster {
     next_vip: u32,
     binaries: Binaries,
     config: ConfigDir,
+    /// The lifetime sidecars ask for their certificates (`--cert-ttl`); `None`: the
+    /// default (24 h).
+    cert_ttl: Option<Duration>,
     work: tempfile::TempDir,
 }
 
@@ -117,8 +120,15 @@ impl LocalCluster {
             next_vip: u32::from(FIRST_VIP),
             binaries,
             config: ConfigDir::new(work.path().join("config")),
+            cert_ttl: None,
             work,
         })
+    }
+
+    /// Sidecars deployed from now on ask for certificates living `ttl` (at least a
+    /// minute): they rotate at about half of it.
+    pub fn set_workload_cert_ttl(&mut self, ttl: Duration) {
+        self.cert_ttl = Some(ttl);
     }
 
     /// `meshlc-<pid>-<n>`, the prefix of everything this cluster created.
@@ -345,6 +355,7 @@ impl Cluster for LocalCluster {
             xds_tls: SocketAddr::from((GATEWAY, XDS_TLS_PORT)),
             root_cert: &root_cert,
             pods_dir: &self.work.path().join("pods"),
+            cert_ttl: self.cert_ttl,
         };
         let Some(pod) = self.pods.get_mut(&id) else {
             return Err(command_error("deploy", "the pod vanished while starting"));

@@ -105,6 +105,15 @@ const RATINGS_RETRIES: &str = "
         retries: {attempts: 5, perTryTimeout: 2s, retryOn: 5xx}
 ";
 
+/// Mutual TLS required mesh-wide (the root namespace's policy).
+const STRICT_MTLS: &str = "
+    apiVersion: security.istio.io/v1
+    kind: PeerAuthentication
+    metadata: {name: default, namespace: mesh-system}
+    spec:
+      mtls: {mode: STRICT}
+";
+
 /// Runs every step, `requests` requests per measurement.
 pub(super) async fn walk<C: Cluster>(
     cluster: &mut C,
@@ -193,7 +202,88 @@ pub(super) async fn walk<C: Cluster>(
         failing.latency_ms.p99,
         retried.latency_ms.p99
     ));
+
+    mutual_tls(cluster, app, requests).await
+}
+
+/// Step 6: STRICT mTLS. Meshed calls go on (the sidecars already spoke mTLS to each
+/// other: auto mTLS), the app sees who called it, a pod outside the mesh is refused.
+async fn mutual_tls<C: Cluster>(
+    cluster: &mut C,
+    app: &Bookinfo,
+    requests: u64,
+) -> Result<(), ClusterError> {
+    heading("6", "Mutual TLS: STRICT on; outsiders are refused");
+    say("Every sidecar holds a certificate from mesh-control's CA for its service account:");
+    let certs = cluster.proxy_admin(&app.client, "/certs").await?;
+    say(&format!(
+        "  {}: {}",
+        app.client.name,
+        certificate_summary(&certs)
+    ));
+    say("Sidecars already use mTLS with each other (auto mTLS); now require it everywhere.");
+    apply(cluster, "peer-authentication.yaml", STRICT_MTLS).await?;
+    let strict = measure(cluster, app, requests, &[]).await?;
+    print!("{}", table(&strict, "reviews", &[("v3", 1.0)]));
+    let out = cluster
+        .exec(
+            &app.client,
+            &[crate::cluster::SAMPLE_APP, "get", FRONTEND_URL],
+        )
+        .await?;
+    let caller = serde_json::from_str::<serde_json::Value>(&out.stdout)
+        .ok()
+        .and_then(|reply| {
+            let xfcc = reply["headers"]["x-forwarded-client-cert"]
+                .as_str()?
+                .to_string();
+            xfcc.split(';')
+                .find_map(|kv| kv.strip_prefix("URI=").map(str::to_string))
+        })
+        .unwrap_or_else(|| "nobody (no x-forwarded-client-cert)".to_string());
+    say(&format!("frontend sees its caller as {caller}"));
+    let outsider = crate::cluster::PodSpec::sample_app(
+        "outsider-0",
+        super::app::NAMESPACE,
+        "outsider",
+        "v1",
+        &[],
+    )
+    .sidecar(false);
+    let outsider = cluster.deploy(outsider).await?;
+    let url = format!("http://{}:9080/", app.frontend.ip);
+    let refused = cluster
+        .exec(&outsider, &[crate::cluster::SAMPLE_APP, "get", &url])
+        .await?;
+    if refused.status == 0 {
+        return Err(ClusterError::Client {
+            pod: outsider.name.clone(),
+            command: format!("get {url}"),
+            detail: "a pod outside the mesh was served in plain text under STRICT mTLS".to_string(),
+        });
+    }
+    say(&format!(
+        "{} (no sidecar) calling frontend's pod IP in plain text: refused ({})",
+        outsider.name,
+        refused.stderr.trim()
+    ));
+    cluster.remove(&outsider).await?;
     Ok(())
+}
+
+/// `spiffe://…, serial …, valid until …` from a proxy's `/certs` (Envoy's shape).
+fn certificate_summary(certs: &str) -> String {
+    let json: serde_json::Value = serde_json::from_str(certs).unwrap_or_default();
+    let chain = &json["certificates"][0]["cert_chain"][0];
+    let id = chain["subject_alt_names"]
+        .as_array()
+        .and_then(|sans| sans.iter().find_map(|s| s["uri"].as_str()))
+        .unwrap_or("?");
+    format!(
+        "{id}, serial {}, valid until {}",
+        chain["serial_number"].as_str().unwrap_or("?"),
+        chain["expiration_time"].as_str().unwrap_or("?")
+    )
 }
 
 /// Prints the YAML, applies it and waits until every proxy has ACKed it.

@@ -224,3 +224,47 @@ fn expect_caller(xfcc: &str, caller: &str) -> Result<(), String> {
         ))
     }
 }
+
+/// The serial of the workload certificate a sidecar presents now (its `/certs`, in
+/// Envoy's shape, which mesh-proxy serves too).
+pub async fn serving_serial<C: Cluster>(cluster: &C, pod: &Pod) -> Result<String, ClusterError> {
+    let certs = cluster.proxy_admin(pod, "/certs").await?;
+    let json: Value = serde_json::from_str(&certs).map_err(|e| ClusterError::Client {
+        pod: pod.id.to_string(),
+        command: "admin /certs".to_string(),
+        detail: format!("{e}: {certs}"),
+    })?;
+    Ok(json["certificates"][0]["cert_chain"][0]["serial_number"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// `web` (mesh-proxy) and a meshed client under STRICT mTLS; returns (client, web).
+pub async fn strict_pair<C: Cluster>(cluster: &mut C) -> Result<(Pod, Pod), ClusterError> {
+    cluster.apply("web.yaml", super::WEB_SERVICE).await?;
+    apply_synced(cluster, "strict.yaml", STRICT).await?;
+    let client = super::client(cluster).await?;
+    let web = super::web(cluster, "web-v1-0", "v1").await?;
+    Ok((client, web))
+}
+
+/// Requests from `client` to `web` in the background, sized to last at least `lasting`
+/// at the rate a short warm-up measured.
+pub async fn steady_load<C: Cluster>(
+    cluster: &C,
+    client: &Pod,
+    lasting: std::time::Duration,
+) -> Result<crate::cluster::Running, ClusterError> {
+    let url = "http://web:9080/";
+    let warm = cluster
+        .request(client, url, &["-n", "200", "-c", "2"])
+        .await?;
+    assert_eq!(warm.successes(), warm.requests, "warm-up: {warm}");
+    let rate = warm.requests as f64 / (warm.elapsed_ms / 1000.0).max(0.001);
+    // Twice the estimate: the load must outlast what it covers (checked after).
+    let n = ((rate * lasting.as_secs_f64() * 2.0) as u64)
+        .max(1000)
+        .to_string();
+    cluster.request_in_background(client, url, &["-n", &n, "-c", "2"])
+}

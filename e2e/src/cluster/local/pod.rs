@@ -54,6 +54,8 @@ pub(super) struct PodContext<'a> {
     pub(super) root_cert: &'a Path,
     /// Where each pod's own files go (`<dir>/<name>.<namespace>/`).
     pub(super) pods_dir: &'a Path,
+    /// `--cert-ttl` for the sidecars, when not the default.
+    pub(super) cert_ttl: Option<Duration>,
 }
 
 /// What a sidecar proves its identity with, written for uid 1337 to read.
@@ -61,6 +63,22 @@ struct IdentityFiles {
     dir: std::path::PathBuf,
     token: String,
     root_cert: String,
+}
+
+/// The identity flags `mesh-proxy run` and `mesh-proxy agent` share.
+fn identity_args(ctx: &PodContext<'_>, files: &IdentityFiles) -> Vec<String> {
+    let mut args = vec![
+        "--xds-address".to_string(),
+        ctx.xds_tls.to_string(),
+        "--token-file".to_string(),
+        files.token.clone(),
+        "--root-cert".to_string(),
+        files.root_cert.clone(),
+    ];
+    if let Some(ttl) = ctx.cert_ttl {
+        args.extend(["--cert-ttl".to_string(), format!("{}s", ttl.as_secs())]);
+    }
+    args
 }
 
 impl LocalPod {
@@ -167,26 +185,21 @@ impl LocalPod {
         files: &IdentityFiles,
     ) -> Result<(), ClusterError> {
         let id = &self.spec.pod;
-        let argv: Vec<String> = [
-            proxy,
-            "run",
-            "--xds-address",
-            &ctx.xds_tls.to_string(),
-            "--token-file",
-            &files.token,
-            "--root-cert",
-            &files.root_cert,
-            "--workload",
-            &format!("{}.{}", id.name, id.namespace),
-            "--ip",
-            &self.ip.to_string(),
-            "--labels",
-            &self.spec.labels_arg(),
-            "--service-account",
-            &self.spec.service_account,
-        ]
-        .map(String::from)
-        .to_vec();
+        let mut argv: Vec<String> = vec![proxy.to_string(), "run".to_string()];
+        argv.extend(identity_args(ctx, files));
+        argv.extend(
+            [
+                "--workload",
+                &format!("{}.{}", id.name, id.namespace),
+                "--ip",
+                &self.ip.to_string(),
+                "--labels",
+                &self.spec.labels_arg(),
+                "--service-account",
+                &self.spec.service_account,
+            ]
+            .map(String::from),
+        );
         let log = ctx
             .logs
             .join(format!("{}.{}.proxy.log", id.name, id.namespace));
@@ -214,24 +227,19 @@ impl LocalPod {
         let id = &self.spec.pod;
         let workload = format!("{}.{}", id.name, id.namespace);
         let socket = files.dir.join("sds.sock").to_string_lossy().into_owned();
-        let agent: Vec<String> = [
-            proxy,
-            "agent",
-            "--xds-address",
-            &ctx.xds_tls.to_string(),
-            "--token-file",
-            &files.token,
-            "--root-cert",
-            &files.root_cert,
-            "--workload",
-            &workload,
-            "--service-account",
-            &self.spec.service_account,
-            "--sds-socket",
-            &socket,
-        ]
-        .map(String::from)
-        .to_vec();
+        let mut agent: Vec<String> = vec![proxy.to_string(), "agent".to_string()];
+        agent.extend(identity_args(ctx, files));
+        agent.extend(
+            [
+                "--workload",
+                &workload,
+                "--service-account",
+                &self.spec.service_account,
+                "--sds-socket",
+                &socket,
+            ]
+            .map(String::from),
+        );
         let env = [("MESH_LOG".to_string(), "info".to_string())];
         let log = ctx.logs.join(format!("{workload}.agent.log"));
         self.agent = Some(NetnsProcess::spawn(
