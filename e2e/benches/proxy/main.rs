@@ -6,7 +6,10 @@
 //! server's pod IP, no rules, no proxy), one-hop (client pod captured by `mesh-proxy
 //! redirect`, its sidecar calls the server) and two-hop (both pods captured), each
 //! with mesh-proxy and with Envoy as the sidecars, both configured by the same
-//! mesh-control. Each path: a warm-up, then 1,000 req/s latency-corrected (latency,
+//! mesh-control; then two-hop with mTLS between the sidecars (certificates from
+//! mesh-control's CA; Envoy's through `mesh-proxy agent`), and the same with one
+//! request per sidecar-to-sidecar connection (`maxRequestsPerConnection: 1`): its max
+//! req/s is full handshakes per second. Each path: a warm-up, then 1,000 req/s latency-corrected (latency,
 //! proxies' CPU and RSS from `/proc`), then unthrottled (max req/s).
 //!
 //! Needs root (namespaces, iptables), `setpriv`, `curl`, oha and Envoy from
@@ -39,11 +42,13 @@ const CLIENT: Workload = Workload {
     name: "client-0",
     ip: CLIENT_IP,
     labels: "app=bench-client",
+    service_account: "bench-client",
 };
 const SERVER: Workload = Workload {
     name: "server-0",
     ip: SERVER_IP,
     labels: "app=bench-server",
+    service_account: "bench-server",
 };
 const READY_WITHIN: Duration = Duration::from_secs(30);
 
@@ -129,40 +134,80 @@ fn run(filter: Option<&str>) -> Result<(), String> {
     redirect(&topology.client, &bin)?;
     for &kind in &proxies {
         step(format_args!("{kind} one-hop: client -> {kind} -> server"));
-        let mut client =
-            sidecar::start_sidecar(kind, &topology.client, CLIENT, &bin, &settings, dir.path())?;
+        let mut client = sidecar::start_sidecar(
+            kind,
+            &topology.client,
+            CLIENT,
+            &bin,
+            &settings,
+            dir.path(),
+            None,
+        )?;
         topology.client.wait_http_ok(SERVICE_URL, READY_WITHIN)?;
         let figures = loader.measure(
             &topology.client,
             SERVICE_URL,
             &load_settings,
-            &mut [&mut client],
+            &mut [&mut client.proxy],
         )?;
         results.push(done(PathResult::new(Some(kind), PathKind::OneHop, figures)));
     }
 
     redirect(&topology.server, &bin)?;
-    for &kind in &proxies {
-        step(format_args!(
-            "{kind} two-hop: client -> {kind} -> {kind} -> server"
-        ));
-        // Fresh sidecars: pooled connections from the one-hop run were made before
-        // the server's rules and would bypass its sidecar.
-        let mut server =
-            sidecar::start_sidecar(kind, &topology.server, SERVER, &bin, &settings, dir.path())?;
-        let mut client =
-            sidecar::start_sidecar(kind, &topology.client, CLIENT, &bin, &settings, dir.path())?;
-        topology.client.wait_http_ok(SERVICE_URL, READY_WITHIN)?;
-        let figures = loader.measure(
-            &topology.client,
-            SERVICE_URL,
-            &load_settings,
-            &mut [&mut client, &mut server],
-        )?;
-        if figures.proxies.get(1).is_some_and(|p| p.cpu_ms < 1.0) {
-            eprintln!("    warning: the inbound sidecar used no CPU: was it on the path?");
+    let ca_dir = sidecar::ca_dir(dir.path());
+    let mtls = sidecar::Mtls {
+        node: &topology.node,
+        ca_dir: &ca_dir,
+    };
+    for path in [
+        PathKind::TwoHop,
+        PathKind::TwoHopMtls,
+        PathKind::NewConnectionsMtls,
+    ] {
+        let identity = (path != PathKind::TwoHop).then_some(mtls);
+        if path == PathKind::NewConnectionsMtls {
+            sidecar::new_connection_per_request(dir.path(), true)?;
         }
-        results.push(done(PathResult::new(Some(kind), PathKind::TwoHop, figures)));
+        for &kind in &proxies {
+            step(format_args!(
+                "{kind} {}: client -> {kind} -> {kind} -> server",
+                path.name()
+            ));
+            // Fresh sidecars: pooled connections from the one-hop run were made before
+            // the server's rules and would bypass its sidecar.
+            let mut server = sidecar::start_sidecar(
+                kind,
+                &topology.server,
+                SERVER,
+                &bin,
+                &settings,
+                dir.path(),
+                identity,
+            )?;
+            let mut client = sidecar::start_sidecar(
+                kind,
+                &topology.client,
+                CLIENT,
+                &bin,
+                &settings,
+                dir.path(),
+                identity,
+            )?;
+            topology.client.wait_http_ok(SERVICE_URL, READY_WITHIN)?;
+            let figures = loader.measure(
+                &topology.client,
+                SERVICE_URL,
+                &load_settings,
+                &mut [&mut client.proxy, &mut server.proxy],
+            )?;
+            if figures.proxies.get(1).is_some_and(|p| p.cpu_ms < 1.0) {
+                eprintln!("    warning: the inbound sidecar used no CPU: was it on the path?");
+            }
+            if identity.is_some() {
+                check_mtls(&topology.server, kind)?;
+            }
+            results.push(done(PathResult::new(Some(kind), path, figures)));
+        }
     }
 
     let comparisons = report::complete(&mut results);
@@ -182,6 +227,24 @@ fn run(filter: Option<&str>) -> Result<(), String> {
     let json = tools::workspace_root().join("target/bench/proxy.json");
     report::write_json(&report, &json)?;
     println!("\nwritten to {}", json.display());
+    Ok(())
+}
+
+/// The server's sidecar must have terminated mTLS: its admin counts the handshakes
+/// (a plaintext path would measure nothing of TLS).
+fn check_mtls(server: &Netns, kind: ProxyKind) -> Result<(), String> {
+    let stats = server.exec(&["curl", "-s", "http://127.0.0.1:15000/stats"])?;
+    let handshakes: u64 = stats
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .filter(|(n, _)| n.starts_with("listener.") && n.ends_with("ssl.handshake"))
+        .filter_map(|(_, v)| v.trim().parse::<u64>().ok())
+        .sum();
+    if handshakes == 0 {
+        return Err(format!(
+            "{kind}: the server sidecar terminated no TLS: the mTLS path ran in plain text"
+        ));
+    }
     Ok(())
 }
 

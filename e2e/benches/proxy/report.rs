@@ -20,6 +20,11 @@ pub(crate) enum PathKind {
     OneHop,
     /// Client, outbound sidecar, inbound sidecar, server.
     TwoHop,
+    /// Two-hop with mTLS between the sidecars, connections kept alive.
+    TwoHopMtls,
+    /// Two-hop mTLS with a new sidecar-to-sidecar connection (a full handshake) per
+    /// request.
+    NewConnectionsMtls,
 }
 
 /// One measured (proxy, path).
@@ -70,6 +75,8 @@ impl PathKind {
             PathKind::Direct => "direct",
             PathKind::OneHop => "one-hop",
             PathKind::TwoHop => "two-hop",
+            PathKind::TwoHopMtls => "two-hop-mtls",
+            PathKind::NewConnectionsMtls => "mtls-new-conn",
         }
     }
 }
@@ -94,18 +101,23 @@ pub(crate) fn complete(results: &mut [PathResult]) -> Vec<Comparison> {
     for r in results.iter_mut().filter(|r| r.path != PathKind::Direct) {
         r.added_p99_ms = direct_p99.map(|d| r.figures.fixed_rate.p99_ms - d);
     }
-    [PathKind::OneHop, PathKind::TwoHop]
-        .into_iter()
-        .filter_map(|path| {
-            let find = |kind: ProxyKind| {
-                results
-                    .iter()
-                    .find(|r| r.path == path && r.proxy == Some(kind.name()))
-            };
-            let (mesh, envoy) = (find(ProxyKind::MeshProxy)?, find(ProxyKind::Envoy)?);
-            Some(compare(path, mesh, envoy))
-        })
-        .collect()
+    [
+        PathKind::OneHop,
+        PathKind::TwoHop,
+        PathKind::TwoHopMtls,
+        PathKind::NewConnectionsMtls,
+    ]
+    .into_iter()
+    .filter_map(|path| {
+        let find = |kind: ProxyKind| {
+            results
+                .iter()
+                .find(|r| r.path == path && r.proxy == Some(kind.name()))
+        };
+        let (mesh, envoy) = (find(ProxyKind::MeshProxy)?, find(ProxyKind::Envoy)?);
+        Some(compare(path, mesh, envoy))
+    })
+    .collect()
 }
 
 fn compare(path: PathKind, mesh: &PathResult, envoy: &PathResult) -> Comparison {
@@ -122,6 +134,41 @@ fn compare(path: PathKind, mesh: &PathResult, envoy: &PathResult) -> Comparison 
     );
     let rss_ratio = ratio(mesh.figures.rss_max_mib, envoy.figures.rss_max_mib);
     let rss = mesh.figures.rss_max_mib;
+    match path {
+        // Issue 10's targets.
+        PathKind::TwoHopMtls => {
+            return Comparison {
+                path,
+                targets: vec![
+                    target("added p99, mesh-proxy/envoy", added, "<= 0.4", |v| v <= 0.4),
+                    target("CPU per request, mesh-proxy/envoy", cpu, "<= 0.4", |v| {
+                        v <= 0.4
+                    }),
+                    target("max req/s, mesh-proxy/envoy", throughput, ">= 2", |v| {
+                        v >= 2.0
+                    }),
+                    target("RSS, mesh-proxy/envoy", rss_ratio, "-", |_| true),
+                    target("RSS of mesh-proxy, MiB", rss, "<= 12", |v| v <= 12.0),
+                ],
+            };
+        }
+        PathKind::NewConnectionsMtls => {
+            return Comparison {
+                path,
+                targets: vec![
+                    target(
+                        "handshakes/s, mesh-proxy/envoy",
+                        throughput,
+                        ">= 1.5",
+                        |v| v >= 1.5,
+                    ),
+                    target("CPU per handshake, mesh-proxy/envoy", cpu, "-", |_| true),
+                    target("added p99, mesh-proxy/envoy", added, "-", |_| true),
+                ],
+            };
+        }
+        _ => {}
+    }
     Comparison {
         path,
         targets: vec![
@@ -176,7 +223,7 @@ pub(crate) fn render(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<11} {:<8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>10} {:>8} {:>10} {:>7}",
+        "{:<11} {:<13} {:>7} {:>7} {:>7} {:>7} {:>7} {:>10} {:>8} {:>10} {:>7}",
         "proxy",
         "path",
         "p50 ms",
@@ -193,7 +240,7 @@ pub(crate) fn render(report: &Report) -> String {
         let f = &r.figures;
         let _ = writeln!(
             out,
-            "{:<11} {:<8} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7} {:>10.0} {:>8} {:>10} {:>7}",
+            "{:<11} {:<13} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7} {:>10.0} {:>8} {:>10} {:>7}",
             r.proxy.unwrap_or("-"),
             r.path.name(),
             f.fixed_rate.p50_ms,

@@ -1,6 +1,8 @@
 //! The processes under test and the one that configures them: `mesh-control` on the
 //! node, and a sidecar per pod — mesh-proxy or Envoy, both as uid 1337 behind the
-//! pod's `mesh-proxy redirect` rules, both fed by the same control plane.
+//! pod's `mesh-proxy redirect` rules, both fed by the same control plane. With mTLS
+//! both get their certificates from its CA: mesh-proxy itself, Envoy through
+//! `mesh-proxy agent` over SDS, as in a meshed pod.
 
 use std::fmt;
 use std::fs;
@@ -24,12 +26,29 @@ spec:
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {name: server-0, namespace: bench}
-spec: {address: 10.211.0.20, labels: {app: bench-server}}
+spec:
+  address: 10.211.0.20
+  serviceAccount: bench-server
+  labels: {app: bench-server, security.istio.io/tlsMode: istio}
+";
+
+/// One request per upstream connection (sidecar to sidecar): every request is a new
+/// connection, with mTLS a full handshake.
+const NEW_CONNECTION_PER_REQUEST: &str = "\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: bench, namespace: bench}
+spec:
+  host: bench.bench.svc.cluster.local
+  trafficPolicy:
+    connectionPool:
+      http: {maxRequestsPerConnection: 1}
 ";
 
 /// What the client calls: the Service's VIP, captured by the client pod's rules.
 pub(crate) const SERVICE_URL: &str = "http://10.96.0.90:8080/";
 const XDS_PORT: u16 = 15010;
+const XDS_TLS_PORT: u16 = 15012;
 /// Both proxies' admin port, on 127.0.0.1 of their own pod.
 const ADMIN_READY: &str = "http://127.0.0.1:15000/ready";
 
@@ -55,6 +74,22 @@ pub(crate) struct Workload {
     pub(crate) name: &'static str,
     pub(crate) ip: &'static str,
     pub(crate) labels: &'static str,
+    pub(crate) service_account: &'static str,
+}
+
+/// What a sidecar with an identity needs: the node (where `meshctl token create` asks
+/// the control plane, as a local caller) and the mesh's root certificate.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mtls<'a> {
+    pub(crate) node: &'a Netns,
+    pub(crate) ca_dir: &'a Path,
+}
+
+/// A running sidecar: the proxy measured, and Envoy's agent beside it.
+#[derive(Debug)]
+pub(crate) struct Sidecar {
+    pub(crate) proxy: Process,
+    _agent: Option<Process>,
 }
 
 /// What both proxies are given: `concurrency` is Envoy's `--concurrency` and
@@ -102,9 +137,11 @@ pub(crate) fn start_control_plane(
             &xds,
             "--debug-address",
             "127.0.0.1:15014",
+            "--xds-tls-address",
+            &format!("{NODE_IP}:{XDS_TLS_PORT}"),
             // The CA beside the config, not in the working directory.
             "--ca-dir",
-            path_str(&dir.join("ca"))?,
+            path_str(&ca_dir(dir))?,
         ],
         false,
         &[],
@@ -118,8 +155,25 @@ pub(crate) fn start_control_plane(
     Ok(process)
 }
 
+/// The CA's directory (its root certificate is what sidecars verify 15012 with).
+pub(crate) fn ca_dir(dir: &Path) -> PathBuf {
+    dir.join("ca")
+}
+
+/// Makes every sidecar-to-sidecar request open its own connection (or stops that).
+pub(crate) fn new_connection_per_request(dir: &Path, on: bool) -> Result<(), String> {
+    let file = dir.join("config/new-connection-per-request.yaml");
+    let written = if on {
+        fs::write(&file, NEW_CONNECTION_PER_REQUEST)
+    } else {
+        fs::remove_file(&file)
+    };
+    written.map_err(|e| format!("{}: {e}", file.display()))
+}
+
 /// Starts `kind` as `workload`'s sidecar in `pod` and waits until it is ready (first
-/// complete xDS sync).
+/// complete xDS sync); with `mtls`, on the control plane's TLS port with a workload
+/// token, and (Envoy) `mesh-proxy agent` serving its certificates.
 pub(crate) fn start_sidecar(
     kind: ProxyKind,
     pod: &Netns,
@@ -127,16 +181,33 @@ pub(crate) fn start_sidecar(
     bin: &Binaries,
     settings: &SidecarSettings,
     dir: &Path,
-) -> Result<Process, String> {
-    let xds = format!("{NODE_IP}:{XDS_PORT}");
+    mtls: Option<Mtls<'_>>,
+) -> Result<Sidecar, String> {
     let name = format!("{kind} {}", workload.name);
     let log = dir.join(format!("{kind}-{}.log", workload.name));
     let full_name = format!("{}.bench", workload.name);
     let concurrency = settings.concurrency.to_string();
+    let identity = match mtls {
+        Some(mtls) => Some(identity_files(mtls, bin, workload, &full_name, dir)?),
+        None => None,
+    };
+    let (xds, identity_args) = match &identity {
+        Some((token, root)) => (
+            format!("{NODE_IP}:{XDS_TLS_PORT}"),
+            vec![
+                "--token-file".to_string(),
+                token.clone(),
+                "--root-cert".to_string(),
+                root.clone(),
+            ],
+        ),
+        None => (format!("{NODE_IP}:{XDS_PORT}"), Vec::new()),
+    };
+    let identity_args: Vec<&str> = identity_args.iter().map(String::as_str).collect();
+    let mut agent = None;
     let mut process = match kind {
-        ProxyKind::MeshProxy => pod.spawn(
-            &name,
-            &[
+        ProxyKind::MeshProxy => {
+            let mut argv = vec![
                 path_str(&bin.mesh_proxy)?,
                 "run",
                 "--xds-address",
@@ -147,15 +218,46 @@ pub(crate) fn start_sidecar(
                 workload.ip,
                 "--labels",
                 workload.labels,
+                "--service-account",
+                workload.service_account,
                 "--concurrency",
                 &concurrency,
-            ],
-            true,
-            &[("MESH_LOG", settings.mesh_log.as_str())],
-            &log,
-        )?,
+            ];
+            argv.extend_from_slice(&identity_args);
+            pod.spawn(
+                &name,
+                &argv,
+                true,
+                &[("MESH_LOG", settings.mesh_log.as_str())],
+                &log,
+            )?
+        }
         ProxyKind::Envoy => {
-            let config = envoy_bootstrap(bin, workload, &full_name, &xds, dir)?;
+            let socket = dir.join(format!("sds-{}.sock", workload.name));
+            let sds = identity.as_ref().map(|_| socket.clone());
+            if identity.is_some() {
+                let mut argv = vec![
+                    path_str(&bin.mesh_proxy)?,
+                    "agent",
+                    "--xds-address",
+                    &xds,
+                    "--workload",
+                    &full_name,
+                    "--service-account",
+                    workload.service_account,
+                    "--sds-socket",
+                    path_str(&socket)?,
+                ];
+                argv.extend_from_slice(&identity_args);
+                agent = Some(pod.spawn(
+                    &format!("agent {}", workload.name),
+                    &argv,
+                    true,
+                    &[("MESH_LOG", "info")],
+                    &dir.join(format!("agent-{}.log", workload.name)),
+                )?);
+            }
+            let config = envoy_bootstrap(bin, workload, &full_name, &xds, sds.as_deref(), dir)?;
             pod.spawn(
                 &name,
                 &[
@@ -176,7 +278,47 @@ pub(crate) fn start_sidecar(
     };
     pod.wait_http_ok(ADMIN_READY, Duration::from_secs(30))
         .map_err(|e| with_log(&mut process, e))?;
-    Ok(process)
+    Ok(Sidecar {
+        proxy: process,
+        _agent: agent,
+    })
+}
+
+/// A workload token (from the control plane, asked on the node as a local caller)
+/// and the root certificate, where uid 1337 can read them.
+fn identity_files(
+    mtls: Mtls<'_>,
+    bin: &Binaries,
+    workload: Workload,
+    full_name: &str,
+    dir: &Path,
+) -> Result<(String, String), String> {
+    let token = mtls.node.exec(&[
+        path_str(&bin.meshctl)?,
+        "token",
+        "create",
+        "--workload",
+        full_name,
+        "--service-account",
+        workload.service_account,
+        "--control-plane",
+        "127.0.0.1:15014",
+    ])?;
+    let token_file = dir.join(format!("token-{}", workload.name));
+    let root = dir.join("root-cert.pem");
+    fs::write(&token_file, token.trim()).map_err(|e| format!("write the token: {e}"))?;
+    fs::set_permissions(&token_file, fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("chmod the token: {e}"))?;
+    fs::copy(mtls.ca_dir.join("root-cert.pem"), &root)
+        .map_err(|e| format!("copy the root certificate: {e}"))?;
+    for path in [&token_file, &root] {
+        std::os::unix::fs::chown(path, Some(1337), Some(1337))
+            .map_err(|e| format!("chown {}: {e}", path.display()))?;
+    }
+    Ok((
+        path_str(&token_file)?.to_string(),
+        path_str(&root)?.to_string(),
+    ))
 }
 
 /// `meshctl bootstrap envoy` for the workload, written where uid 1337 can read it.
@@ -185,12 +327,19 @@ fn envoy_bootstrap(
     workload: Workload,
     full_name: &str,
     xds: &str,
+    sds_socket: Option<&Path>,
     dir: &Path,
 ) -> Result<PathBuf, String> {
-    let out = std::process::Command::new(&bin.meshctl)
+    let mut command = std::process::Command::new(&bin.meshctl);
+    command
         .args(["bootstrap", "envoy", "--workload", full_name])
         .args(["--ip", workload.ip, "--xds-address", xds])
         .args(["--admin-port", "15000", "--labels", workload.labels])
+        .args(["--service-account", workload.service_account]);
+    if let Some(socket) = sds_socket {
+        command.arg("--sds-socket").arg(socket);
+    }
+    let out = command
         .output()
         .map_err(|e| format!("cannot run meshctl: {e}"))?;
     if !out.status.success() {
