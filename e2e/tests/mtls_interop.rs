@@ -31,14 +31,9 @@ async fn every_client_proxy_reaches_every_server_proxy_over_strict_mtls() {
 /// request fails while both sidecars move to new certificates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificates_rotating_every_minute_lose_no_request() {
-    if !prerequisites::met(SIDECAR_PODS) {
+    let Some((mut cluster, client, web)) = minute_certificates().await else {
         return;
-    }
-    let mut cluster = LocalCluster::start()
-        .await
-        .expect("the local cluster starts");
-    cluster.set_workload_cert_ttl(Duration::from_secs(60));
-    let (client, web) = mtls::strict_pair(&mut cluster).await.expect("deploy");
+    };
     let before = serials(&cluster, &client, &web).await;
     let covered = Duration::from_secs(45);
     let load = mtls::steady_load(&cluster, &client, covered)
@@ -73,14 +68,9 @@ async fn certificates_rotating_every_minute_lose_no_request() {
 /// once it returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sidecars_serve_on_their_certificates_while_the_ca_is_away() {
-    if !prerequisites::met(SIDECAR_PODS) {
+    let Some((mut cluster, client, web)) = minute_certificates().await else {
         return;
-    }
-    let mut cluster = LocalCluster::start()
-        .await
-        .expect("the local cluster starts");
-    cluster.set_workload_cert_ttl(Duration::from_secs(60));
-    let (client, web) = mtls::strict_pair(&mut cluster).await.expect("deploy");
+    };
     let before = serials(&cluster, &client, &web).await;
     // Away for 35 s: past the first renewal (24–30 s), before the expiry (60 s).
     let away = Duration::from_secs(35);
@@ -121,6 +111,20 @@ async fn sidecars_serve_on_their_certificates_while_the_ca_is_away() {
         .await
         .expect("requests after the return");
     assert_eq!(after.successes(), 20, "{after}");
+}
+
+/// A client and `web` under STRICT mTLS with certificates living a minute; `None`
+/// where the local cluster cannot run.
+async fn minute_certificates() -> Option<(LocalCluster, Pod, Pod)> {
+    if !prerequisites::met(SIDECAR_PODS) {
+        return None;
+    }
+    let mut cluster = LocalCluster::start()
+        .await
+        .expect("the local cluster starts");
+    cluster.set_workload_cert_ttl(Duration::from_secs(60));
+    let (client, web) = mtls::strict_pair(&mut cluster).await.expect("deploy");
+    Some((cluster, client, web))
 }
 
 async fn serials(cluster: &LocalCluster, client: &Pod, web: &Pod) -> (String, String) {
