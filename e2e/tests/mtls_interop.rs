@@ -31,7 +31,7 @@ async fn every_client_proxy_reaches_every_server_proxy_over_strict_mtls() {
 /// request fails while both sidecars move to new certificates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificates_rotating_every_minute_lose_no_request() {
-    let Some((mut cluster, client, web)) = minute_certificates().await else {
+    let Some((cluster, client, web)) = minute_certificates().await else {
         return;
     };
     let before = serials(&cluster, &client, &web).await;
