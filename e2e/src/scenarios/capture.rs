@@ -52,6 +52,19 @@ pub async fn outbound_and_inbound_capture<C: Cluster>(cluster: &mut C) -> Result
 }
 
 /// Istio's `excludeOutboundPorts` / `excludeInboundPorts` annotations: the client's
+/// No mTLS to `web`'s port 9080 (its sidecar does not see that port).
+const WEB_9080_PLAINTEXT: &str = "
+    apiVersion: networking.istio.io/v1
+    kind: DestinationRule
+    metadata: {name: web-9080-plaintext, namespace: mesh}
+    spec:
+      host: web
+      trafficPolicy:
+        portLevelSettings:
+        - port: {number: 9080}
+          tls: {mode: DISABLE}
+";
+
 /// TCP to a VIP on an excluded port is not captured (and a VIP without its sidecar
 /// goes nowhere), while its other ports still are; an HTTP request to the server's
 /// excluded inbound port reaches the app without its sidecar seeing it.
@@ -59,6 +72,10 @@ pub async fn excluded_ports_bypass_the_sidecar<C: Cluster>(
     cluster: &mut C,
 ) -> Result<(), ClusterError> {
     cluster.apply("web.yaml", WEB_SERVICE).await?;
+    // What an Istio user must add with an excluded inbound port: the port's traffic
+    // reaches the app without the sidecar, so clients must not send it mTLS (auto
+    // mTLS would: the pod runs a sidecar).
+    cluster.apply("web-9080-plaintext.yaml", WEB_9080_PLAINTEXT).await?;
     let client = cluster
         .deploy(
             PodSpec::sample_app("client-0", NAMESPACE, "client", "v1", &[])
