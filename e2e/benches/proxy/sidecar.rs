@@ -233,7 +233,8 @@ pub(crate) fn start_sidecar(
             )?
         }
         ProxyKind::Envoy => {
-            let socket = dir.join(format!("sds-{}.sock", workload.name));
+            // In the workload's own directory: the agent (uid 1337) creates it.
+            let socket = workload_dir(dir, workload)?.join("sds.sock");
             let sds = identity.as_ref().map(|_| socket.clone());
             if identity.is_some() {
                 let mut argv = vec![
@@ -304,8 +305,9 @@ fn identity_files(
         "--control-plane",
         "127.0.0.1:15014",
     ])?;
-    let token_file = dir.join(format!("token-{}", workload.name));
-    let root = dir.join("root-cert.pem");
+    let own = workload_dir(dir, workload)?;
+    let token_file = own.join("token");
+    let root = own.join("root-cert.pem");
     fs::write(&token_file, token.trim()).map_err(|e| format!("write the token: {e}"))?;
     fs::set_permissions(&token_file, fs::Permissions::from_mode(0o600))
         .map_err(|e| format!("chmod the token: {e}"))?;
@@ -319,6 +321,15 @@ fn identity_files(
         path_str(&token_file)?.to_string(),
         path_str(&root)?.to_string(),
     ))
+}
+
+/// A directory of the workload's own, owned by uid 1337 (its token, its SDS socket).
+fn workload_dir(dir: &Path, workload: Workload) -> Result<PathBuf, String> {
+    let own = dir.join(format!("pod-{}", workload.name));
+    fs::create_dir_all(&own).map_err(|e| format!("create {}: {e}", own.display()))?;
+    std::os::unix::fs::chown(&own, Some(1337), Some(1337))
+        .map_err(|e| format!("chown {}: {e}", own.display()))?;
+    Ok(own)
 }
 
 /// `meshctl bootstrap envoy` for the workload, written where uid 1337 can read it.
