@@ -85,7 +85,7 @@ async fn walk(cluster: &mut LocalCluster, requests: u64) -> Result<Bookinfo, Clu
         app::NAMESPACE
     );
     steps::walk(cluster, &mut app, requests).await?;
-    heading("6 · What the control plane sees: meshctl proxy-status");
+    heading("7 · What the control plane sees: meshctl proxy-status");
     match inspect::proxy_status(cluster) {
         Ok(table) => print!("{}", indent(&table)),
         Err(e) => println!("  {e}"),

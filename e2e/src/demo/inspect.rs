@@ -59,6 +59,7 @@ pub(super) fn keep_instructions(cluster: &LocalCluster, app: &Bookinfo) -> Strin
          \x20 ip netns exec {frontend} curl -s 127.0.0.1:15000/config_dump\n\
          \x20 ip netns exec {frontend} curl -s 127.0.0.1:15000/stats\n\
          \x20 ip netns exec {frontend} curl -s 127.0.0.1:15090/stats/prometheus\n\
+         \x20 ip netns exec {frontend} {meshctl} proxy-config secret {frontend_pod}.bookinfo\n\
          \n  # the control plane's view\n\
          \x20 ip netns exec {bridge} {meshctl} proxy-status --control-plane {debug}\n\
          \x20 ip netns exec {bridge} {meshctl} proxy-config routes {frontend_pod}.bookinfo --control-plane {debug}\n\
