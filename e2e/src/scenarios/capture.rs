@@ -75,7 +75,9 @@ pub async fn excluded_ports_bypass_the_sidecar<C: Cluster>(
     // What an Istio user must add with an excluded inbound port: the port's traffic
     // reaches the app without the sidecar, so clients must not send it mTLS (auto
     // mTLS would: the pod runs a sidecar).
-    cluster.apply("web-9080-plaintext.yaml", WEB_9080_PLAINTEXT).await?;
+    cluster
+        .apply("web-9080-plaintext.yaml", WEB_9080_PLAINTEXT)
+        .await?;
     let client = cluster
         .deploy(
             PodSpec::sample_app("client-0", NAMESPACE, "client", "v1", &[])

@@ -22,12 +22,6 @@ pub enum CaKeyType {
 /// Why the CA has no key.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error(
-        "cannot generate an {} key (ring, mesh's crypto library, generates ECDSA keys only); \
-         create one with `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:{} -out \
-         ca-key.pem`, put it alone in --ca-dir and mesh-control makes the root with it",
-         .0.name(), .0.rsa_bits())]
-    RsaGeneration(CaKeyType),
     #[error("{what}: {reason}")]
     Unreadable { what: String, reason: String },
     #[error(
@@ -67,8 +61,27 @@ pub fn generate(key_type: CaKeyType) -> Result<KeyPair, KeyError> {
                 }
             })
         }
-        CaKeyType::Rsa2048 | CaKeyType::Rsa4096 => Err(KeyError::RsaGeneration(key_type)),
+        CaKeyType::Rsa2048 | CaKeyType::Rsa4096 => generate_rsa(key_type),
     }
+}
+
+/// An RSA key from the `rsa` crate (ring cannot generate one), handed to rcgen as
+/// PKCS#8 so that ring signs with it. Once per CA: a 4096-bit key takes seconds.
+fn generate_rsa(key_type: CaKeyType) -> Result<KeyPair, KeyError> {
+    use rsa::pkcs8::EncodePrivateKey as _;
+    let bits = usize::try_from(key_type.rsa_bits()).unwrap_or(2048);
+    tracing::info!(
+        "generating an {} CA key (this takes a few seconds)",
+        key_type.name()
+    );
+    let failed = |reason: String| KeyError::Generation {
+        what: key_type.name().to_string(),
+        reason,
+    };
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits)
+        .map_err(|e| failed(e.to_string()))?;
+    let pkcs8 = key.to_pkcs8_der().map_err(|e| failed(e.to_string()))?;
+    KeyPair::try_from(pkcs8.as_bytes()).map_err(|e| failed(e.to_string()))
 }
 
 /// The key in `pem`; `what` names the file in errors.
@@ -137,12 +150,15 @@ mod tests {
     }
 
     #[test]
-    fn ecdsa_keys_round_trip_through_pem_and_rsa_generation_says_what_to_do() {
+    fn ecdsa_and_rsa_keys_round_trip_through_pem() {
         let key = generate(CaKeyType::EcdsaP256).unwrap();
         let again = from_pem(key.serialize_pem().as_bytes(), "ca-key.pem").unwrap();
         assert_eq!(again.public_key_raw(), key.public_key_raw());
-        let error = generate(CaKeyType::Rsa4096).unwrap_err().to_string();
-        assert!(error.contains("rsa_keygen_bits:4096"), "{error}");
+        // RSA 2048 only: a 4096-bit key takes seconds in a debug build.
+        let rsa = generate(CaKeyType::Rsa2048).unwrap();
+        assert!(rsa.is_compatible(&rcgen::PKCS_RSA_SHA256));
+        let again = from_pem(rsa.serialize_pem().as_bytes(), "ca-key.pem").unwrap();
+        assert_eq!(again.public_key_raw(), rsa.public_key_raw());
         let error = from_pem(b"nothing", "ca-dir/ca-key.pem")
             .unwrap_err()
             .to_string();
