@@ -138,6 +138,17 @@ impl MeshModel {
     /// know (a proxy whose WorkloadEntry is missing): the policies of the namespace and
     /// the mesh that select it.
     pub fn mtls_for(&self, namespace: &str, labels: &BTreeMap<String, String>) -> MtlsPolicy {
+        self.compose_in(namespace, |p| {
+            p.spec.selector.as_ref().is_none_or(|s| s.selects(labels))
+        })
+    }
+
+    /// The policies of `namespace` and the mesh that `applies` keeps, composed.
+    fn compose_in(
+        &self,
+        namespace: &str,
+        applies: impl Fn(&PeerAuthentication) -> bool,
+    ) -> MtlsPolicy {
         let root = self.settings.root_namespace.as_str();
         let mut namespaces = vec![namespace];
         if namespace != root {
@@ -146,12 +157,7 @@ impl MeshModel {
         let policies: Vec<(&ObjectRef, &PeerAuthentication)> = namespaces
             .into_iter()
             .flat_map(|ns| self.peer_authentications_in(ns))
-            .filter(|(_, p)| {
-                p.spec
-                    .selector
-                    .as_ref()
-                    .is_none_or(|s| s.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v)))
-            })
+            .filter(|(_, p)| applies(p))
             .collect();
         compose_peer_authentications(root, policies)
     }
@@ -182,22 +188,13 @@ impl MeshModel {
     /// Istio's hint for clients' auto mTLS towards services there (workload and port
     /// policies are not looked at: a service does not know its workloads' policies).
     pub fn namespace_mtls_mode(&self, namespace: &str) -> MtlsMode {
-        let root = self.settings.root_namespace.as_str();
-        let mut namespaces = vec![namespace];
-        if namespace != root {
-            namespaces.push(root);
-        }
-        let policies: Vec<(&ObjectRef, &PeerAuthentication)> = namespaces
-            .into_iter()
-            .flat_map(|ns| self.peer_authentications_in(ns))
-            .filter(|(_, p)| {
-                p.spec
-                    .selector
-                    .as_ref()
-                    .is_none_or(|s| s.match_labels.is_empty())
-            })
-            .collect();
-        compose_peer_authentications(root, policies).mode
+        self.compose_in(namespace, |p| {
+            p.spec
+                .selector
+                .as_ref()
+                .is_none_or(|s| s.match_labels.is_empty())
+        })
+        .mode
     }
 }
 

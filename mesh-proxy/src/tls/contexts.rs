@@ -40,6 +40,8 @@ pub struct ServerTls {
     /// contexts `h2` and `http/1.1`).
     config_without_alpn: Arc<ServerConfig>,
     key: KeySource,
+    /// The first URI SAN of a file certificate (`key` is static).
+    static_uri: Option<String>,
 }
 
 impl ServerTls {
@@ -61,11 +63,8 @@ impl ServerTls {
     pub fn local_uri(&self) -> Option<String> {
         match &self.key {
             KeySource::Workload(w) => w.borrow().as_ref().map(|t| t.identity.to_string()),
-            KeySource::Static(key) => key
-                .end_entity_cert()
-                .ok()
-                .and_then(|der| mesh_tls::CertificateInfo::parse(der).ok())
-                .and_then(|info| info.uris.first().cloned()),
+            // A file's certificate does not change: read once, when the context is built.
+            KeySource::Static(_) => self.static_uri.clone(),
         }
     }
 }
@@ -155,10 +154,19 @@ fn server_tls(context: &TlsContext, workload: &WorkloadTlsWatch) -> Result<Serve
         .with_cert_resolver(Arc::new(ServerKey(key.clone())));
     let config_without_alpn = Arc::new(config.clone());
     config.alpn_protocols = alpn(&context.alpn_protocols);
+    let static_uri = match &key {
+        KeySource::Static(certified) => certified
+            .end_entity_cert()
+            .ok()
+            .and_then(|der| mesh_tls::CertificateInfo::parse(der).ok())
+            .and_then(|info| info.uris.first().cloned()),
+        KeySource::Workload(_) => None,
+    };
     Ok(ServerTls {
         config: Arc::new(config),
         config_without_alpn,
         key,
+        static_uri,
     })
 }
 
