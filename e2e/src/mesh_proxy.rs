@@ -2,7 +2,7 @@
 //! conformance suite (`tests/mesh_proxy_conformance.rs`).
 
 use std::fs;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -35,8 +35,12 @@ impl MeshProxyProcess {
     /// waits until its admin interface answers.
     pub async fn start(workload: &MeshProxyWorkload, xds: SocketAddr) -> MeshProxyProcess {
         let dir = tempfile::tempdir().expect("temp dir for mesh-proxy");
-        let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let health = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        // On the workload's own address (each test's subnet is its own): a port picked
+        // by binding and releasing could be taken by another test before the proxy
+        // binds it (seen in CI as "Address already in use").
+        let ip: std::net::IpAddr = workload.ip.parse().expect("the workload's IP");
+        let admin = SocketAddr::new(ip, 15000);
+        let health = SocketAddr::new(ip, 15021);
         let labels = workload
             .labels
             .iter()
@@ -119,11 +123,4 @@ impl Drop for MeshProxyProcess {
             eprintln!("--- mesh-proxy log (tail) ---\n{}", self.log_tail(60));
         }
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
 }
