@@ -10,6 +10,7 @@ use std::fmt;
 
 use crate::object::{DEFAULT_NAMESPACE, Kind, MeshObject, ObjectRef, TypeMetaError};
 
+mod api_object;
 mod documents;
 mod files;
 mod lines;
@@ -17,6 +18,7 @@ mod split;
 mod typed;
 mod unsupported;
 
+pub use api_object::{API_LOCATION, api_location, parse_api_object};
 pub use documents::{RawDocument, read_documents};
 pub use files::manifest_files;
 pub use lines::FieldLines;
@@ -277,6 +279,10 @@ pub(crate) fn read_header(value: &serde_norway::Value) -> Result<Header, (String
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Objects read from the API have no file, document or line.
+        if self.document == 0 {
+            return f.write_str(&self.file);
+        }
         write!(
             f,
             "{}:{} (document {})",

@@ -14,12 +14,51 @@ use crate::ca::CaKeyType;
 /// (v1 Services, WorkloadEntries and the mesh CRDs, in our groups or Istio's). Changes
 /// to the directory are picked up while running; a bad document is reported with its
 /// file, document, object and field, and the last good config stays in force.
+///
+/// Kubernetes mode (--kubernetes): Services, EndpointSlices, Pods and the mesh CRDs
+/// (our groups and Istio's, whichever the cluster has) are watched through the API,
+/// in-cluster with the pod's service account or from outside with a kubeconfig.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "mesh-control", version, about, long_about)]
 pub struct Args {
-    /// Directory of YAML manifests to read (recursively) and watch.
+    /// Directory of YAML manifests to read (recursively) and watch. Required without
+    /// --kubernetes; with it, these objects come first where both define one.
     #[arg(long, env = "MESH_CONFIG_DIR", value_name = "DIR")]
-    pub config_dir: PathBuf,
+    pub config_dir: Option<PathBuf>,
+
+    /// Read the config from the Kubernetes API. Credentials are found as kubectl finds
+    /// them: --kubeconfig, else $KUBECONFIG, else ~/.kube/config, else the pod's
+    /// service account.
+    #[arg(long, env = "MESH_KUBERNETES")]
+    pub kubernetes: bool,
+
+    /// Kubeconfig file to use with --kubernetes (instead of kubectl's search).
+    #[arg(long, env = "MESH_KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context to use with --kubernetes (default: its current context).
+    #[arg(long, env = "MESH_KUBE_CONTEXT", value_name = "NAME")]
+    pub kube_context: Option<String>,
+
+    /// Namespaces to watch with --kubernetes (repeat, or separate with commas); all
+    /// namespaces when none is given.
+    #[arg(
+        long,
+        env = "MESH_WATCH_NAMESPACES",
+        value_name = "NS",
+        value_delimiter = ','
+    )]
+    pub watch_namespaces: Vec<String>,
+
+    /// The namespace mesh-control runs in (Kubernetes mode: its CA Secret, Lease and
+    /// webhook serving names live there).
+    #[arg(
+        long,
+        env = "POD_NAMESPACE",
+        default_value = "mesh-system",
+        value_name = "NS"
+    )]
+    pub namespace: String,
 
     /// Namespace whose selector-less policies apply to the whole mesh (Istio's root namespace).
     #[arg(long, env = "MESH_ROOT_NAMESPACE", default_value = mesh_api::model::DEFAULT_ROOT_NAMESPACE)]

@@ -6,4 +6,6 @@ pub mod ca;
 pub mod config;
 pub mod debug;
 pub mod file_source;
+pub mod kube_client;
+pub mod kube_source;
 pub mod xds;

@@ -12,6 +12,8 @@ use mesh_control::ca::{CaConfig, CertificateAuthority, CertificateService, Lifet
 use mesh_control::config::ConfigHub;
 use mesh_control::debug::{DebugState, IdentityEndpoints};
 use mesh_control::file_source::FileSource;
+use mesh_control::kube_client::{self, KubeClientOptions};
+use mesh_control::kube_source::{KubeSource, WatchScope};
 use mesh_control::xds::server::AdsServer;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
@@ -52,12 +54,8 @@ async fn main() -> anyhow::Result<()> {
         trust_domain: args.trust_domain.clone(),
     });
     let mut config = hub.subscribe();
-    let source = FileSource {
-        dir: args.config_dir.clone(),
-        debounce: args.config_debounce,
-    };
-    source.start(hub)?;
-    // The directory's first version is the one every proxy starts from, not a change.
+    start_sources(&args, hub).await?;
+    // The sources' first version is the one every proxy starts from, not a change.
     config.mark_unchanged();
 
     let ads = AdsServer::start(config.clone(), args.push_debounce);
@@ -144,6 +142,45 @@ async fn main() -> anyhow::Result<()> {
     })
     .await;
     outcome
+}
+
+/// Starts the config sources and returns once each has loaded its first version
+/// (proxies are served only after: never half a config).
+async fn start_sources(args: &Args, hub: Arc<ConfigHub>) -> anyhow::Result<()> {
+    if args.config_dir.is_none() && !args.kubernetes {
+        anyhow::bail!(
+            "no config source: pass --config-dir DIR (universal mode) or --kubernetes (read \
+             the config from the Kubernetes API)"
+        );
+    }
+    if let Some(dir) = &args.config_dir {
+        FileSource {
+            dir: dir.clone(),
+            debounce: args.config_debounce,
+        }
+        .start(hub.clone())?;
+    }
+    if args.kubernetes {
+        let client = kube_client::connect(&KubeClientOptions {
+            kubeconfig: args.kubeconfig.clone(),
+            context: args.kube_context.clone(),
+        })
+        .await?;
+        let scope = if args.watch_namespaces.is_empty() {
+            WatchScope::All
+        } else {
+            WatchScope::Namespaces(args.watch_namespaces.clone())
+        };
+        tracing::info!(?scope, "listing the Kubernetes API");
+        KubeSource {
+            client,
+            scope,
+            debounce: args.config_debounce,
+        }
+        .start(hub)
+        .await?;
+    }
+    Ok(())
 }
 
 /// The CA of --ca-dir, created there on first start.

@@ -12,6 +12,18 @@ use mesh_api::object::{MeshObject, ObjectRef};
 pub enum Origin {
     /// A manifest of the config directory, by its path relative to the directory.
     File(String),
+    /// One watch of the Kubernetes API: a resource, in one namespace or all.
+    Kubernetes(KubeWatch),
+}
+
+/// What one Kubernetes watch covers: its objects are one origin, so that a relist
+/// of the watch replaces exactly them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KubeWatch {
+    /// `services`, `endpointslices.discovery.k8s.io`, `virtualservices.networking.istio.io`.
+    pub resource: String,
+    /// The namespace watched; `None` for all namespaces (or a cluster-scoped resource).
+    pub namespace: Option<String>,
 }
 
 /// An object as an origin holds it.
@@ -41,6 +53,14 @@ pub enum ConfigEvent {
         origin: Origin,
         objects: Vec<StoredObject>,
         errors: Vec<ManifestError>,
+    },
+    /// The origin's new version of an object is invalid: the version it held before
+    /// (if any) stays in force, and the error is reported until the object is applied
+    /// again or deleted (a Kubernetes object that got past validation).
+    Invalid {
+        origin: Origin,
+        object_ref: ObjectRef,
+        error: ManifestError,
     },
 }
 
@@ -75,7 +95,8 @@ impl ConfigEvent {
         match self {
             ConfigEvent::Apply { origin, .. }
             | ConfigEvent::Delete { origin, .. }
-            | ConfigEvent::Reset { origin, .. } => origin,
+            | ConfigEvent::Reset { origin, .. }
+            | ConfigEvent::Invalid { origin, .. } => origin,
         }
     }
 }
@@ -84,6 +105,16 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::File(path) => write!(f, "file {path}"),
+            Origin::Kubernetes(watch) => write!(f, "{watch}"),
+        }
+    }
+}
+
+impl fmt::Display for KubeWatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(namespace) => write!(f, "Kubernetes {} in {namespace}", self.resource),
+            None => write!(f, "Kubernetes {}", self.resource),
         }
     }
 }

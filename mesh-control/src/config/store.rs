@@ -26,6 +26,9 @@ pub struct ConfigStore {
 struct OriginObjects {
     objects: BTreeMap<ObjectRef, StoredObject>,
     errors: Vec<ManifestError>,
+    /// Objects whose latest version was invalid (their last good one, if any, is in
+    /// `objects`), until the origin applies or deletes them.
+    invalid: BTreeMap<ObjectRef, ManifestError>,
 }
 
 /// An object that two origins hold.
@@ -37,6 +40,12 @@ pub struct DuplicateObject {
     pub object: ObjectRef,
     pub first: Location,
     pub duplicate: Location,
+}
+
+impl OriginObjects {
+    fn is_empty(&self) -> bool {
+        self.objects.is_empty() && self.errors.is_empty() && self.invalid.is_empty()
+    }
 }
 
 impl ConfigStore {
@@ -51,15 +60,28 @@ impl ConfigStore {
                     let r = object.object_ref();
                     self.remember(&mut touched, &r);
                     self.hold(&r, &origin);
-                    self.origins
-                        .entry(origin)
-                        .or_default()
-                        .objects
-                        .insert(r, object);
+                    let held = self.origins.entry(origin).or_default();
+                    held.invalid.remove(&r);
+                    held.objects.insert(r, object);
                 }
                 ConfigEvent::Delete { object_ref, .. } => {
                     self.remember(&mut touched, &object_ref);
                     self.forget(&origin, &object_ref);
+                    if let Some(held) = self.origins.get_mut(&origin) {
+                        held.invalid.remove(&object_ref);
+                        if held.is_empty() {
+                            self.origins.remove(&origin);
+                        }
+                    }
+                }
+                ConfigEvent::Invalid {
+                    object_ref, error, ..
+                } => {
+                    self.origins
+                        .entry(origin)
+                        .or_default()
+                        .invalid
+                        .insert(object_ref, error);
                 }
                 ConfigEvent::Reset {
                     objects, errors, ..
@@ -76,6 +98,7 @@ impl ConfigStore {
                     let mut held = OriginObjects {
                         objects: BTreeMap::new(),
                         errors,
+                        invalid: BTreeMap::new(),
                     };
                     for object in objects {
                         let r = object.object_ref();
@@ -84,7 +107,7 @@ impl ConfigStore {
                         held.objects.insert(r, object);
                     }
                     self.origins.remove(&origin);
-                    if !held.objects.is_empty() || !held.errors.is_empty() {
+                    if !held.is_empty() {
                         self.origins.insert(origin, held);
                     }
                 }
@@ -162,7 +185,14 @@ impl ConfigStore {
 
     /// Current problems of every origin.
     pub fn errors(&self) -> impl Iterator<Item = &ManifestError> {
-        self.origins.values().flat_map(|o| o.errors.iter())
+        self.origins
+            .values()
+            .flat_map(|o| o.errors.iter().chain(o.invalid.values()))
+    }
+
+    /// Whether `origin` holds anything or has a problem.
+    pub fn has(&self, origin: &Origin) -> bool {
+        self.origins.contains_key(origin)
     }
 
     /// Objects held by more than one origin, each with the one in force.

@@ -3,6 +3,8 @@
 use mesh_api::manifest::{Location, parse_file};
 use mesh_api::object::Kind;
 
+use crate::config::KubeWatch;
+
 use super::*;
 
 fn stored(file: &str, yaml: &str) -> StoredObject {
@@ -113,4 +115,81 @@ fn a_batch_reports_each_object_once_against_where_it_started() {
         errors,
     }]);
     assert_eq!(store.errors().count(), 1);
+}
+
+#[test]
+fn an_invalid_new_version_keeps_the_last_good_one_in_force_and_is_reported() {
+    let mut store = ConfigStore::default();
+    let origin = Origin::Kubernetes(KubeWatch {
+        resource: "services".into(),
+        namespace: None,
+    });
+    store.apply(vec![ConfigEvent::Apply {
+        origin: origin.clone(),
+        object: stored("api", &service(80)),
+    }]);
+    let error = ManifestError {
+        location: Location {
+            file: "api".into(),
+            document: 0,
+            line: 0,
+        },
+        object: Some(web()),
+        field: Some("spec.ports[0].port".into()),
+        message: "invalid".into(),
+    };
+    let changes = store.apply(vec![ConfigEvent::Invalid {
+        origin: origin.clone(),
+        object_ref: web(),
+        error: error.clone(),
+    }]);
+    assert!(
+        changes.is_empty(),
+        "the last good version stays: {changes:?}"
+    );
+    assert!(store.in_force(&web()).is_some());
+    assert_eq!(store.errors().cloned().collect::<Vec<_>>(), vec![error]);
+    // A good version clears the error and comes into force.
+    let changes = store.apply(vec![ConfigEvent::Apply {
+        origin: origin.clone(),
+        object: stored("api", &service(81)),
+    }]);
+    assert_eq!(changes.len(), 1);
+    assert_eq!(store.errors().count(), 0);
+    // An object that was never good is reported, and its deletion clears that.
+    store.apply(vec![
+        ConfigEvent::Delete {
+            origin: origin.clone(),
+            object_ref: web(),
+        },
+        ConfigEvent::Invalid {
+            origin: origin.clone(),
+            object_ref: web(),
+            error: ManifestError {
+                object: Some(web()),
+                ..error_at_api()
+            },
+        },
+    ]);
+    assert!(store.in_force(&web()).is_none());
+    assert_eq!(store.errors().count(), 1);
+    store.apply(vec![ConfigEvent::Delete {
+        origin: origin.clone(),
+        object_ref: web(),
+    }]);
+    assert_eq!(store.errors().count(), 0);
+    assert!(!store.has(&origin), "an origin with nothing left is gone");
+}
+
+fn error_at_api() -> ManifestError {
+    ManifestError {
+        location: Location {
+            file: "api".into(),
+            document: 0,
+            line: 0,
+        },
+        object: None,
+        field: None,
+        message: "invalid".into(),
+    }
 }

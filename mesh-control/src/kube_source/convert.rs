@@ -1,0 +1,87 @@
+//! Objects of the Kubernetes API to the objects the config store holds.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Service;
+use kube::ResourceExt;
+use kube::api::{ApiResource, DynamicObject};
+use mesh_api::manifest::{ManifestError, api_location, parse_api_object};
+use mesh_api::object::{Kind, MeshObject, ObjectRef};
+
+use crate::config::StoredObject;
+
+/// One object of a watch: its reference, and the object or why it is invalid.
+#[derive(Debug, Clone)]
+pub struct Converted {
+    pub object_ref: ObjectRef,
+    pub outcome: Result<StoredObject, ManifestError>,
+}
+
+/// A custom resource of one of the mesh's kinds, parsed as a manifest would be; `None`
+/// for a kind the mesh does not read.
+pub fn custom_resource(mut object: DynamicObject, resource: &ApiResource) -> Option<Converted> {
+    // List items may come without their type; the watch knows it.
+    if object.types.is_none() {
+        object.types = Some(kube::api::TypeMeta {
+            api_version: resource.api_version.clone(),
+            kind: resource.kind.clone(),
+        });
+    }
+    let kind = Kind::from_type_meta(&resource.api_version, &resource.kind).ok()?;
+    let object_ref = ObjectRef {
+        kind,
+        namespace: object.namespace().unwrap_or_default(),
+        name: object.name_any(),
+    };
+    let value = match serde_json::to_value(&object) {
+        Ok(value) => value,
+        Err(e) => {
+            return Some(invalid(
+                object_ref,
+                format!("cannot re-encode the object: {e}"),
+            ));
+        }
+    };
+    let outcome = match parse_api_object(value) {
+        Ok(Some(parsed)) => Ok(stored(parsed)),
+        Ok(None) => return None,
+        Err(error) => Err(*error),
+    };
+    Some(Converted {
+        object_ref,
+        outcome,
+    })
+}
+
+/// A `v1 Service`, as it is: the API server validated it.
+pub fn service(mut service: Service) -> Option<Converted> {
+    service.metadata.managed_fields = None;
+    let object_ref = ObjectRef {
+        kind: Kind::Service,
+        namespace: service.namespace().unwrap_or_default(),
+        name: service.name_any(),
+    };
+    Some(Converted {
+        object_ref,
+        outcome: Ok(stored(MeshObject::Service(Box::new(service)))),
+    })
+}
+
+fn stored(object: MeshObject) -> StoredObject {
+    StoredObject {
+        object: Arc::new(object),
+        location: api_location(),
+    }
+}
+
+fn invalid(object_ref: ObjectRef, message: String) -> Converted {
+    Converted {
+        outcome: Err(ManifestError {
+            location: api_location(),
+            object: Some(object_ref.clone()),
+            field: None,
+            message,
+        }),
+        object_ref,
+    }
+}
