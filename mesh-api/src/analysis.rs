@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::model::{MeshModel, MeshSettings};
 
+mod admission;
 mod annotation_table;
 mod annotation_values;
 mod annotations;
@@ -41,6 +42,7 @@ mod webhook;
 mod workloads;
 mod x509;
 
+pub use admission::{admission_errors, admission_text};
 pub use context::Context;
 pub use input::{InputKind, InputObject};
 pub use mesh_config::{MeshConfig, MeshConfigError};

@@ -157,6 +157,36 @@ pub struct Args {
     )]
     pub debug_address: SocketAddr,
 
+    /// Address of the admission webhooks (HTTPS: POST /inject, POST /validate), served
+    /// with --kubernetes.
+    #[arg(
+        long,
+        env = "MESH_WEBHOOK_ADDRESS",
+        default_value = "0.0.0.0:15017",
+        value_name = "HOST:PORT"
+    )]
+    pub webhook_address: SocketAddr,
+
+    /// MutatingWebhookConfiguration whose caBundle the control plane keeps current
+    /// (empty: none).
+    #[arg(
+        long,
+        env = "MESH_INJECTOR_WEBHOOK_CONFIG",
+        default_value = "mesh-sidecar-injector",
+        value_name = "NAME"
+    )]
+    pub injector_webhook_config: String,
+
+    /// ValidatingWebhookConfiguration whose caBundle the control plane keeps current
+    /// (empty: none).
+    #[arg(
+        long,
+        env = "MESH_VALIDATION_WEBHOOK_CONFIG",
+        default_value = "mesh-validator",
+        value_name = "NAME"
+    )]
+    pub validation_webhook_config: String,
+
     /// Quiet time after a config change before it is pushed to proxies (e.g. 100ms, 1s);
     /// changes within it are pushed together, and none waits more than ten times it.
     #[arg(long, env = "MESH_PUSH_DEBOUNCE", default_value = "100ms", value_parser = parse_duration)]

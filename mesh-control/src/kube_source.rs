@@ -24,11 +24,13 @@ use tokio::sync::oneshot;
 
 use crate::config::{ConfigEvent, ConfigHub, KubeWatch, Origin};
 
+mod backoff;
 mod buffer;
 pub mod convert;
 mod crds;
 pub mod resources;
 
+pub use backoff::WatchBackoff;
 use buffer::WatchBuffer;
 use convert::Converted;
 
@@ -171,7 +173,9 @@ impl Feed {
         feed.started(origin.clone(), generation);
         let config = watcher::Config::default().any_semantic();
         tokio::spawn(async move {
-            let mut events = watcher::watcher(api, config).default_backoff().boxed();
+            let mut events = watcher::watcher(api, config)
+                .backoff(WatchBackoff::default())
+                .boxed();
             let mut failing = false;
             while let Some(item) = events.next().await {
                 let event = match item {

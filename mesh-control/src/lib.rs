@@ -8,4 +8,5 @@ pub mod debug;
 pub mod file_source;
 pub mod kube_client;
 pub mod kube_source;
+pub mod webhook;
 pub mod xds;

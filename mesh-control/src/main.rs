@@ -14,6 +14,7 @@ use mesh_control::debug::{DebugState, IdentityEndpoints};
 use mesh_control::file_source::FileSource;
 use mesh_control::kube_client::{self, KubeClientOptions};
 use mesh_control::kube_source::{KubeSource, WatchScope};
+use mesh_control::webhook::{self, Webhooks};
 use mesh_control::xds::server::AdsServer;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
@@ -54,7 +55,18 @@ async fn main() -> anyhow::Result<()> {
         trust_domain: args.trust_domain.clone(),
     });
     let mut config = hub.subscribe();
-    start_sources(&args, hub).await?;
+    let kube = if args.kubernetes {
+        Some(
+            kube_client::connect(&KubeClientOptions {
+                kubeconfig: args.kubeconfig.clone(),
+                context: args.kube_context.clone(),
+            })
+            .await?,
+        )
+    } else {
+        None
+    };
+    start_sources(&args, kube.clone(), hub).await?;
     // The sources' first version is the one every proxy starts from, not a change.
     config.mark_unchanged();
 
@@ -68,13 +80,25 @@ async fn main() -> anyhow::Result<()> {
     let serving = Arc::new(
         ServingCertificate::issue(
             &ca,
-            serving_names(args.xds_tls_address, &args.tls_san, &args.root_namespace),
+            serving_names(args.xds_tls_address, &args.tls_san, &args.namespace),
             SERVING_CERT_TTL,
         )
         .map_err(|e| anyhow::anyhow!("{e}; check --ca-dir {}", args.ca_dir.display()))?,
     );
     let tls_config = tls::server_config(&ca, serving.clone())?;
-    tokio::spawn(serving.renew(ca.clone()));
+    tokio::spawn(serving.clone().renew(ca.clone()));
+    let webhook_listener = match &kube {
+        Some(client) => {
+            tokio::spawn(webhook::ca_bundle::keep_current(
+                client.clone(),
+                Some(args.injector_webhook_config.clone()).filter(|n| !n.is_empty()),
+                Some(args.validation_webhook_config.clone()).filter(|n| !n.is_empty()),
+                ca.authority().bundle().pem(),
+            ));
+            Some(bind(args.webhook_address, "--webhook-address").await?)
+        }
+        None => None,
+    };
 
     let xds_listener = bind(args.xds_address, "--xds-address").await?;
     let tls_listener = bind(args.xds_tls_address, "--xds-tls-address").await?;
@@ -109,6 +133,16 @@ async fn main() -> anyhow::Result<()> {
         Some(IdentityEndpoints::new(ca, admin_token)),
         wait(shutdown.clone()),
     ));
+
+    if let Some(listener) = webhook_listener {
+        tracing::info!(address = %args.webhook_address, "serving the admission webhooks");
+        tokio::spawn(webhook::server::serve(
+            listener,
+            webhook::server::tls_config(serving.clone())?,
+            Arc::new(Webhooks::default()),
+            wait(shutdown.clone()),
+        ));
+    }
 
     let mut terminate = signal(SignalKind::terminate())?;
     let outcome = loop {
@@ -146,7 +180,11 @@ async fn main() -> anyhow::Result<()> {
 
 /// Starts the config sources and returns once each has loaded its first version
 /// (proxies are served only after: never half a config).
-async fn start_sources(args: &Args, hub: Arc<ConfigHub>) -> anyhow::Result<()> {
+async fn start_sources(
+    args: &Args,
+    kube: Option<kube::Client>,
+    hub: Arc<ConfigHub>,
+) -> anyhow::Result<()> {
     if args.config_dir.is_none() && !args.kubernetes {
         anyhow::bail!(
             "no config source: pass --config-dir DIR (universal mode) or --kubernetes (read \
@@ -160,12 +198,7 @@ async fn start_sources(args: &Args, hub: Arc<ConfigHub>) -> anyhow::Result<()> {
         }
         .start(hub.clone())?;
     }
-    if args.kubernetes {
-        let client = kube_client::connect(&KubeClientOptions {
-            kubeconfig: args.kubeconfig.clone(),
-            context: args.kube_context.clone(),
-        })
-        .await?;
+    if let Some(client) = kube {
         let scope = if args.watch_namespaces.is_empty() {
             WatchScope::All
         } else {

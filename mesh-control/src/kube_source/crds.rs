@@ -32,7 +32,7 @@ pub(super) async fn manage(
     let kinds = custom_kinds();
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let mut events = watcher::watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
+        .backoff(super::WatchBackoff::default())
         .boxed();
     let mut running: BTreeMap<String, Running> = BTreeMap::new();
     let mut generation = 0u64;
