@@ -29,6 +29,7 @@ mod buffer;
 pub mod convert;
 mod crds;
 pub mod resources;
+mod status;
 
 pub use backoff::WatchBackoff;
 use buffer::WatchBuffer;

@@ -13,6 +13,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 
 use super::resources::{CustomKind, custom_kinds};
+use super::status::StatusWriter;
 use super::{Feed, convert, watch_origin};
 use crate::config::Origin;
 
@@ -148,10 +149,13 @@ impl Manager<'_> {
             };
             let origin = watch_origin(&name, namespace.as_deref());
             let for_convert: ApiResource = resource.clone();
+            let status = StatusWriter::new(self.client.clone(), resource.clone());
             let task = self
                 .feed
                 .spawn_watch(origin.clone(), *self.generation, api, move |o| {
-                    convert::custom_resource(o, &for_convert)
+                    let converted = convert::custom_resource(o.clone(), &for_convert)?;
+                    status.reconcile(&o, &converted);
+                    Some(converted)
                 });
             tasks.push((origin, *self.generation, task));
         }
