@@ -33,7 +33,10 @@ pub(super) fn build(
     };
     for object in objects {
         let r = object.object_ref();
-        model.namespaces.insert(r.namespace.clone());
+        // A cluster-scoped object (a Namespace) is in no namespace.
+        if !r.kind.is_cluster_scoped() {
+            model.namespaces.insert(r.namespace.clone());
+        }
         model.objects.insert(r, object);
     }
     for (r, object) in &model.objects {

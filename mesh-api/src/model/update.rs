@@ -172,11 +172,13 @@ impl MeshModel {
         match object {
             Some(object) => {
                 self.objects.insert(r.clone(), object.clone());
-                self.namespaces.insert(r.namespace.clone());
+                if !r.kind.is_cluster_scoped() {
+                    self.namespaces.insert(r.namespace.clone());
+                }
             }
             None => {
                 self.objects.remove(r);
-                if !self.namespace_in_use(&r.namespace) {
+                if !r.kind.is_cluster_scoped() && !self.namespace_in_use(&r.namespace) {
                     self.namespaces.remove(&r.namespace);
                 }
             }
