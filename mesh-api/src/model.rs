@@ -167,8 +167,8 @@ pub struct Workload {
     pub ports: BTreeMap<String, u16>,
     pub network: Option<String>,
     pub locality: Option<String>,
-    /// FQDNs of the services whose endpoints it is (selected WorkloadEntries; Pods
-    /// listed by a Service's EndpointSlices).
+    /// FQDNs of the services whose endpoints it is: selected by a Service
+    /// (WorkloadEntries) or a ServiceEntry, or listed by a Service's EndpointSlices (Pods).
     pub services: Vec<String>,
     pub policies: WorkloadPolicies,
 }

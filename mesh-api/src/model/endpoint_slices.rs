@@ -29,13 +29,10 @@ pub(super) fn slices_in<'m>(
     objects: &'m OrdMap<ObjectRef, Arc<MeshObject>>,
     namespace: &'m str,
 ) -> impl Iterator<Item = &'m EndpointSlice> + 'm {
-    objects
-        .range(kind_start(Kind::EndpointSlice, namespace)..)
-        .take_while(move |(r, _)| r.kind == Kind::EndpointSlice && r.namespace == namespace)
-        .filter_map(|(_, o)| match o.as_ref() {
-            MeshObject::EndpointSlice(slice) => Some(slice.as_ref()),
-            _ => None,
-        })
+    of_kind(objects, Kind::EndpointSlice, Some(namespace)).filter_map(|(_, o)| match o.as_ref() {
+        MeshObject::EndpointSlice(slice) => Some(slice.as_ref()),
+        _ => None,
+    })
 }
 
 /// Whether a slice lists the pod `name` (by targetRef) or any of `addresses`.
@@ -55,35 +52,35 @@ pub(super) struct EndpointSliceIndex<'m> {
 }
 
 impl<'m> EndpointSliceIndex<'m> {
-    /// The index of `namespaces`, or of every namespace when `None`.
+    /// The index of `namespaces`, or of every namespace when `None`. An update
+    /// indexes only the namespaces it touches: its cost is theirs, not the mesh's.
     pub(super) fn new(
         objects: &'m OrdMap<ObjectRef, Arc<MeshObject>>,
         workloads: &'m OrdMap<ObjectRef, Workload>,
         namespaces: Option<&[&'m str]>,
     ) -> Self {
-        let wanted = |ns: &str| namespaces.is_none_or(|n| n.contains(&ns));
+        let scopes: Vec<Option<&str>> = match namespaces {
+            None => vec![None],
+            Some(namespaces) => namespaces.iter().map(|n| Some(*n)).collect(),
+        };
         let mut index = EndpointSliceIndex {
             slices: HashMap::new(),
             workloads,
             pods_by_address: HashMap::new(),
         };
-        let all_slices = objects
-            .range(kind_start(Kind::EndpointSlice, "")..)
-            .take_while(|(r, _)| r.kind == Kind::EndpointSlice);
-        for (r, object) in all_slices.filter(|(r, _)| wanted(&r.namespace)) {
-            if let MeshObject::EndpointSlice(slice) = object.as_ref()
-                && let Some(service) = slice_service(slice)
-            {
-                let key = (r.namespace.as_str(), service);
-                index.slices.entry(key).or_default().push(slice);
+        for scope in scopes {
+            for (r, object) in of_kind(objects, Kind::EndpointSlice, scope) {
+                if let MeshObject::EndpointSlice(slice) = object.as_ref()
+                    && let Some(service) = slice_service(slice)
+                {
+                    let key = (r.namespace.as_str(), service);
+                    index.slices.entry(key).or_default().push(slice);
+                }
             }
-        }
-        let pods = workloads
-            .range(kind_start(Kind::Pod, "")..)
-            .take_while(|(r, _)| r.kind == Kind::Pod);
-        for (r, w) in pods.filter(|(r, _)| wanted(&r.namespace)) {
-            let key = (r.namespace.as_str(), w.address.as_str());
-            index.pods_by_address.entry(key).or_insert(r);
+            for (r, w) in of_kind(workloads, Kind::Pod, scope) {
+                let key = (r.namespace.as_str(), w.address.as_str());
+                index.pods_by_address.entry(key).or_insert(r);
+            }
         }
         index
     }
@@ -195,13 +192,20 @@ fn port_map(slice: &EndpointSlice, ports: &[ServicePort]) -> BTreeMap<u16, u16> 
         .collect()
 }
 
-/// The first reference of `kind` in `namespace`, to start a range scan at.
-fn kind_start(kind: Kind, namespace: &str) -> ObjectRef {
-    ObjectRef {
+/// The entries of `kind`, of one namespace or of all, in reference order: a range of
+/// the map, not a scan of it.
+pub(super) fn of_kind<'m, V>(
+    map: &'m OrdMap<ObjectRef, V>,
+    kind: Kind,
+    namespace: Option<&'m str>,
+) -> impl Iterator<Item = (&'m ObjectRef, &'m V)> + 'm {
+    let start = ObjectRef {
         kind,
-        namespace: namespace.to_string(),
+        namespace: namespace.unwrap_or_default().to_string(),
         name: String::new(),
-    }
+    };
+    map.range(start..)
+        .take_while(move |(r, _)| r.kind == kind && namespace.is_none_or(|n| r.namespace == n))
 }
 
 #[cfg(test)]

@@ -54,7 +54,11 @@ pub(super) fn build(
     }
     let workloads = model.workloads.clone();
     let objects = model.objects.clone();
-    let selectable = SelectableWorkloads::new(&workloads);
+    // Service selectors never pick Pods (Kubernetes' EndpointSlice controller does, and
+    // the slices say whom); ServiceEntry workloadSelectors pick both, as Istio's.
+    let selectable = SelectableWorkloads::new(&workloads, &[Kind::WorkloadEntry]);
+    let selectable_by_entries =
+        SelectableWorkloads::new(&workloads, &[Kind::WorkloadEntry, Kind::Pod]);
     let slices = EndpointSliceIndex::new(&objects, &workloads, None);
     let kube_services: Vec<Service> = objects
         .iter()
@@ -77,7 +81,9 @@ pub(super) fn build(
         .objects
         .iter()
         .filter_map(|(r, o)| match o.as_ref() {
-            MeshObject::ServiceEntry(se) => Some(service_entry_services(r, se, &selectable)),
+            MeshObject::ServiceEntry(se) => {
+                Some(service_entry_services(r, se, &selectable_by_entries))
+            }
             _ => None,
         })
         .flatten()
@@ -156,17 +162,14 @@ struct SelectableWorkloads<'m> {
 type Selectable<'m> = (&'m ObjectRef, &'m Workload);
 
 impl<'m> SelectableWorkloads<'m> {
-    fn new(workloads: &'m OrdMap<ObjectRef, Workload>) -> Self {
+    /// The workloads of `kinds`.
+    fn new(workloads: &'m OrdMap<ObjectRef, Workload>, kinds: &[Kind]) -> Self {
         let mut index = SelectableWorkloads {
             by_namespace: HashMap::new(),
             by_label: HashMap::new(),
         };
-        // In reference order, so that every list is too. Pods are not selected:
-        // Kubernetes' EndpointSlice controller does that, and the slices say whom.
-        for (r, w) in workloads
-            .iter()
-            .filter(|(r, _)| r.kind == Kind::WorkloadEntry)
-        {
+        // In reference order, so that every list is too.
+        for (r, w) in workloads.iter().filter(|(r, _)| kinds.contains(&r.kind)) {
             index
                 .by_namespace
                 .entry(r.namespace.as_str())

@@ -170,3 +170,27 @@ fn an_address_in_two_slices_is_one_endpoint() {
     ]);
     assert_eq!(endpoints(&model).len(), 3);
 }
+
+#[test]
+fn service_entry_workload_selectors_select_pods_as_istio_does() {
+    let entry = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n\
+        metadata: {name: web-vip, namespace: shop}\n\
+        spec: {hosts: [web.internal], location: MESH_INTERNAL, resolution: STATIC,\n  \
+        ports: [{number: 80, name: http, protocol: HTTP, targetPort: 8080}], workloadSelector: {labels: {app: web}}}\n";
+    let model = model_of(&[
+        ("se.yaml", entry),
+        ("pods.yaml", &pod("web-0", "10.1.0.1", "web")),
+    ]);
+    let endpoints = &model.services["web.internal"].endpoints;
+    assert_eq!(endpoints.len(), 1);
+    assert_eq!(endpoints[0].workload, Some(pod_ref("web-0")));
+    assert_eq!(endpoints[0].service_account.as_deref(), Some("web"));
+    // The pod leaving takes its endpoint with it, in place.
+    let (updated, delta) = model.update(&[ObjectChange {
+        object_ref: pod_ref("web-0"),
+        object: None,
+    }]);
+    assert!(!delta.full);
+    assert!(updated.services["web.internal"].endpoints.is_empty());
+    assert_eq!(delta.endpoints, ["web.internal".to_string()].into());
+}

@@ -1,16 +1,18 @@
 //! Updating the model in place for Pods and EndpointSlices: the endpoints of the
-//! Kubernetes Services their slices belong to, and the pods' workloads.
+//! Kubernetes Services their slices belong to and of the ServiceEntries that select
+//! the pods, and the pods' workloads.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::super::delta::{ModelDelta, Reach};
 use super::super::endpoint_slices::{
-    EndpointSliceIndex, slice_lists_pod, slice_service, slices_in,
+    EndpointSliceIndex, of_kind, slice_lists_pod, slice_service, slices_in,
 };
+use super::super::endpoints::{selects, workload_endpoint};
 use super::super::hostname::service_fqdn;
 use super::super::pods::pod_workload;
-use super::super::{Endpoint, MeshModel, ServiceOrigin, policies};
+use super::super::{Endpoint, MeshModel, Service, ServiceOrigin, policies};
 use crate::object::{Kind, MeshObject, ObjectRef};
 
 impl MeshModel {
@@ -60,7 +62,8 @@ impl MeshModel {
             }
         }
         // A changed pod changes the endpoints of the services whose slices list it,
-        // by name or by its old or new address.
+        // by name or by its old or new address, and of the ServiceEntries whose
+        // workloadSelector selects it, before or after.
         for r in &changed_pods {
             let old = self.workloads.get(*r);
             let new = model.workloads.get(*r);
@@ -77,14 +80,16 @@ impl MeshModel {
                     touched.insert(service_fqdn(service, &r.namespace));
                 }
             }
+            let labels = old.into_iter().chain(new).map(|w| &w.labels);
+            let selecting = model.selecting_services(&r.namespace, labels);
+            touched.extend(selecting.into_iter().map(|(h, _)| h).filter(|h| {
+                model
+                    .services
+                    .get(h)
+                    .is_some_and(|s| matches!(s.origin, ServiceOrigin::ServiceEntry(_)))
+            }));
         }
-        touched.retain(|h| {
-            model
-                .services
-                .get(h)
-                .is_some_and(|s| s.origin == ServiceOrigin::Kubernetes)
-        });
-        let changed_services = model.recompute_slice_endpoints(&touched, &mut delta);
+        let changed_services = model.recompute_endpoints(&touched, &mut delta);
 
         // Pods whose list of services may differ: the changed ones and those behind
         // the endpoints, old or new, of the services that changed.
@@ -134,10 +139,11 @@ impl MeshModel {
         (model, delta)
     }
 
-    /// Rebuilds the EndpointSlice part of the endpoints of `hostnames` (Kubernetes
-    /// Services of the model); the selected WorkloadEntries before it stay. Returns
-    /// the services whose endpoints changed, with their old and new endpoints.
-    fn recompute_slice_endpoints(
+    /// Rebuilds the endpoints that Pods and EndpointSlices give `hostnames`: of a
+    /// Kubernetes Service, the slice part (the selected WorkloadEntries before it
+    /// stay); of a ServiceEntry with a workloadSelector, the selected workloads.
+    /// Returns the services whose endpoints changed, with their old and new endpoints.
+    fn recompute_endpoints(
         &mut self,
         hostnames: &BTreeSet<String>,
         delta: &mut ModelDelta,
@@ -154,17 +160,36 @@ impl MeshModel {
             let Some(service) = self.services.get(hostname) else {
                 continue;
             };
-            let mut endpoints: Vec<Endpoint> = service
-                .endpoints
-                .iter()
-                .filter(|e| {
-                    e.workload
-                        .as_ref()
-                        .is_some_and(|w| w.kind == Kind::WorkloadEntry)
-                })
-                .cloned()
-                .collect();
-            endpoints.extend(index.endpoints(&service.namespace, &service.name, &service.ports));
+            let endpoints = match &service.origin {
+                ServiceOrigin::Kubernetes => {
+                    let mut endpoints: Vec<Endpoint> = service
+                        .endpoints
+                        .iter()
+                        .filter(|e| {
+                            e.workload
+                                .as_ref()
+                                .is_some_and(|w| w.kind == Kind::WorkloadEntry)
+                        })
+                        .cloned()
+                        .collect();
+                    endpoints.extend(index.endpoints(
+                        &service.namespace,
+                        &service.name,
+                        &service.ports,
+                    ));
+                    endpoints
+                }
+                ServiceOrigin::ServiceEntry(entry) => {
+                    let selector = match self.objects.get(entry).map(|o| o.as_ref()) {
+                        Some(MeshObject::ServiceEntry(se)) => se.spec.workload_selector.as_ref(),
+                        _ => None,
+                    };
+                    let Some(selector) = selector else {
+                        continue;
+                    };
+                    self.selected_workload_endpoints(service, &selector.labels)
+                }
+            };
             if endpoints == service.endpoints {
                 continue;
             }
@@ -182,6 +207,24 @@ impl MeshModel {
             }
         }
         changed
+    }
+}
+
+impl MeshModel {
+    /// The endpoints of the workloads (WorkloadEntries, then Pods) of `service`'s
+    /// namespace that `selector` selects, in reference order as `build` makes them.
+    fn selected_workload_endpoints(
+        &self,
+        service: &Service,
+        selector: &BTreeMap<String, String>,
+    ) -> Vec<Endpoint> {
+        let namespace = service.namespace.as_str();
+        [Kind::WorkloadEntry, Kind::Pod]
+            .into_iter()
+            .flat_map(|kind| of_kind(&self.workloads, kind, Some(namespace)))
+            .filter(|(_, w)| selects(selector, &w.labels))
+            .filter_map(|(r, w)| workload_endpoint(r, w, &service.ports))
+            .collect()
     }
 }
 

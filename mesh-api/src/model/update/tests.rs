@@ -104,6 +104,8 @@ fn pod_change(rng: &mut Rng) -> ObjectChange {
     }
     let app = APPS[rng.below(3)];
     let mtls = ["", ", security.istio.io/tlsMode: istio"][rng.below(2)];
+    // ServiceEntry workloadSelectors select pods too.
+    let vm = ["", "", ", vm: \"true\""][rng.below(3)];
     let account = ["", "serviceAccountName: web, ", "serviceAccountName: api, "][rng.below(3)];
     let ip = format!("10.2.{}.{}", rng.below(2), rng.below(4));
     let status = match rng.below(6) {
@@ -114,7 +116,7 @@ fn pod_change(rng: &mut Rng) -> ObjectChange {
     let ports = ["", ", ports: [{name: http, containerPort: 8080}]"][rng.below(2)];
     let (r, object) = object(&format!(
         "apiVersion: v1\nkind: Pod\n\
-         metadata: {{name: {name}, namespace: {ns}, labels: {{app: {app}{mtls}}}}}\n\
+         metadata: {{name: {name}, namespace: {ns}, labels: {{app: {app}{mtls}{vm}}}}}\n\
          spec: {{{account}containers: [{{name: app{ports}}}]}}\nstatus: {status}\n"
     ));
     assert_eq!(r, object_ref);
@@ -278,6 +280,8 @@ fn incremental_updates_equal_a_full_build_and_say_what_changed() {
     let (mut in_place, mut routing, mut full) = (0, 0, 0);
     // Steps whose model has slice endpoints with and without their pod.
     let (mut with_pod, mut without_pod) = (0, 0);
+    // Steps whose ServiceEntries select pods.
+    let mut entries_with_pods = 0;
     for step in 0..1000 {
         let batch: Vec<ObjectChange> = match rng.below(10) {
             0 => vec![service_change(&mut rng)],
@@ -373,6 +377,14 @@ fn incremental_updates_equal_a_full_build_and_say_what_changed() {
             .map(|e| e.workload.is_some())
             .collect();
         with_pod += usize::from(pods.contains(&true));
+        entries_with_pods += usize::from(
+            updated
+                .services
+                .values()
+                .filter(|s| matches!(s.origin, crate::model::ServiceOrigin::ServiceEntry(_)))
+                .flat_map(|s| &s.endpoints)
+                .any(|e| e.workload.as_ref().is_some_and(|w| w.kind == Kind::Pod)),
+        );
         without_pod += usize::from(pods.contains(&false));
         model = updated;
     }
@@ -382,8 +394,8 @@ fn incremental_updates_equal_a_full_build_and_say_what_changed() {
         "{in_place} {routing} {full}"
     );
     assert!(
-        with_pod > 200 && without_pod > 100,
-        "{with_pod} {without_pod}"
+        with_pod > 200 && without_pod > 100 && entries_with_pods > 200,
+        "{with_pod} {without_pod} {entries_with_pods}"
     );
 }
 
