@@ -498,3 +498,24 @@ fn routing_changes_reach_the_namespaces_they_are_exported_to() {
         [r]
     );
 }
+
+#[test]
+fn a_namespace_change_is_stored_and_pushes_nothing() {
+    let objects: BTreeMap<ObjectRef, Arc<MeshObject>> = base().into_iter().collect();
+    let model = build(&objects);
+    let (r, namespace) = object(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {istio-injection: enabled}}\n",
+    );
+    assert_eq!(r.namespace, "", "cluster-scoped");
+    let (updated, delta) = model.update(&[ObjectChange {
+        object_ref: r.clone(),
+        object: Some(namespace),
+    }]);
+    assert!(delta.is_empty(), "{delta:?}");
+    assert!(updated.objects.contains_key(&r));
+    assert!(
+        !updated.namespaces.contains(""),
+        "a Namespace is in no namespace"
+    );
+    assert!(updated.services == model.services && updated.workloads == model.workloads);
+}

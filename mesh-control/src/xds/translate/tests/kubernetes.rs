@@ -120,8 +120,22 @@ fn endpoint_slices_and_pods_translate_as_workload_entries() {
         from_entries == from_kubernetes,
         "WorkloadEntries: {from_entries:#?}\nKubernetes: {from_kubernetes:#?}"
     );
+    let pod = mesh_api::object::ObjectRef {
+        kind: mesh_api::object::Kind::Pod,
+        namespace: "shop".to_string(),
+        name: "client-0".to_string(),
+    };
+    assert_eq!(
+        super::super::proxy_workload(&kubernetes, &client),
+        Some(pod.clone())
+    );
     // And by IP when its node names no workload.
-    let by_ip = translate(&kubernetes, &proxy("10.20.0.1", "unknown", "shop"));
+    let unknown = proxy("10.20.0.1", "unknown", "shop");
+    assert_eq!(
+        super::super::proxy_workload(&kubernetes, &unknown),
+        Some(pod)
+    );
+    let by_ip = translate(&kubernetes, &unknown);
     assert!(by_ip.listeners == from_kubernetes.listeners);
 
     // What that is: auto mTLS to the labelled pods, verified as their accounts.
