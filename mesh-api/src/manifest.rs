@@ -190,12 +190,14 @@ pub(crate) fn parse_document(
             format!("{kind} has no metadata.name; every object needs a name"),
         ));
     };
+    let namespace = match &header.namespace {
+        _ if kind.is_cluster_scoped() => String::new(),
+        Some(namespace) => namespace.clone(),
+        None => DEFAULT_NAMESPACE.to_string(),
+    };
     let object_ref = ObjectRef {
         kind,
-        namespace: header
-            .namespace
-            .clone()
-            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()),
+        namespace,
         name,
     };
     if let Some(found) = unsupported::find(kind, &value) {
@@ -237,7 +239,7 @@ pub(crate) fn parse_document(
         }
         Err(e) => return Err(to_error(e)),
     };
-    if header.namespace.is_none() {
+    if header.namespace.is_none() || kind.is_cluster_scoped() {
         set_namespace(&mut object, DEFAULT_NAMESPACE);
     }
     Ok(DocumentOutcome::Object(object))

@@ -16,10 +16,12 @@ use imbl::{OrdMap, OrdSet};
 use crate::object::{MeshObject, ObjectRef};
 
 mod delta;
+mod endpoint_slices;
 mod endpoints;
 pub mod hostname;
 mod index;
 mod peer_authentication;
+mod pods;
 pub mod policies;
 mod protocol;
 mod update;
@@ -50,7 +52,8 @@ pub struct MeshSettings {
 pub struct MeshModel {
     /// Services by FQDN (`reviews.bookinfo.svc.cluster.local`, or a ServiceEntry host).
     pub services: OrdMap<String, Service>,
-    /// Workloads (WorkloadEntries) by reference.
+    /// Workloads (WorkloadEntries, and Pods that have an IP and have not finished) by
+    /// reference.
     pub workloads: OrdMap<ObjectRef, Workload>,
     /// Every object the model was built from, by reference.
     pub objects: OrdMap<ObjectRef, Arc<MeshObject>>,
@@ -126,7 +129,8 @@ pub enum TargetPort {
 /// One backend of a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    /// The WorkloadEntry behind the endpoint; `None` for a ServiceEntry's inline endpoint.
+    /// The WorkloadEntry or Pod behind the endpoint; `None` for a ServiceEntry's inline
+    /// endpoint and for an EndpointSlice endpoint whose pod the model does not know.
     pub workload: Option<ObjectRef>,
     /// IP address, DNS name (DNS resolution) or `unix://` path.
     pub address: String,
@@ -151,7 +155,7 @@ pub struct ServicePolicies {
     pub subsets: Vec<String>,
 }
 
-/// A workload: one WorkloadEntry (a pod, in universal mode).
+/// A workload: one WorkloadEntry (a pod, in universal mode) or one Pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workload {
     pub name: String,
@@ -163,7 +167,8 @@ pub struct Workload {
     pub ports: BTreeMap<String, u16>,
     pub network: Option<String>,
     pub locality: Option<String>,
-    /// FQDNs of the services that select the workload.
+    /// FQDNs of the services whose endpoints it is: selected by a Service
+    /// (WorkloadEntries) or a ServiceEntry, or listed by a Service's EndpointSlices (Pods).
     pub services: Vec<String>,
     pub policies: WorkloadPolicies,
 }

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::core::ObjectMeta;
 
 use crate::networking::{
@@ -26,12 +27,19 @@ pub enum Kind {
     PeerAuthentication,
     AuthorizationPolicy,
     RequestAuthentication,
+    /// Kubernetes Pods: workloads, and what EndpointSlice endpoints are enriched from.
+    Pod,
+    /// `discovery.k8s.io/v1` EndpointSlices: the endpoints of Kubernetes Services.
+    EndpointSlice,
+    /// Cluster-scoped: its [`ObjectRef`] namespace is `""`.
+    Namespace,
 }
 
 /// The API group a kind belongs to, which decides the versions it is accepted under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ApiGroup {
     Core,
+    Discovery,
     Networking,
     Security,
 }
@@ -49,6 +57,9 @@ pub enum MeshObject {
     PeerAuthentication(Box<PeerAuthentication>),
     AuthorizationPolicy(Box<AuthorizationPolicy>),
     RequestAuthentication(Box<RequestAuthentication>),
+    Pod(Box<Pod>),
+    EndpointSlice(Box<EndpointSlice>),
+    Namespace(Box<Namespace>),
 }
 
 /// Names one object: its kind, namespace and name.
@@ -61,7 +72,7 @@ pub struct ObjectRef {
 
 impl Kind {
     /// Every kind, in the order objects are listed to users.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Service,
         Kind::VirtualService,
         Kind::DestinationRule,
@@ -72,6 +83,9 @@ impl Kind {
         Kind::PeerAuthentication,
         Kind::AuthorizationPolicy,
         Kind::RequestAuthentication,
+        Kind::Pod,
+        Kind::EndpointSlice,
+        Kind::Namespace,
     ];
 
     /// The `kind:` string of manifests.
@@ -87,12 +101,16 @@ impl Kind {
             Kind::PeerAuthentication => "PeerAuthentication",
             Kind::AuthorizationPolicy => "AuthorizationPolicy",
             Kind::RequestAuthentication => "RequestAuthentication",
+            Kind::Pod => "Pod",
+            Kind::EndpointSlice => "EndpointSlice",
+            Kind::Namespace => "Namespace",
         }
     }
 
     fn group(self) -> ApiGroup {
         match self {
-            Kind::Service => ApiGroup::Core,
+            Kind::Service | Kind::Pod | Kind::Namespace => ApiGroup::Core,
+            Kind::EndpointSlice => ApiGroup::Discovery,
             Kind::PeerAuthentication | Kind::AuthorizationPolicy | Kind::RequestAuthentication => {
                 ApiGroup::Security
             }
@@ -123,10 +141,15 @@ impl Kind {
                 .map_or("", |(group, _)| group)
                 .to_string()
         };
-        let ours = [ApiGroup::Core, ApiGroup::Networking, ApiGroup::Security]
-            .iter()
-            .flat_map(|g| g.api_versions())
-            .any(|v| group_of(v) == group_of(api_version));
+        let ours = [
+            ApiGroup::Core,
+            ApiGroup::Discovery,
+            ApiGroup::Networking,
+            ApiGroup::Security,
+        ]
+        .iter()
+        .flat_map(|g| g.api_versions())
+        .any(|v| group_of(v) == group_of(api_version));
         if ours {
             Err(TypeMetaError::UnsupportedVersion {
                 kind: found,
@@ -144,12 +167,18 @@ impl Kind {
     pub fn api_versions(self) -> &'static [&'static str] {
         self.group().api_versions()
     }
+
+    /// Whether objects of this kind live outside namespaces.
+    pub fn is_cluster_scoped(self) -> bool {
+        self == Kind::Namespace
+    }
 }
 
 impl ApiGroup {
     fn api_versions(self) -> &'static [&'static str] {
         match self {
             ApiGroup::Core => &["v1"],
+            ApiGroup::Discovery => &["discovery.k8s.io/v1"],
             ApiGroup::Networking => &[
                 "networking.mesh.dev/v1alpha1",
                 "networking.istio.io/v1",
@@ -177,7 +206,7 @@ pub enum TypeMetaError {
     #[error(
         "kind {kind:?} (apiVersion {api_version:?}) is not a kind mesh reads; supported kinds: \
          Service, VirtualService, DestinationRule, ServiceEntry, Gateway, Sidecar, WorkloadEntry, \
-         PeerAuthentication, AuthorizationPolicy, RequestAuthentication"
+         PeerAuthentication, AuthorizationPolicy, RequestAuthentication, Pod, EndpointSlice, Namespace"
     )]
     UnknownKind { api_version: String, kind: String },
     #[error("{kind} is not served under apiVersion {api_version:?}; use one of: {}", kind.api_versions().join(", "))]
@@ -197,6 +226,9 @@ impl MeshObject {
             MeshObject::PeerAuthentication(_) => Kind::PeerAuthentication,
             MeshObject::AuthorizationPolicy(_) => Kind::AuthorizationPolicy,
             MeshObject::RequestAuthentication(_) => Kind::RequestAuthentication,
+            MeshObject::Pod(_) => Kind::Pod,
+            MeshObject::EndpointSlice(_) => Kind::EndpointSlice,
+            MeshObject::Namespace(_) => Kind::Namespace,
         }
     }
 
@@ -212,26 +244,39 @@ impl MeshObject {
             MeshObject::PeerAuthentication(o) => &o.metadata,
             MeshObject::AuthorizationPolicy(o) => &o.metadata,
             MeshObject::RequestAuthentication(o) => &o.metadata,
+            MeshObject::Pod(o) => &o.metadata,
+            MeshObject::EndpointSlice(o) => &o.metadata,
+            MeshObject::Namespace(o) => &o.metadata,
         }
     }
 
     /// The object's reference; the manifest parser guarantees name and namespace are set.
+    /// Cluster-scoped objects (Namespaces) have the namespace `""`, whatever their
+    /// metadata says, as the API server ignores it.
     pub fn object_ref(&self) -> ObjectRef {
         let meta = self.metadata();
+        let kind = self.kind();
         ObjectRef {
-            kind: self.kind(),
-            namespace: meta
-                .namespace
-                .clone()
-                .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()),
+            kind,
+            namespace: if kind.is_cluster_scoped() {
+                String::new()
+            } else {
+                meta.namespace
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string())
+            },
             name: meta.name.clone().unwrap_or_default(),
         }
     }
 }
 
 impl fmt::Display for ObjectRef {
-    /// `Kind namespace/name`, the form every message to users takes.
+    /// `Kind namespace/name` (`Kind name` when cluster-scoped), the form every message
+    /// to users takes.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            return write!(f, "{} {}", self.kind, self.name);
+        }
         write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
     }
 }
@@ -257,6 +302,20 @@ mod tests {
             Ok(Kind::AuthorizationPolicy)
         );
         assert_eq!(Kind::from_type_meta("v1", "Service"), Ok(Kind::Service));
+    }
+
+    #[test]
+    fn kubernetes_kinds_resolve_in_their_groups_only() {
+        assert_eq!(Kind::from_type_meta("v1", "Pod"), Ok(Kind::Pod));
+        assert_eq!(Kind::from_type_meta("v1", "Namespace"), Ok(Kind::Namespace));
+        assert_eq!(
+            Kind::from_type_meta("discovery.k8s.io/v1", "EndpointSlice"),
+            Ok(Kind::EndpointSlice)
+        );
+        // v1beta1 was removed in Kubernetes 1.25: a mistake to report, not a skip.
+        let err = Kind::from_type_meta("discovery.k8s.io/v1beta1", "EndpointSlice").unwrap_err();
+        assert!(matches!(err, TypeMetaError::UnsupportedVersion { .. }));
+        assert!(Kind::from_type_meta("v1", "Endpoints").is_err());
     }
 
     #[test]

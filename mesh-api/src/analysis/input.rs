@@ -57,6 +57,8 @@ impl InputKind {
     /// Resolves a document's `apiVersion` and `kind`; `None` for kinds no analyzer reads.
     pub fn from_type_meta(api_version: &str, kind: &str) -> Option<InputKind> {
         match Kind::from_type_meta(api_version, kind) {
+            Ok(Kind::Pod) => return Some(InputKind::Pod),
+            Ok(Kind::Namespace) => return Some(InputKind::Namespace),
             Ok(k) => return Some(InputKind::Mesh(k)),
             Err(TypeMetaError::UnsupportedVersion { kind, .. }) => {
                 return Some(InputKind::Mesh(kind));

@@ -130,7 +130,7 @@ mod tests {
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0].kind, "Pod");
-        assert!(docs[0].mesh.is_none());
+        assert!(matches!(docs[0].mesh, Some(Ok(MeshObject::Pod(_)))));
         assert_eq!(docs[0].value["spec"]["containers"][0]["image"], "proxyv2");
         assert_eq!(docs[0].lines.line_of("spec.containers[0].image"), Some(7));
         assert_eq!(docs[1].location.line, 10);

@@ -198,3 +198,84 @@ fn error_lines_count_the_comments_before_a_document() {
     let err = &parse_file("c.yaml", text).errors[0];
     assert_eq!(err.location.line, 9, "{err}");
 }
+
+const KUBERNETES: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+  namespace: ignored
+  labels: {istio-injection: enabled}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-0, namespace: shop, labels: {app: web}}
+spec:
+  serviceAccountName: web
+  containers: [{name: app, image: web, ports: [{name: http, containerPort: 8080}]}]
+status: {phase: Running, podIP: 10.1.0.1}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-abc
+  labels: {kubernetes.io/service-name: web}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints:
+- addresses: [10.1.0.1]
+  conditions: {ready: true}
+  targetRef: {kind: Pod, name: web-0, namespace: shop}
+"#;
+
+#[test]
+fn pods_endpoint_slices_and_namespaces_parse_and_namespaces_are_cluster_scoped() {
+    let parsed = parse_file("kube.yaml", KUBERNETES);
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    let refs: Vec<String> = parsed
+        .objects
+        .iter()
+        .map(|o| o.object.object_ref().to_string())
+        .collect();
+    assert_eq!(
+        refs,
+        [
+            "Namespace shop",
+            "Pod shop/web-0",
+            "EndpointSlice default/web-abc"
+        ]
+    );
+    assert_eq!(parsed.objects[0].object.object_ref().namespace, "");
+    assert_eq!(parsed.objects[0].object.metadata().namespace, None);
+    let MeshObject::EndpointSlice(slice) = &parsed.objects[2].object else {
+        panic!("{:?}", parsed.objects[2].object)
+    };
+    assert_eq!(slice.metadata.namespace.as_deref(), Some("default"));
+    assert_eq!(slice.endpoints[0].addresses, ["10.1.0.1"]);
+}
+
+#[test]
+fn kubernetes_kinds_report_file_document_object_field_and_line() {
+    let text = "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: web-abc, namespace: shop}\naddressType: IPv4\nports:\n- name: http\n  port: eighty\nendpoints: []\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: web-0}\nspec: {containers: [{name: app, ports: [{containerPort: http}]}]}\n";
+    let parsed = parse_file("kube.yaml", text);
+    assert!(parsed.objects.is_empty());
+    let [slice, pod] = parsed.errors.as_slice() else {
+        panic!("{:?}", parsed.errors)
+    };
+    assert_eq!(slice.location.document, 1);
+    assert_eq!(slice.location.line, 7);
+    assert_eq!(slice.field.as_deref(), Some("ports[0].port"));
+    assert_eq!(
+        slice.object.as_ref().map(ToString::to_string).as_deref(),
+        Some("EndpointSlice shop/web-abc")
+    );
+    assert_eq!(pod.location.document, 2);
+    assert_eq!(
+        pod.object.as_ref().map(ToString::to_string).as_deref(),
+        Some("Pod default/web-0")
+    );
+    assert_eq!(
+        pod.field.as_deref(),
+        Some("spec.containers[0].ports[0].containerPort")
+    );
+}

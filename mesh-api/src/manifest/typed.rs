@@ -1,6 +1,7 @@
 //! Typed deserialization of one document, with the field path and line of any error.
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::core::ObjectMeta;
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
@@ -70,6 +71,11 @@ pub(super) fn deserialize_object(kind: Kind, text: &Source<'_>) -> Result<MeshOb
     use crate::security as sec;
     Ok(match kind {
         Kind::Service => MeshObject::Service(Box::new(deserialize::<Service>(text)?)),
+        Kind::Pod => MeshObject::Pod(Box::new(deserialize::<Pod>(text)?)),
+        Kind::EndpointSlice => {
+            MeshObject::EndpointSlice(Box::new(deserialize::<EndpointSlice>(text)?))
+        }
+        Kind::Namespace => MeshObject::Namespace(Box::new(deserialize::<Namespace>(text)?)),
         Kind::VirtualService => {
             let (metadata, spec) = custom_resource::<net::VirtualServiceSpec>(text)?;
             MeshObject::VirtualService(Box::new(with_metadata(
@@ -188,7 +194,10 @@ fn strip_location(message: &str) -> String {
     }
 }
 
+/// Sets the namespace of a namespaced object; a cluster-scoped one gets none, as the
+/// API server ignores what its manifest says.
 pub(super) fn set_namespace(object: &mut MeshObject, namespace: &str) {
+    let cluster_scoped = object.kind().is_cluster_scoped();
     let meta = match object {
         MeshObject::Service(o) => &mut o.metadata,
         MeshObject::VirtualService(o) => &mut o.metadata,
@@ -200,6 +209,9 @@ pub(super) fn set_namespace(object: &mut MeshObject, namespace: &str) {
         MeshObject::PeerAuthentication(o) => &mut o.metadata,
         MeshObject::AuthorizationPolicy(o) => &mut o.metadata,
         MeshObject::RequestAuthentication(o) => &mut o.metadata,
+        MeshObject::Pod(o) => &mut o.metadata,
+        MeshObject::EndpointSlice(o) => &mut o.metadata,
+        MeshObject::Namespace(o) => &mut o.metadata,
     };
-    meta.namespace = Some(namespace.to_string());
+    meta.namespace = (!cluster_scoped).then(|| namespace.to_string());
 }

@@ -1,5 +1,6 @@
 //! Builds the [`MeshModel`] from a set of objects: services from `v1 Service`s and
-//! ServiceEntries, workloads from WorkloadEntries, then the policies of each.
+//! ServiceEntries, workloads from WorkloadEntries and Pods, endpoints from selected
+//! WorkloadEntries and EndpointSlices, then the policies of each.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
@@ -10,8 +11,10 @@ use imbl::OrdMap;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::endpoint_slices::EndpointSliceIndex;
 use super::endpoints::{inline_endpoint, selects, workload_endpoint};
 use super::hostname::{resolve_short_name, service_aliases, service_fqdn};
+use super::pods::pod_workload;
 use super::policies;
 use super::virtual_ip;
 use super::{
@@ -21,7 +24,7 @@ use super::{
 use crate::networking::{
     ServiceEntry, ServiceEntryLocation, ServiceEntryResolution, WorkloadEntry,
 };
-use crate::object::{MeshObject, ObjectRef};
+use crate::object::{Kind, MeshObject, ObjectRef};
 
 pub(super) fn build(
     objects: impl IntoIterator<Item = Arc<MeshObject>>,
@@ -33,21 +36,34 @@ pub(super) fn build(
     };
     for object in objects {
         let r = object.object_ref();
-        model.namespaces.insert(r.namespace.clone());
+        // A cluster-scoped object (a Namespace) is in no namespace.
+        if !r.kind.is_cluster_scoped() {
+            model.namespaces.insert(r.namespace.clone());
+        }
         model.objects.insert(r, object);
     }
     for (r, object) in &model.objects {
-        if let MeshObject::WorkloadEntry(we) = object.as_ref() {
-            model.workloads.insert(r.clone(), workload(r, we));
+        let workload = match object.as_ref() {
+            MeshObject::WorkloadEntry(we) => Some(workload(r, we)),
+            MeshObject::Pod(pod) => pod_workload(r, pod),
+            _ => None,
+        };
+        if let Some(workload) = workload {
+            model.workloads.insert(r.clone(), workload);
         }
     }
     let workloads = model.workloads.clone();
-    let selectable = SelectableWorkloads::new(&workloads);
-    let kube_services: Vec<Service> = model
-        .objects
+    let objects = model.objects.clone();
+    // Service selectors never pick Pods (Kubernetes' EndpointSlice controller does, and
+    // the slices say whom); ServiceEntry workloadSelectors pick both, as Istio's.
+    let selectable = SelectableWorkloads::new(&workloads, &[Kind::WorkloadEntry]);
+    let selectable_by_entries =
+        SelectableWorkloads::new(&workloads, &[Kind::WorkloadEntry, Kind::Pod]);
+    let slices = EndpointSliceIndex::new(&objects, &workloads, None);
+    let kube_services: Vec<Service> = objects
         .iter()
         .filter_map(|(r, o)| match o.as_ref() {
-            MeshObject::Service(svc) => Some(kubernetes_service(r, svc, &selectable)),
+            MeshObject::Service(svc) => Some(kubernetes_service(r, svc, &selectable, &slices)),
             _ => None,
         })
         .collect();
@@ -65,7 +81,9 @@ pub(super) fn build(
         .objects
         .iter()
         .filter_map(|(r, o)| match o.as_ref() {
-            MeshObject::ServiceEntry(se) => Some(service_entry_services(r, se, &selectable)),
+            MeshObject::ServiceEntry(se) => {
+                Some(service_entry_services(r, se, &selectable_by_entries))
+            }
             _ => None,
         })
         .flatten()
@@ -144,13 +162,14 @@ struct SelectableWorkloads<'m> {
 type Selectable<'m> = (&'m ObjectRef, &'m Workload);
 
 impl<'m> SelectableWorkloads<'m> {
-    fn new(workloads: &'m OrdMap<ObjectRef, Workload>) -> Self {
+    /// The workloads of `kinds`.
+    fn new(workloads: &'m OrdMap<ObjectRef, Workload>, kinds: &[Kind]) -> Self {
         let mut index = SelectableWorkloads {
             by_namespace: HashMap::new(),
             by_label: HashMap::new(),
         };
         // In reference order, so that every list is too.
-        for (r, w) in workloads {
+        for (r, w) in workloads.iter().filter(|(r, _)| kinds.contains(&r.kind)) {
             index
                 .by_namespace
                 .entry(r.namespace.as_str())
@@ -212,6 +231,7 @@ fn kubernetes_service(
     r: &ObjectRef,
     svc: &core::Service,
     workloads: &SelectableWorkloads<'_>,
+    slices: &EndpointSliceIndex<'_>,
 ) -> Service {
     let spec = svc.spec.clone().unwrap_or_default();
     let ports: Vec<ServicePort> = spec
@@ -237,13 +257,16 @@ fn kubernetes_service(
         })
         .collect();
     // Kubernetes gives a Service without a selector no endpoints of its own.
-    let endpoints = match spec.selector.as_ref().filter(|s| !s.is_empty()) {
+    let mut endpoints: Vec<_> = match spec.selector.as_ref().filter(|s| !s.is_empty()) {
         Some(selector) => workloads
             .selected(&r.namespace, selector)
             .filter_map(|(w, wl)| workload_endpoint(w, wl, &ports))
             .collect(),
         None => Vec::new(),
     };
+    // The selected WorkloadEntries first, then the EndpointSlices' endpoints (the
+    // incremental update relies on this order).
+    endpoints.extend(slices.endpoints(&r.namespace, &r.name, &ports));
     let addresses = spec
         .cluster_ips
         .filter(|ips| !ips.is_empty())
@@ -349,7 +372,10 @@ fn service_entry_services(
 fn link_workloads_to_services(model: &mut MeshModel) {
     for service in model.services.values() {
         for workload in service.endpoints.iter().filter_map(|e| e.workload.as_ref()) {
-            if let Some(w) = model.workloads.get_mut(workload) {
+            // A dual-stack pod is two endpoints of one service.
+            if let Some(w) = model.workloads.get_mut(workload)
+                && w.services.last() != Some(&service.hostname)
+            {
                 w.services.push(service.hostname.clone());
             }
         }

@@ -1,8 +1,10 @@
 //! Updating the model with a batch of object changes, doing the work that the kinds
 //! of the changed objects call for, and saying what changed ([`ModelDelta`]):
 //!
-//! - WorkloadEntries only (pods coming and going, the common case): the workloads
-//!   and the endpoints of the services that select them, in place;
+//! - WorkloadEntries, Pods and EndpointSlices only (pods coming and going, the
+//!   common case): the workloads and the endpoints of the services that select
+//!   them or whose slices list them, in place;
+//! - Namespaces only: nothing but the objects (the model does not read them);
 //! - routing objects only (VirtualServices, DestinationRules, Sidecars): which
 //!   services they attach to, and which namespaces see them;
 //! - anything else: the model is built again from every object.
@@ -18,6 +20,8 @@ use super::endpoints::{selects, workload_endpoint};
 use super::hostname::{resolve_short_name, service_fqdn};
 use super::{MeshModel, ServiceOrigin, index, policies};
 use crate::object::{Kind, MeshObject, ObjectRef};
+
+mod kubernetes_endpoints;
 
 /// One object added or changed (`Some`), or deleted (`None`).
 #[derive(Debug, Clone)]
@@ -43,8 +47,8 @@ impl MeshModel {
         if changes.is_empty() {
             return (self.clone(), ModelDelta::default());
         }
-        if changes.iter().all(|(r, _)| r.kind == Kind::WorkloadEntry) {
-            return self.update_workloads(&changes);
+        if changes.iter().all(|(r, _)| is_endpoint(r.kind)) {
+            return self.update_endpoints(&changes);
         }
         if changes.iter().all(|(r, _)| is_routing(r.kind)) {
             return self.update_routing(&changes);
@@ -58,6 +62,38 @@ impl MeshModel {
         }
         let model = MeshModel::build(objects.values().cloned(), self.settings.clone());
         (model, ModelDelta::full())
+    }
+
+    /// Applies changes of WorkloadEntries, Pods, EndpointSlices and Namespaces.
+    fn update_endpoints(
+        &self,
+        changes: &[(&ObjectRef, Option<&Arc<MeshObject>>)],
+    ) -> (MeshModel, ModelDelta) {
+        let of = |kinds: &[Kind]| -> Vec<(&ObjectRef, Option<&Arc<MeshObject>>)> {
+            changes
+                .iter()
+                .filter(|(r, _)| kinds.contains(&r.kind))
+                .copied()
+                .collect()
+        };
+        let entries = of(&[Kind::WorkloadEntry]);
+        let kubernetes = of(&[Kind::Pod, Kind::EndpointSlice]);
+        let (mut model, mut delta) = if entries.is_empty() {
+            (self.clone(), ModelDelta::default())
+        } else {
+            self.update_workloads(&entries)
+        };
+        // WorkloadEntries and slice endpoints are separate parts of a service's
+        // endpoints, and selection never picks a Pod: the two updates compose.
+        if !kubernetes.is_empty() {
+            let (updated, more) = model.update_kubernetes_endpoints(&kubernetes);
+            model = updated;
+            delta.merge(&more);
+        }
+        for (r, new) in of(&[Kind::Namespace]) {
+            model.set_object(r, new);
+        }
+        (model, delta)
     }
 
     fn update_workloads(
@@ -116,10 +152,13 @@ impl MeshModel {
                     delta.add_reach(Reach::All);
                 }
                 if let Some(endpoint) = endpoint {
-                    // Selected endpoints are in workload order, as `build` makes them.
-                    let at = service
-                        .endpoints
-                        .partition_point(|e| e.workload.as_ref() < Some(*r));
+                    // Selected endpoints are in workload order, as `build` makes them,
+                    // before those of EndpointSlices.
+                    let at = service.endpoints.partition_point(|e| {
+                        e.workload
+                            .as_ref()
+                            .is_some_and(|w| w.kind == Kind::WorkloadEntry && w < *r)
+                    });
                     service.endpoints.insert(at, endpoint);
                 }
                 delta.endpoints.insert(hostname);
@@ -172,11 +211,13 @@ impl MeshModel {
         match object {
             Some(object) => {
                 self.objects.insert(r.clone(), object.clone());
-                self.namespaces.insert(r.namespace.clone());
+                if !r.kind.is_cluster_scoped() {
+                    self.namespaces.insert(r.namespace.clone());
+                }
             }
             None => {
                 self.objects.remove(r);
-                if !self.namespace_in_use(&r.namespace) {
+                if !r.kind.is_cluster_scoped() && !self.namespace_in_use(&r.namespace) {
                     self.namespaces.remove(&r.namespace);
                 }
             }
@@ -262,6 +303,15 @@ impl MeshModel {
         }
         found.into_iter().collect()
     }
+}
+
+/// Kinds whose changes touch only endpoints and workloads (Namespaces: nothing the
+/// model reads).
+fn is_endpoint(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::WorkloadEntry | Kind::Pod | Kind::EndpointSlice | Kind::Namespace
+    )
 }
 
 /// Kinds whose changes touch only what services route to: no service, endpoint or

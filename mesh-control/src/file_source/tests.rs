@@ -107,3 +107,30 @@ fn a_missing_directory_is_a_clear_start_up_error() {
     let err = start(source(Path::new("/nonexistent/mesh-config"))).unwrap_err();
     assert!(err.to_string().contains("--config-dir"), "{err}");
 }
+
+#[tokio::test]
+async fn kubernetes_kinds_load_and_give_endpoints_with_their_pods_identity() {
+    const KUBERNETES: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {istio-injection: enabled}}\n---\n\
+        apiVersion: v1\nkind: Pod\nmetadata: {name: web-0, namespace: shop, labels: {app: web}}\n\
+        spec: {serviceAccountName: web, containers: [{name: app}]}\nstatus: {phase: Running, podIP: 10.0.0.7}\n---\n\
+        apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+        metadata: {name: web-abc, namespace: shop, labels: {kubernetes.io/service-name: web}}\n\
+        addressType: IPv4\nports: [{name: http, port: 80}]\n\
+        endpoints: [{addresses: [10.0.0.7], targetRef: {kind: Pod, name: web-0, namespace: shop}}]\n";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("service.yaml"), SERVICE).unwrap();
+    std::fs::write(dir.path().join("kube.yaml"), KUBERNETES).unwrap();
+    let mut rx = start(source(dir.path())).unwrap();
+    let loaded = wait_for(&mut rx, "the slice's endpoint", |s| endpoints(s) == 1).await;
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let endpoint = &loaded.model.services["web.shop.svc.cluster.local"].endpoints[0];
+    assert_eq!(endpoint.service_account.as_deref(), Some("web"));
+    assert!(
+        loaded
+            .model
+            .objects
+            .keys()
+            .any(|r| r.kind == mesh_api::object::Kind::Namespace && r.name == "shop"),
+        "the Namespace is kept, cluster-scoped"
+    );
+}

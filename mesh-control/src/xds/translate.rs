@@ -154,7 +154,7 @@ pub fn translate_endpoints_of(
     ))
 }
 
-/// The WorkloadEntry the proxy runs as, if the model has it.
+/// The WorkloadEntry or Pod the proxy runs as, if the model has it.
 pub fn proxy_workload(model: &MeshModel, proxy: &ProxyNode) -> Option<ObjectRef> {
     scope::find_workload_ref(model, proxy)
 }

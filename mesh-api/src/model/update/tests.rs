@@ -86,6 +86,113 @@ fn workload_change(rng: &mut Rng) -> ObjectChange {
     }
 }
 
+/// A random change of a Pod: started, relabelled, moved to another IP (one another
+/// pod may hold), finished, removed.
+fn pod_change(rng: &mut Rng) -> ObjectChange {
+    let ns = NAMESPACES[rng.below(2)];
+    let name = format!("p{}", rng.below(6));
+    let object_ref = ObjectRef {
+        kind: Kind::Pod,
+        namespace: ns.to_string(),
+        name: name.clone(),
+    };
+    if rng.below(5) == 0 {
+        return ObjectChange {
+            object_ref,
+            object: None,
+        };
+    }
+    let app = APPS[rng.below(3)];
+    let mtls = ["", ", security.istio.io/tlsMode: istio"][rng.below(2)];
+    // ServiceEntry workloadSelectors select pods too.
+    let vm = ["", "", ", vm: \"true\""][rng.below(3)];
+    let account = ["", "serviceAccountName: web, ", "serviceAccountName: api, "][rng.below(3)];
+    let ip = format!("10.2.{}.{}", rng.below(2), rng.below(4));
+    let status = match rng.below(6) {
+        0 => "{phase: Pending}".to_string(),
+        1 => format!("{{phase: Succeeded, podIP: {ip}}}"),
+        _ => format!("{{phase: Running, podIP: {ip}}}"),
+    };
+    let ports = ["", ", ports: [{name: http, containerPort: 8080}]"][rng.below(2)];
+    let (r, object) = object(&format!(
+        "apiVersion: v1\nkind: Pod\n\
+         metadata: {{name: {name}, namespace: {ns}, labels: {{app: {app}{mtls}{vm}}}}}\n\
+         spec: {{{account}containers: [{{name: app{ports}}}]}}\nstatus: {status}\n"
+    ));
+    assert_eq!(r, object_ref);
+    ObjectChange {
+        object_ref,
+        object: Some(object),
+    }
+}
+
+/// A random change of an EndpointSlice: endpoints by pod or address only, ready or
+/// not, named or unnamed ports, moved to another service, FQDN, removed.
+fn slice_change(rng: &mut Rng) -> ObjectChange {
+    let ns = NAMESPACES[rng.below(2)];
+    let name = format!("{}-{}", APPS[rng.below(3)], rng.below(2));
+    let service = APPS[rng.below(3)];
+    let (object_ref, _) = object(&format!(
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+         metadata: {{name: {name}, namespace: {ns}}}\naddressType: IPv4\nendpoints: []\n"
+    ));
+    if rng.below(5) == 0 {
+        return ObjectChange {
+            object_ref,
+            object: None,
+        };
+    }
+    let address_type = ["IPv4", "IPv4", "IPv4", "FQDN"][rng.below(4)];
+    let ports = [
+        "[{name: http, port: 8080}]",
+        "[{port: 9090}]",
+        "[{name: http, port: 8081}, {name: grpc, port: 9000}]",
+    ][rng.below(3)];
+    let endpoints: Vec<String> = (0..rng.below(4))
+        .map(|_| {
+            let address = format!("10.2.{}.{}", rng.below(2), rng.below(4));
+            let target = match rng.below(3) {
+                0 => String::new(),
+                _ => format!(
+                    ", targetRef: {{kind: Pod, name: p{}, namespace: {ns}}}",
+                    rng.below(6)
+                ),
+            };
+            let conditions = [
+                "",
+                ", conditions: {ready: true}",
+                ", conditions: {ready: false}",
+                ", conditions: {ready: true, terminating: true}",
+            ][rng.below(4)];
+            format!("{{addresses: [\"{address}\"]{target}{conditions}}}")
+        })
+        .collect();
+    let (r, object) = object(&format!(
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+         metadata: {{name: {name}, namespace: {ns}, labels: {{kubernetes.io/service-name: {service}}}}}\n\
+         addressType: {address_type}\nports: {ports}\nendpoints: [{}]\n",
+        endpoints.join(", ")
+    ));
+    assert_eq!(r, object_ref);
+    ObjectChange {
+        object_ref,
+        object: Some(object),
+    }
+}
+
+/// A change of a Namespace's labels: nothing the model reads.
+fn namespace_change(rng: &mut Rng) -> ObjectChange {
+    let (object_ref, object) = object(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {}, labels: {{istio-injection: {}}}}}\n",
+        NAMESPACES[rng.below(2)],
+        ["enabled", "disabled"][rng.below(2)]
+    ));
+    ObjectChange {
+        object_ref,
+        object: Some(object),
+    }
+}
+
 /// A random change of a routing object, with every kind of `exportTo`.
 fn routing_change(rng: &mut Rng) -> ObjectChange {
     let ns = NAMESPACES[rng.below(2)];
@@ -150,6 +257,13 @@ fn build(objects: &BTreeMap<ObjectRef, Arc<MeshObject>>) -> MeshModel {
     MeshModel::build(objects.values().cloned(), MeshSettings::default())
 }
 
+fn accounts(endpoints: &[super::super::Endpoint]) -> BTreeSet<&str> {
+    endpoints
+        .iter()
+        .filter_map(|e| e.service_account.as_deref())
+        .collect()
+}
+
 fn endpoints_by_service(model: &MeshModel) -> BTreeMap<String, Vec<super::super::Endpoint>> {
     model
         .services
@@ -164,12 +278,21 @@ fn incremental_updates_equal_a_full_build_and_say_what_changed() {
     let mut objects: BTreeMap<ObjectRef, Arc<MeshObject>> = base().into_iter().collect();
     let mut model = build(&objects);
     let (mut in_place, mut routing, mut full) = (0, 0, 0);
-    for step in 0..400 {
+    // Steps whose model has slice endpoints with and without their pod.
+    let (mut with_pod, mut without_pod) = (0, 0);
+    // Steps whose ServiceEntries select pods.
+    let mut entries_with_pods = 0;
+    for step in 0..1000 {
         let batch: Vec<ObjectChange> = match rng.below(10) {
             0 => vec![service_change(&mut rng)],
             1..=3 => vec![routing_change(&mut rng)],
-            _ => (0..1 + rng.below(3))
-                .map(|_| workload_change(&mut rng))
+            _ => (0..1 + rng.below(4))
+                .map(|_| match rng.below(7) {
+                    0..=1 => workload_change(&mut rng),
+                    2..=3 => pod_change(&mut rng),
+                    4..=5 => slice_change(&mut rng),
+                    _ => namespace_change(&mut rng),
+                })
                 .collect(),
         };
         for change in &batch {
@@ -201,6 +324,36 @@ fn incremental_updates_equal_a_full_build_and_say_what_changed() {
                 "step {step}: {changed_endpoints:?} changed, the delta says {:?}",
                 delta.endpoints
             );
+            // … and every workload that changed (its services included).
+            let changed_workloads: BTreeSet<&ObjectRef> = model
+                .workloads
+                .iter()
+                .filter(|(r, w)| updated.workloads.get(*r) != Some(*w))
+                .map(|(r, _)| r)
+                .chain(
+                    updated
+                        .workloads
+                        .keys()
+                        .filter(|r| !model.workloads.contains_key(*r)),
+                )
+                .collect();
+            assert!(
+                changed_workloads
+                    .iter()
+                    .all(|r| delta.workloads.contains(*r)),
+                "step {step}: {changed_workloads:?} changed, the delta says {:?}",
+                delta.workloads
+            );
+            // … and reach every proxy when a service's identities changed.
+            let identities_changed = model.services.iter().any(|(h, s)| {
+                updated
+                    .services
+                    .get(h)
+                    .is_some_and(|u| accounts(&s.endpoints) != accounts(&u.endpoints))
+            });
+            if identities_changed {
+                assert_eq!(delta.routing, Some(Reach::All), "step {step}");
+            }
             if delta.routing.is_some() {
                 routing += 1;
             } else if !delta.is_empty() {
@@ -209,17 +362,40 @@ fn incremental_updates_equal_a_full_build_and_say_what_changed() {
                     delta
                         .workloads
                         .iter()
-                        .all(|w| w.kind == Kind::WorkloadEntry),
+                        .all(|w| matches!(w.kind, Kind::WorkloadEntry | Kind::Pod)),
                     "{delta:?}"
                 );
             }
         }
+        let slice_endpoints = updated
+            .services
+            .values()
+            .filter(|s| s.origin == crate::model::ServiceOrigin::Kubernetes)
+            .flat_map(|s| &s.endpoints);
+        let pods: Vec<bool> = slice_endpoints
+            .filter(|e| e.workload.as_ref().is_none_or(|w| w.kind == Kind::Pod))
+            .map(|e| e.workload.is_some())
+            .collect();
+        with_pod += usize::from(pods.contains(&true));
+        entries_with_pods += usize::from(
+            updated
+                .services
+                .values()
+                .filter(|s| matches!(s.origin, crate::model::ServiceOrigin::ServiceEntry(_)))
+                .flat_map(|s| &s.endpoints)
+                .any(|e| e.workload.as_ref().is_some_and(|w| w.kind == Kind::Pod)),
+        );
+        without_pod += usize::from(pods.contains(&false));
         model = updated;
     }
     // Every path was taken, many times.
     assert!(
         in_place > 100 && routing > 50 && full > 10,
         "{in_place} {routing} {full}"
+    );
+    assert!(
+        with_pod > 200 && without_pod > 100 && entries_with_pods > 200,
+        "{with_pod} {without_pod} {entries_with_pods}"
     );
 }
 
@@ -321,4 +497,25 @@ fn routing_changes_reach_the_namespaces_they_are_exported_to() {
             .virtual_services,
         [r]
     );
+}
+
+#[test]
+fn a_namespace_change_is_stored_and_pushes_nothing() {
+    let objects: BTreeMap<ObjectRef, Arc<MeshObject>> = base().into_iter().collect();
+    let model = build(&objects);
+    let (r, namespace) = object(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {istio-injection: enabled}}\n",
+    );
+    assert_eq!(r.namespace, "", "cluster-scoped");
+    let (updated, delta) = model.update(&[ObjectChange {
+        object_ref: r.clone(),
+        object: Some(namespace),
+    }]);
+    assert!(delta.is_empty(), "{delta:?}");
+    assert!(updated.objects.contains_key(&r));
+    assert!(
+        !updated.namespaces.contains(""),
+        "a Namespace is in no namespace"
+    );
+    assert!(updated.services == model.services && updated.workloads == model.workloads);
 }

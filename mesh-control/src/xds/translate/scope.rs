@@ -62,7 +62,7 @@ impl<'m> ProxyScope<'m> {
     /// The scope without the services: enough for the proxy's inbound side, without
     /// going through every service.
     pub(crate) fn inbound(model: &'m MeshModel, proxy: &'m ProxyNode) -> Self {
-        let workload = find_workload(model, proxy);
+        let workload = find_workload(model, proxy).map(|(_, w)| w);
         let labels = match workload {
             Some(w) if proxy.labels.is_empty() => &w.labels,
             _ => &proxy.labels,
@@ -246,27 +246,32 @@ impl<'m> ProxyScope<'m> {
     }
 }
 
-/// The proxy's workload: by name and namespace, else by one of its IPs.
 /// The reference of the proxy's workload, as [`find_workload`] finds it.
 pub(crate) fn find_workload_ref(model: &MeshModel, proxy: &ProxyNode) -> Option<ObjectRef> {
-    find_workload(model, proxy).map(|w| ObjectRef {
-        kind: Kind::WorkloadEntry,
-        namespace: w.namespace.clone(),
-        name: w.name.clone(),
-    })
+    find_workload(model, proxy).map(|(r, _)| r.clone())
 }
 
-fn find_workload<'m>(model: &'m MeshModel, proxy: &ProxyNode) -> Option<&'m Workload> {
-    let by_name = model.workloads.get(&ObjectRef {
-        kind: Kind::WorkloadEntry,
-        namespace: proxy.namespace.clone(),
-        name: proxy.workload_name.clone(),
-    });
+/// The proxy's workload: the WorkloadEntry, else the Pod, of its name in its
+/// namespace; else the workload of its namespace with one of its IPs (Pods by IP
+/// only while they run: a finished pod is no workload, its IP may be reused).
+fn find_workload<'m>(
+    model: &'m MeshModel,
+    proxy: &ProxyNode,
+) -> Option<(&'m ObjectRef, &'m Workload)> {
+    let by_name = [Kind::WorkloadEntry, Kind::Pod]
+        .into_iter()
+        .find_map(|kind| {
+            model.workloads.get_key_value(&ObjectRef {
+                kind,
+                namespace: proxy.namespace.clone(),
+                name: proxy.workload_name.clone(),
+            })
+        });
     by_name.or_else(|| {
         model
             .workloads
-            .values()
-            .find(|w| w.namespace == proxy.namespace && proxy.ips.contains(&w.address))
+            .iter()
+            .find(|(_, w)| w.namespace == proxy.namespace && proxy.ips.contains(&w.address))
     })
 }
 

@@ -21,6 +21,7 @@ use crate::xds::resources::ProxyResources;
 
 mod clusters;
 mod envoy_validate;
+mod kubernetes;
 mod listeners;
 mod mtls_clusters;
 mod mtls_listeners;
