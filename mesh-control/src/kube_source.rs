@@ -1,4 +1,5 @@
-//! Kubernetes mode's config source: watches of the Kubernetes API into the config
+//! Kubernetes mode's config source: watches of the Kubernetes API (Services,
+//! EndpointSlices, Pods, Namespaces and the mesh's custom resources) into the config
 //! store, as the directory watcher does for files (one producer more, not a fork).
 //!
 //! Each watch (a resource, in all namespaces or in one) is an [`Origin`]. Its lists
@@ -15,7 +16,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource};
@@ -97,17 +99,43 @@ impl KubeSource {
             .spawn(move || HubFeeder::new(hub, debounce).run(rx, synced_tx))?;
 
         for namespace in self.namespaces() {
-            let api: Api<Service> = match &namespace {
-                Some(ns) => Api::namespaced(self.client.clone(), ns),
-                None => Api::all(self.client.clone()),
-            };
+            let ns = namespace.as_deref();
             feed.spawn_watch(
-                watch_origin("services", namespace.as_deref()),
+                watch_origin("services", ns),
                 0,
-                api,
+                self.api::<Service>(ns),
                 convert::service,
             );
+            feed.spawn_watch(
+                watch_origin("endpointslices.discovery.k8s.io", ns),
+                0,
+                self.api::<EndpointSlice>(ns),
+                convert::endpoint_slice,
+            );
+            feed.spawn_watch(
+                watch_origin("pods", ns),
+                0,
+                self.api::<Pod>(ns),
+                convert::pod,
+            );
         }
+        // Namespaces are cluster-scoped: one watch, keeping the watched ones.
+        let scope = self.scope.clone();
+        feed.spawn_watch(
+            watch_origin("namespaces", None),
+            0,
+            Api::<Namespace>::all(self.client.clone()),
+            move |namespace: Namespace| match &scope {
+                WatchScope::Namespaces(list)
+                    if !list
+                        .iter()
+                        .any(|n| Some(n.as_str()) == namespace.metadata.name.as_deref()) =>
+                {
+                    None
+                }
+                _ => convert::namespace(namespace),
+            },
+        );
         let crd_origin = watch_origin("customresourcedefinitions.apiextensions.k8s.io", None);
         // Registered before any watch can list: the first config waits for the CRDs.
         feed.started(crd_origin.clone(), 0);
@@ -121,6 +149,16 @@ impl KubeSource {
             .await
             .map_err(|_| anyhow::anyhow!("the Kubernetes source stopped before its first list"))?;
         Ok(())
+    }
+
+    fn api<K>(&self, namespace: Option<&str>) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        }
     }
 
     /// One entry per watch of a namespaced resource: `None` is all namespaces.

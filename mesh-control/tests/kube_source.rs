@@ -33,6 +33,13 @@ struct Script {
 }
 
 impl Script {
+    /// Empty lists of the core kinds a test does not script.
+    fn with_empty(self, paths: &[(&str, &str)]) -> Self {
+        paths.iter().fold(self, |script, (path, kind)| {
+            script.list(path, list(kind, "1", vec![]))
+        })
+    }
+
     fn list(mut self, path: &str, body: Value) -> Self {
         self.route(path, false).push_back(Reply::List(body));
         self
@@ -162,6 +169,9 @@ fn virtual_service(name: &str, weight: Value) -> Value {
 }
 
 const SERVICES: &str = "/api/v1/services";
+const PODS: &str = "/api/v1/pods";
+const SLICES: &str = "/apis/discovery.k8s.io/v1/endpointslices";
+const NAMESPACES: &str = "/api/v1/namespaces";
 const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
 const VIRTUAL_SERVICES: &str = "/apis/networking.istio.io/v1/virtualservices";
 
@@ -246,7 +256,12 @@ async fn a_410_relists_and_drops_what_was_deleted_meanwhile() {
                 vec![service("b", "91"), service("d", "299")],
             ),
         )
-        .list(CRDS, list("CustomResourceDefinitionList", "7", vec![]));
+        .list(CRDS, list("CustomResourceDefinitionList", "7", vec![]))
+        .with_empty(&[
+            (PODS, "PodList"),
+            (SLICES, "EndpointSliceList"),
+            (NAMESPACES, "NamespaceList"),
+        ]);
     let (client, seen) = script.serve();
     let hub = start(client);
 
@@ -306,11 +321,32 @@ async fn custom_resources_follow_their_crd_and_invalid_ones_are_reported() {
             Duration::from_secs(1),
             CRDS,
             vec![bookmark("21"), event("DELETED", crd(true))],
-        );
-    let (client, _seen) = script.serve();
+        )
+        .with_empty(&[
+            (PODS, "PodList"),
+            (SLICES, "EndpointSliceList"),
+            (NAMESPACES, "NamespaceList"),
+        ]);
+    let (client, seen) = script.serve();
     let hub = start(client);
 
     let first = until(&hub, "the first list", |s| s.version > 0).await;
+    // The status is written beside the watch, on a task of its own.
+    let patched = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let seen = seen.lock().expect("log").clone();
+            if seen.iter().any(|r| {
+                r.starts_with(
+                    "PATCH /apis/networking.istio.io/v1/namespaces/shop/virtualservices/bad/status",
+                )
+            }) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(patched.is_ok(), "the invalid object's status is written");
     let kinds: Vec<String> = first
         .model
         .objects

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 use kube::api::{ApiResource, DynamicObject};
 use mesh_api::manifest::{ManifestError, api_location, parse_api_object};
@@ -56,15 +57,54 @@ pub fn custom_resource(mut object: DynamicObject, resource: &ApiResource) -> Opt
 /// A `v1 Service`, as it is: the API server validated it.
 pub fn service(mut service: Service) -> Option<Converted> {
     service.metadata.managed_fields = None;
-    let object_ref = ObjectRef {
-        kind: Kind::Service,
-        namespace: service.namespace().unwrap_or_default(),
-        name: service.name_any(),
-    };
-    Some(Converted {
+    let object_ref = core_ref(Kind::Service, &service);
+    Some(valid(object_ref, MeshObject::Service(Box::new(service))))
+}
+
+/// A `v1 Pod`: a workload, and the identity of the endpoints that name it.
+pub fn pod(mut pod: Pod) -> Option<Converted> {
+    pod.metadata.managed_fields = None;
+    let object_ref = core_ref(Kind::Pod, &pod);
+    Some(valid(object_ref, MeshObject::Pod(Box::new(pod))))
+}
+
+/// A `discovery.k8s.io/v1 EndpointSlice`: endpoints of the Service it is labelled with.
+pub fn endpoint_slice(mut slice: EndpointSlice) -> Option<Converted> {
+    slice.metadata.managed_fields = None;
+    let object_ref = core_ref(Kind::EndpointSlice, &slice);
+    Some(valid(
         object_ref,
-        outcome: Ok(stored(MeshObject::Service(Box::new(service)))),
-    })
+        MeshObject::EndpointSlice(Box::new(slice)),
+    ))
+}
+
+/// A `v1 Namespace` (cluster-scoped: its reference has no namespace).
+pub fn namespace(mut namespace: Namespace) -> Option<Converted> {
+    namespace.metadata.managed_fields = None;
+    let object_ref = ObjectRef {
+        kind: Kind::Namespace,
+        namespace: String::new(),
+        name: namespace.name_any(),
+    };
+    Some(valid(
+        object_ref,
+        MeshObject::Namespace(Box::new(namespace)),
+    ))
+}
+
+fn core_ref(kind: Kind, object: &impl ResourceExt) -> ObjectRef {
+    ObjectRef {
+        kind,
+        namespace: object.namespace().unwrap_or_default(),
+        name: object.name_any(),
+    }
+}
+
+fn valid(object_ref: ObjectRef, object: MeshObject) -> Converted {
+    Converted {
+        object_ref,
+        outcome: Ok(stored(object)),
+    }
 }
 
 fn stored(object: MeshObject) -> StoredObject {
