@@ -89,11 +89,14 @@ impl LeaseLock {
                 Err(error) => Err(error),
             };
         };
-        let transitions = current
-            .spec
-            .as_ref()
-            .and_then(|s| s.lease_transitions)
-            .unwrap_or(0);
+        let spec = current.spec.clone().unwrap_or_default();
+        // leaseTransitions counts changes of holder, not re-acquisitions.
+        let transitions = spec
+            .lease_transitions
+            .unwrap_or(0)
+            .saturating_add(i32::from(
+                spec.holder_identity.as_deref() != Some(self.holder.as_str()),
+            ));
         match assess(&current, &self.holder, observed, now) {
             Assessment::Held { holder, remaining } => Ok(Attempt::Held {
                 holder,
@@ -105,7 +108,7 @@ impl LeaseLock {
                 }
                 // The metadata read, with its resourceVersion: the update fails with
                 // 409 if anyone wrote the Lease since.
-                let lease = self.held(current.metadata, transitions.saturating_add(1));
+                let lease = self.held(current.metadata, transitions);
                 match self
                     .api
                     .replace(&self.name, &PostParams::default(), &lease)

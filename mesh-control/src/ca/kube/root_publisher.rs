@@ -202,7 +202,7 @@ pub async fn reconcile(
             // Creating in a namespace that is gone or terminating.
             Err(kube::Error::Api(status))
                 if status.is_not_found()
-                    || status.is_forbidden() && status.message.contains("terminat") =>
+                    || (status.is_forbidden() && status.message.contains("being terminated")) =>
             {
                 return Ok(Reconciled::NamespaceGone);
             }

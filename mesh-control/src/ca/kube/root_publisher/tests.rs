@@ -165,3 +165,24 @@ fn a_deleted_or_edited_configmap_is_rewritten_and_a_new_bundle_goes_everywhere()
         ["bank".to_string(), "shop".to_string()].into()
     );
 }
+
+#[tokio::test]
+async fn a_namespace_being_deleted_is_left_alone() {
+    // What the NamespaceLifecycle admission answers a create in a terminating namespace.
+    let terminating = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "configmaps \"mesh-ca-root-cert\" is forbidden: unable to create new content in namespace shop because it is being terminated",
+        "reason": "Forbidden",
+        "details": {
+            "name": ROOT_CERT_CONFIGMAP, "kind": "configmaps",
+            "causes": [{ "reason": "NamespaceTerminating", "message": "namespace shop is being terminated", "field": "metadata.namespace" }],
+        },
+        "code": 403,
+    });
+    let done = reconcile_with(vec![
+        get().not_found("configmaps", ROOT_CERT_CONFIGMAP),
+        Exchange::post(&format!("{CONFIGMAPS}?"), json!({})).reply(403, terminating),
+    ])
+    .await;
+    assert_eq!(done.unwrap(), Reconciled::NamespaceGone);
+}
