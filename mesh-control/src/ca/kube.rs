@@ -19,7 +19,7 @@ use kube::{Api, Client};
 use ring::rand::{SecureRandom as _, SystemRandom};
 
 use super::authority::{Authority, AuthorityError};
-use super::ca_dir::{NewRoot, new_root, new_token_key};
+use super::ca_dir::{new_root, new_token_key};
 use super::key::{self, CaKeyType, KeyError};
 use super::token::{TokenKey, TokenKeyError};
 use super::{CertificateAuthority, LifetimePolicy};
@@ -174,8 +174,15 @@ async fn load(secrets: &Api<Secret>, config: &KubeCaConfig) -> Result<Found, Kub
 async fn create_missing(secrets: &Api<Secret>, config: &KubeCaConfig) -> Result<(), KubeCaError> {
     let found = load(secrets, config).await?;
     if found.authority.is_none() {
-        let key = key::generate(config.key_type)?;
-        let root: NewRoot = new_root(&key, &config.trust_domain, SystemTime::now())?;
+        // An RSA 4096 key takes seconds: off the async workers.
+        let key_type = config.key_type;
+        let key = tokio::task::spawn_blocking(move || key::generate(key_type))
+            .await
+            .map_err(|e| KeyError::Generation {
+                what: format!("{key_type:?}"),
+                reason: e.to_string(),
+            })??;
+        let root = new_root(&key, &config.trust_domain, SystemTime::now())?;
         let new = secret::self_signed_secret(&config.namespace, &root);
         if create(secrets, &new, config).await? {
             tracing::info!(
