@@ -26,6 +26,7 @@ mod clock;
 pub mod host_addresses;
 pub mod issued;
 pub mod key;
+pub mod kube;
 pub mod service;
 pub mod sign;
 #[cfg(test)]

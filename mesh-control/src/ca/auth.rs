@@ -1,7 +1,8 @@
 //! Who a gRPC caller is, and what it may be served as. A caller proves an identity
 //! with a workload token (`authorization: Bearer …`) or, on the TLS port, with a
 //! client certificate this CA issued (verified in the TLS handshake); the proxy node
-//! it then claims to be must be that identity.
+//! it then claims to be must be that identity. On Kubernetes a caller may instead
+//! send its pod's projected ServiceAccount token, which the API server reviews.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +14,8 @@ use tonic::codegen::http;
 
 use super::CertificateAuthority;
 use super::issued::Credential;
+use super::kube::token_review::{self, ReviewedToken, TokenReviewer};
+use super::token::TokenError;
 use crate::xds::node::ProxyNode;
 
 /// The verified client certificate of a TLS connection, in every request's
@@ -48,6 +51,8 @@ pub struct Caller {
 #[derive(Debug, Clone)]
 pub struct Authenticator {
     ca: Arc<CertificateAuthority>,
+    /// On Kubernetes: checks ServiceAccount tokens (those this CA did not sign).
+    reviewer: Option<Arc<TokenReviewer>>,
 }
 
 /// What to send, in every "no credential" answer.
@@ -57,7 +62,69 @@ const SEND_A_CREDENTIAL: &str = "send gRPC metadata `authorization: Bearer <work
 
 impl Authenticator {
     pub fn new(ca: Arc<CertificateAuthority>) -> Authenticator {
-        Authenticator { ca }
+        Authenticator { ca, reviewer: None }
+    }
+
+    /// Also accepts Kubernetes ServiceAccount tokens, checked by `reviewer`, through
+    /// [`Authenticator::authenticate_request`]; workload tokens keep working.
+    pub fn with_token_reviewer(mut self, reviewer: Arc<TokenReviewer>) -> Authenticator {
+        self.reviewer = Some(reviewer);
+        self
+    }
+
+    /// The caller of a request, as [`Authenticator::authenticate`] says, except that a
+    /// bearer token this CA did not sign is reviewed by the Kubernetes API server
+    /// when a reviewer is configured (a pod's projected ServiceAccount token).
+    pub async fn authenticate_request(
+        &self,
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
+        now: SystemTime,
+    ) -> Result<Caller, Status> {
+        let token = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(bearer);
+        if let (Some(reviewer), Some(token)) = (&self.reviewer, token)
+            && self.is_kubernetes_token(token, now)
+        {
+            let reviewed = reviewer
+                .review(token, now)
+                .await
+                .map_err(|e| Status::unauthenticated(e.to_string()))?;
+            return Ok(self.kubernetes_caller(reviewed));
+        }
+        self.authenticate(headers, extensions, now)
+    }
+
+    /// A JWT that this CA's token key did not sign (or not with ES256): not ours, so
+    /// perhaps the API server's.
+    fn is_kubernetes_token(&self, token: &str, now: SystemTime) -> bool {
+        token_review::is_jwt(token)
+            && matches!(
+                self.ca.verify_token(token, now),
+                Err(TokenError::BadSignature | TokenError::UnsupportedAlgorithm(_))
+            )
+    }
+
+    fn kubernetes_caller(&self, reviewed: ReviewedToken) -> Caller {
+        let identity = SpiffeId::new(
+            self.ca.trust_domain(),
+            &reviewed.namespace,
+            &reviewed.service_account,
+        );
+        if let Some(uid) = reviewed.pod.as_ref().and_then(|p| p.uid.as_deref()) {
+            tracing::debug!(%identity, pod_uid = uid, "a pod-bound ServiceAccount token");
+        }
+        Caller {
+            identity,
+            // A pod-bound token (every projected one) serves that pod only.
+            workload: reviewed
+                .pod
+                .map(|pod| format!("{}.{}", pod.name, reviewed.namespace)),
+            credential: Credential::Token,
+            certificate_serial: None,
+        }
     }
 
     pub fn ca(&self) -> &Arc<CertificateAuthority> {

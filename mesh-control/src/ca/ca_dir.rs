@@ -27,6 +27,22 @@ pub struct OpenedCaDir {
     pub created_root: bool,
 }
 
+/// A new self-signed root, as PEM.
+#[derive(Clone)]
+pub struct NewRoot {
+    pub key_pem: String,
+    pub cert_pem: String,
+}
+
+impl std::fmt::Debug for NewRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("NewRoot")
+            .field("cert_pem", &self.cert_pem)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Why the CA directory cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CaDirError {
@@ -132,8 +148,9 @@ fn create_root(
     } else {
         key::generate(key_type)?
     };
-    let root = pem("CERTIFICATE", &self_signed_root(&key, trust_domain, now)?);
-    if !placed_key && !write_new(&key_path, key.serialize_pem().as_bytes())? {
+    let NewRoot { key_pem, cert_pem } = new_root(&key, trust_domain, now)?;
+    let root = cert_pem;
+    if !placed_key && !write_new(&key_path, key_pem.as_bytes())? {
         // Another process won the race: wait for its certificates, then read them.
         wait_for(&dir.join(ROOT_CERT));
         return Ok(false);
@@ -153,16 +170,41 @@ fn token_key(dir: &Path) -> Result<TokenKey, CaDirError> {
         error,
     };
     if !path.exists() {
-        let (key, der) = TokenKey::generate().map_err(bad)?;
-        if write_new(&path, pem("PRIVATE KEY", &der).as_bytes())? {
+        let (key, key_pem) = new_token_key().map_err(bad)?;
+        if write_new(&path, key_pem.as_bytes())? {
             return Ok(key);
         }
     }
     warn_if_readable_by_others(&path);
     let text = read(&path)?;
-    let key = mesh_tls::private_key_from_pem(&text, &path.display().to_string())
-        .map_err(|e| bad(TokenKeyError(e.to_string())))?;
-    TokenKey::from_pkcs8(key.secret_der()).map_err(bad)
+    token_key_from_pem(&text, &path.display().to_string()).map_err(bad)
+}
+
+/// A new self-signed root: the PEM of `key` (`ca-key.pem`) and of its certificate
+/// (what `ca-cert.pem`, `cert-chain.pem` and `root-cert.pem` hold). Shared by the
+/// directory and the Kubernetes Secret, so that both make the same root.
+pub fn new_root(
+    key: &rcgen::KeyPair,
+    trust_domain: &str,
+    now: SystemTime,
+) -> Result<NewRoot, AuthorityError> {
+    Ok(NewRoot {
+        key_pem: key.serialize_pem(),
+        cert_pem: pem("CERTIFICATE", &self_signed_root(key, trust_domain, now)?),
+    })
+}
+
+/// A new token key and its PEM (PKCS#8) to keep.
+pub fn new_token_key() -> Result<(TokenKey, String), TokenKeyError> {
+    let (key, der) = TokenKey::generate()?;
+    Ok((key, pem("PRIVATE KEY", &der)))
+}
+
+/// The token key in `text`; `what` names where it came from in errors.
+pub fn token_key_from_pem(text: &[u8], what: &str) -> Result<TokenKey, TokenKeyError> {
+    let key =
+        mesh_tls::private_key_from_pem(text, what).map_err(|e| TokenKeyError(e.to_string()))?;
+    TokenKey::from_pkcs8(key.secret_der())
 }
 
 /// Creates `path` with `contents`, readable by the owner only; false if it exists.

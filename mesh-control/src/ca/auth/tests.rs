@@ -129,3 +129,62 @@ fn tokens_of_another_trust_domain_are_refused() {
     let error = ca.verify_token(&token, SystemTime::now()).unwrap_err();
     assert!(error.to_string().contains("trust domain"), "{error}");
 }
+
+#[tokio::test]
+async fn a_pod_bound_service_account_token_is_reviewed_and_serves_that_pod_only() {
+    use crate::ca::kube::TokenReviewer;
+    use crate::ca::kube::mock::{self, authenticated, service_account_token, token_review};
+
+    let ca = Arc::new(test_ca());
+    let (client, server) = mock::client();
+    let token = service_account_token("shop", "web", 4_000_000_000);
+    let served = server.run(vec![token_review(
+        &token,
+        &["istio-ca"],
+        authenticated("shop", "web", "web-1"),
+    )]);
+    let auth = Authenticator::new(ca.clone()).with_token_reviewer(Arc::new(TokenReviewer::new(
+        client,
+        vec!["istio-ca".into()],
+    )));
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    let now = SystemTime::now();
+    let caller = auth
+        .authenticate_request(&headers, &http::Extensions::new(), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        caller.identity.to_string(),
+        "spiffe://cluster.local/ns/shop/sa/web"
+    );
+    assert_eq!(caller.workload.as_deref(), Some("web-1.shop"));
+    assert!(authorize_node(&caller, &node("web-1", "shop", Some("web"))).is_ok());
+    assert!(authorize_node(&caller, &node("web-2", "shop", Some("web"))).is_err());
+    served.await.unwrap();
+
+    // Workload tokens are still this CA's to check, with no review.
+    let own = ca
+        .issue_token(
+            &TokenRequest {
+                workload: "db-1.shop".into(),
+                service_account: "db".into(),
+                ttl: None,
+            },
+            now,
+        )
+        .unwrap()
+        .token;
+    headers.insert(
+        http::header::AUTHORIZATION,
+        format!("Bearer {own}").parse().unwrap(),
+    );
+    let caller = auth
+        .authenticate_request(&headers, &http::Extensions::new(), now)
+        .await
+        .unwrap();
+    assert_eq!(caller.workload.as_deref(), Some("db-1.shop"));
+}
