@@ -97,7 +97,8 @@ pub struct Args {
     #[arg(long, env = "MESH_TLS_SAN", value_name = "NAME", value_delimiter = ',')]
     pub tls_san: Vec<String>,
 
-    /// Directory of the CA, in Istio's `cacerts` layout: ca-cert.pem, ca-key.pem,
+    /// Directory of the CA in universal mode (with --kubernetes the CA is kept in the
+    /// Secrets `cacerts` or `istio-ca-secret` of --namespace), in Istio's `cacerts` layout: ca-cert.pem, ca-key.pem,
     /// cert-chain.pem, root-cert.pem (plus token-signing-key.pem, the key of workload
     /// tokens). Empty or missing: a new self-signed root is created there. To plug in
     /// an intermediate CA under an offline root, put its four files there.
@@ -156,6 +157,21 @@ pub struct Args {
         value_name = "HOST:PORT"
     )]
     pub debug_address: SocketAddr,
+
+    /// Audience a pod's projected ServiceAccount token must have to get a certificate
+    /// (Kubernetes mode; the injector mounts the token with it).
+    #[arg(
+        long,
+        env = "MESH_TOKEN_AUDIENCE",
+        default_value = "istio-ca",
+        value_name = "AUDIENCE"
+    )]
+    pub token_audience: String,
+
+    /// The sidecar injection settings (the mesh-control chart's ConfigMap
+    /// `mesh-sidecar-injector`, key config.yaml); defaults without it.
+    #[arg(long, env = "MESH_INJECTION_CONFIG", value_name = "FILE")]
+    pub injection_config: Option<PathBuf>,
 
     /// Address of the admission webhooks (HTTPS: POST /inject, POST /validate), served
     /// with --kubernetes.

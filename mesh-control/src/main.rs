@@ -7,6 +7,7 @@ use mesh_api::model::MeshSettings;
 use mesh_control::args::Args;
 use mesh_control::ca::auth::Authenticator;
 use mesh_control::ca::host_addresses::serving_names;
+use mesh_control::ca::kube::{self as kube_ca, KubeCaConfig, NamespaceScope, TokenReviewer};
 use mesh_control::ca::tls::{self, SERVING_CERT_TTL, ServingCertificate};
 use mesh_control::ca::{CaConfig, CertificateAuthority, CertificateService, LifetimePolicy};
 use mesh_control::config::ConfigHub;
@@ -44,17 +45,6 @@ async fn main() -> anyhow::Result<()> {
         ?args,
         "starting mesh-control"
     );
-    let ca = open_ca(&args)?;
-    let admin_token = match &args.admin_token_file {
-        Some(file) => Some(IdentityEndpoints::read_admin_token(file)?),
-        None => None,
-    };
-    let hub = ConfigHub::new(MeshSettings {
-        root_namespace: args.root_namespace.clone(),
-        // The translator's SAN checks and the CA's certificates name one trust domain.
-        trust_domain: args.trust_domain.clone(),
-    });
-    let mut config = hub.subscribe();
     let kube = if args.kubernetes {
         Some(
             kube_client::connect(&KubeClientOptions {
@@ -66,6 +56,17 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
+    let ca = open_ca(&args, kube.as_ref()).await?;
+    let admin_token = match &args.admin_token_file {
+        Some(file) => Some(IdentityEndpoints::read_admin_token(file)?),
+        None => None,
+    };
+    let hub = ConfigHub::new(MeshSettings {
+        root_namespace: args.root_namespace.clone(),
+        // The translator's SAN checks and the CA's certificates name one trust domain.
+        trust_domain: args.trust_domain.clone(),
+    });
+    let mut config = hub.subscribe();
     start_sources(&args, kube.clone(), hub).await?;
     // The sources' first version is the one every proxy starts from, not a change.
     config.mark_unchanged();
@@ -75,7 +76,21 @@ async fn main() -> anyhow::Result<()> {
         config: config.clone(),
         registry: ads.registry().clone(),
     };
-    let auth = Authenticator::new(ca.clone());
+    let mut auth = Authenticator::new(ca.clone());
+    if let Some(client) = &kube {
+        // Pods prove themselves with their projected ServiceAccount token.
+        let reviewer = TokenReviewer::new(client.clone(), vec![args.token_audience.clone()]);
+        auth = auth.with_token_reviewer(Arc::new(reviewer));
+        let scope = if args.watch_namespaces.is_empty() {
+            NamespaceScope::All
+        } else {
+            NamespaceScope::Only(args.watch_namespaces.iter().cloned().collect())
+        };
+        // The bundle is fixed while the process runs (CA files and Secrets are read
+        // at start): the sender may go.
+        let (_, roots) = watch::channel(ca.authority().bundle().pem());
+        tokio::spawn(kube_ca::publish_roots(client.clone(), roots, scope));
+    }
     let certificates = CertificateService::new(auth.clone());
     let serving = Arc::new(
         ServingCertificate::issue(
@@ -83,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
             serving_names(args.xds_tls_address, &args.tls_san, &args.namespace),
             SERVING_CERT_TTL,
         )
-        .map_err(|e| anyhow::anyhow!("{e}; check --ca-dir {}", args.ca_dir.display()))?,
+        .map_err(|e| anyhow::anyhow!("cannot issue the serving certificate: {e}"))?,
     );
     let tls_config = tls::server_config(&ca, serving.clone())?;
     tokio::spawn(serving.clone().renew(ca.clone()));
@@ -216,8 +231,12 @@ async fn start_sources(
     Ok(())
 }
 
-/// The CA of --ca-dir, created there on first start.
-fn open_ca(args: &Args) -> anyhow::Result<Arc<CertificateAuthority>> {
+/// The CA: in Kubernetes mode from the Secrets of the control plane's namespace
+/// (created once, under a Lease); else from --ca-dir, created there on first start.
+async fn open_ca(
+    args: &Args,
+    kube: Option<&kube::Client>,
+) -> anyhow::Result<Arc<CertificateAuthority>> {
     if args.workload_cert_ttl > args.max_workload_cert_ttl {
         anyhow::bail!(
             "--workload-cert-ttl {:?} is longer than --max-workload-cert-ttl {:?}; lower the \
@@ -226,14 +245,34 @@ fn open_ca(args: &Args) -> anyhow::Result<Arc<CertificateAuthority>> {
             args.max_workload_cert_ttl
         );
     }
+    let lifetimes = LifetimePolicy {
+        default: args.workload_cert_ttl,
+        max: args.max_workload_cert_ttl,
+    };
+    if let Some(client) = kube {
+        let config = KubeCaConfig {
+            namespace: args.namespace.clone(),
+            trust_domain: args.trust_domain.clone(),
+            key_type: args.ca_key_type,
+            lifetimes,
+            holder_identity: kube_ca::holder_identity(),
+        };
+        let ca = kube_ca::open(client.clone(), &config)
+            .await
+            .map_err(|e| anyhow::anyhow!("the CA in namespace {}: {e}", args.namespace))?;
+        tracing::info!(
+            namespace = %args.namespace,
+            trust_domain = %args.trust_domain,
+            roots = ca.authority().bundle().roots().len(),
+            "CA ready"
+        );
+        return Ok(Arc::new(ca));
+    }
     let config = CaConfig {
         dir: args.ca_dir.clone(),
         trust_domain: args.trust_domain.clone(),
         key_type: args.ca_key_type,
-        lifetimes: LifetimePolicy {
-            default: args.workload_cert_ttl,
-            max: args.max_workload_cert_ttl,
-        },
+        lifetimes,
     };
     let ca = CertificateAuthority::open(&config)
         .map_err(|e| anyhow::anyhow!("the CA in --ca-dir {}: {e}", args.ca_dir.display()))?;

@@ -65,7 +65,8 @@ async fn create_certificate(
 ) -> Result<http::Response<GrpcBody>, Status> {
     let now = SystemTime::now();
     let caller = auth
-        .authenticate(request.headers(), request.extensions(), now)
+        .authenticate_request(request.headers(), request.extensions(), now)
+        .await
         .inspect_err(|status| {
             tracing::warn!(reason = status.message(), "CreateCertificate refused");
         })?;

@@ -67,14 +67,20 @@ impl Service<http::Request<GrpcBody>> for AdsService {
 
     fn call(&mut self, request: http::Request<GrpcBody>) -> Self::Future {
         let shared = self.shared.clone();
-        let caller = self.auth.as_ref().map(|auth| {
-            auth.authenticate(
-                request.headers(),
-                request.extensions(),
-                std::time::SystemTime::now(),
-            )
-        });
+        let auth = self.auth.clone();
         Box::pin(async move {
+            // Async: a Kubernetes ServiceAccount token is reviewed by the API server.
+            let caller = match &auth {
+                Some(auth) => Some(
+                    auth.authenticate_request(
+                        request.headers(),
+                        request.extensions(),
+                        std::time::SystemTime::now(),
+                    )
+                    .await,
+                ),
+                None => None,
+            };
             let caller = match caller.transpose() {
                 Ok(caller) => caller,
                 Err(status) => {
