@@ -42,9 +42,11 @@ pub(crate) enum Check {
     /// `cargo xtask istio-fields --check`: the table of Istio's fields matches the
     /// shared reference (checks nothing, and says so, where the reference is absent).
     IstioFields,
-    /// `helm lint --strict` on every chart under charts/.
+    /// `helm lint --strict` on every chart under charts/, with its default values and
+    /// each ci/*.yaml; each chart's values.schema.json must reject an unknown value.
     HelmLint,
-    /// `helm template` output of every chart validated with kubernetes-validate --strict.
+    /// Every chart rendered with each values file for Kubernetes 1.29 to 1.35 and
+    /// validated against kubernetes-validate's strict schemas.
     ChartValidate,
     /// `cargo clippy --workspace --all-targets -- -D warnings`.
     Clippy,
