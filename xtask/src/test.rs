@@ -10,7 +10,7 @@ use crate::command::{ToolEnv, run};
 use crate::progress::{Step, format_duration};
 use crate::system_packages::{self, SystemPackage};
 use crate::workspace::Workspace;
-use crate::{charts, crds, istio_fields, tools};
+use crate::{charts, crds, flux, istio_fields, tools};
 
 #[derive(Debug, Args)]
 pub(crate) struct TestArgs {
@@ -48,6 +48,9 @@ pub(crate) enum Check {
     /// Every chart rendered with each values file for Kubernetes 1.29 to 1.35 and
     /// validated against kubernetes-validate's strict schemas.
     ChartValidate,
+    /// deploy/flux/ validated against Flux's CRDs (xtask/testdata/flux/) and Kubernetes'
+    /// schemas; its HelmReleases ordered by dependsOn and rendering with their values.
+    Flux,
     /// `cargo clippy --workspace --all-targets -- -D warnings`.
     Clippy,
     /// `cargo test --workspace`.
@@ -55,7 +58,7 @@ pub(crate) enum Check {
 }
 
 impl Check {
-    const ALL: [Check; 9] = [
+    const ALL: [Check; 10] = [
         Check::System,
         Check::Tools,
         Check::Fmt,
@@ -63,6 +66,7 @@ impl Check {
         Check::IstioFields,
         Check::HelmLint,
         Check::ChartValidate,
+        Check::Flux,
         Check::Clippy,
         Check::Test,
     ];
@@ -78,7 +82,10 @@ impl Check {
     }
 
     fn needs_tools(self) -> bool {
-        matches!(self, Check::HelmLint | Check::ChartValidate | Check::Test)
+        matches!(
+            self,
+            Check::HelmLint | Check::ChartValidate | Check::Flux | Check::Test
+        )
     }
 
     /// The system packages this step runs, installed by [`Check::System`].
@@ -156,6 +163,7 @@ fn run_check(ws: &Workspace, env: &ToolEnv, check: Check, plan: &[Check]) -> Res
         Check::IstioFields => istio_fields::check_default(ws),
         Check::HelmLint => charts::lint(ws, env),
         Check::ChartValidate => charts::validate(ws, env),
+        Check::Flux => flux::check(ws, env),
         Check::Clippy => {
             let mut cargo = cargo(ws, env, &["clippy", "--workspace", "--all-targets"]);
             locked(ws, &mut cargo);

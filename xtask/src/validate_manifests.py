@@ -29,18 +29,34 @@ import yaml
 META_KEYS = {"name", "namespace", "labels", "annotations"}
 
 
-LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """PyYAML's safe loader (libyaml's parser where present), refusing duplicate keys:
+    PyYAML keeps the last silently, the apiserver refuses them."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in keys:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "duplicate key %r" % (key,), key_node.start_mark)
+            keys.add(key)
+        return super().construct_mapping(node, deep)
 
 
 def load(path):
     with open(path) as f:
-        return parse(f.read())
+        text = f.read()
+    try:
+        return parse(text)
+    except yaml.YAMLError as e:
+        sys.exit("%s: not valid YAML: %s" % (path, e))
 
 
 @functools.lru_cache(maxsize=None)
 def parse(text):
     """The documents of a YAML stream; the same rendering for another version is parsed once."""
-    return [doc for doc in yaml.load_all(text, Loader=LOADER) if doc]
+    return [doc for doc in yaml.load_all(text, Loader=Loader) if doc]
 
 
 def name_of(obj):
