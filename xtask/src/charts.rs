@@ -1,7 +1,7 @@
 //! Checks on the Helm charts under `charts/`: `helm lint --strict` with the default
 //! values and each `ci/*.yaml`, every rendering validated against Kubernetes' OpenAPI
-//! schemas for each supported Kubernetes version, and each chart's `values.schema.json`
-//! proven strict.
+//! schemas for each supported Kubernetes version, each chart's `values.schema.json`
+//! proven strict, and the injection webhooks' selectors checked case by case.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,6 +10,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::command::{ToolEnv, describe, output, run};
+use crate::webhook_selectors;
 use crate::workspace::Workspace;
 
 /// The Kubernetes versions the charts support (`kubeVersion: >=1.29.0-0`), each
@@ -60,6 +61,10 @@ impl Rendering {
             "mesh-control" => ("mesh-control", "mesh-system"),
             _ => ("mesh-base", "mesh-system"),
         }
+    }
+
+    fn is_default_mesh_control(&self) -> bool {
+        self.values.is_none() && self.chart_name() == "mesh-control"
     }
 
     fn values_args(&self, cmd: &mut Command) {
@@ -152,6 +157,15 @@ pub(crate) fn validate(ws: &Workspace, env: &ToolEnv) -> Result<()> {
             if let Some(path) = &file {
                 pairs.push(format!("{version}:{}", path.display()));
             }
+        }
+        if let (Some(path), true) = (&file, rendering.is_default_mesh_control()) {
+            let rendered = fs::read_to_string(path)
+                .with_context(|| format!("could not read {}", path.display()))?;
+            let cases = webhook_selectors::check(&rendered)?;
+            println!(
+                "    {}: {cases} injection selector cases reach the expected webhook",
+                rendering.label(ws)
+            );
         }
     }
     let mut python = python(ws, env);

@@ -17,6 +17,7 @@ mod progress;
 mod system_packages;
 mod test;
 mod tools;
+mod webhook_selectors;
 mod workspace;
 
 use crate::progress::Step;

@@ -46,7 +46,8 @@ pub(crate) enum Check {
     /// each ci/*.yaml; each chart's values.schema.json must reject an unknown value.
     HelmLint,
     /// Every chart rendered with each values file for Kubernetes 1.29 to 1.35 and
-    /// validated against kubernetes-validate's strict schemas.
+    /// validated against kubernetes-validate's strict schemas; the injection webhooks'
+    /// selectors checked against a matrix of namespace and pod labels.
     ChartValidate,
     /// deploy/flux/ validated against Flux's CRDs (xtask/testdata/flux/) and Kubernetes'
     /// schemas; its HelmReleases ordered by dependsOn and rendering with their values.
