@@ -11,11 +11,13 @@ mod charts;
 mod command;
 mod crds;
 mod demo;
+mod flux;
 mod istio_fields;
 mod progress;
 mod system_packages;
 mod test;
 mod tools;
+mod webhook_selectors;
 mod workspace;
 
 use crate::progress::Step;
@@ -69,7 +71,8 @@ enum Task {
     /// Run every check CI runs, stopping at the first failure.
     ///
     /// In order: tools (install), fmt check, crds check, helm lint, chart validate
-    /// (helm template | kubernetes-validate --strict), clippy -D warnings, cargo test.
+    /// (helm template | kubernetes-validate --strict), flux (deploy/flux/ against Flux's
+    /// CRDs), clippy -D warnings, cargo test.
     /// Child processes get target/tools/bin first on PATH and MESH_TOOLS_DIR set to it.
     Test(test::TestArgs),
 

@@ -10,7 +10,7 @@ use crate::command::{ToolEnv, run};
 use crate::progress::{Step, format_duration};
 use crate::system_packages::{self, SystemPackage};
 use crate::workspace::Workspace;
-use crate::{charts, crds, istio_fields, tools};
+use crate::{charts, crds, flux, istio_fields, tools};
 
 #[derive(Debug, Args)]
 pub(crate) struct TestArgs {
@@ -42,10 +42,16 @@ pub(crate) enum Check {
     /// `cargo xtask istio-fields --check`: the table of Istio's fields matches the
     /// shared reference (checks nothing, and says so, where the reference is absent).
     IstioFields,
-    /// `helm lint --strict` on every chart under charts/.
+    /// `helm lint --strict` on every chart under charts/, with its default values and
+    /// each ci/*.yaml; each chart's values.schema.json must reject an unknown value.
     HelmLint,
-    /// `helm template` output of every chart validated with kubernetes-validate --strict.
+    /// Every chart rendered with each values file for Kubernetes 1.29 to 1.35 and
+    /// validated against kubernetes-validate's strict schemas; the injection webhooks'
+    /// selectors checked against a matrix of namespace and pod labels.
     ChartValidate,
+    /// deploy/flux/ validated against Flux's CRDs (xtask/testdata/flux/) and Kubernetes'
+    /// schemas; its HelmReleases ordered by dependsOn and rendering with their values.
+    Flux,
     /// `cargo clippy --workspace --all-targets -- -D warnings`.
     Clippy,
     /// `cargo test --workspace`.
@@ -53,7 +59,7 @@ pub(crate) enum Check {
 }
 
 impl Check {
-    const ALL: [Check; 9] = [
+    const ALL: [Check; 10] = [
         Check::System,
         Check::Tools,
         Check::Fmt,
@@ -61,6 +67,7 @@ impl Check {
         Check::IstioFields,
         Check::HelmLint,
         Check::ChartValidate,
+        Check::Flux,
         Check::Clippy,
         Check::Test,
     ];
@@ -76,7 +83,10 @@ impl Check {
     }
 
     fn needs_tools(self) -> bool {
-        matches!(self, Check::HelmLint | Check::ChartValidate | Check::Test)
+        matches!(
+            self,
+            Check::HelmLint | Check::ChartValidate | Check::Flux | Check::Test
+        )
     }
 
     /// The system packages this step runs, installed by [`Check::System`].
@@ -154,6 +164,7 @@ fn run_check(ws: &Workspace, env: &ToolEnv, check: Check, plan: &[Check]) -> Res
         Check::IstioFields => istio_fields::check_default(ws),
         Check::HelmLint => charts::lint(ws, env),
         Check::ChartValidate => charts::validate(ws, env),
+        Check::Flux => flux::check(ws, env),
         Check::Clippy => {
             let mut cargo = cargo(ws, env, &["clippy", "--workspace", "--all-targets"]);
             locked(ws, &mut cargo);

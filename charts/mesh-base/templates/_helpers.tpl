@@ -23,3 +23,14 @@ The control plane's ServiceAccount, created by the mesh-control chart.
 {{- define "mesh-base.controlPlaneServiceAccount" -}}
 mesh-control
 {{- end }}
+
+{{/*
+The mesh kinds mesh-control reads, by group (the same in our groups and Istio's).
+*/}}
+{{- define "mesh-base.networkingResources" -}}
+virtualservices, destinationrules, serviceentries, gateways, sidecars, workloadentries
+{{- end }}
+
+{{- define "mesh-base.securityResources" -}}
+peerauthentications, authorizationpolicies, requestauthentications
+{{- end }}
