@@ -11,6 +11,7 @@ mod charts;
 mod command;
 mod crds;
 mod demo;
+mod images;
 mod istio_fields;
 mod progress;
 mod system_packages;
@@ -88,6 +89,14 @@ enum Task {
     /// and a retry policy, `meshctl proxy-status`. About a minute; nothing is left
     /// behind. As a user: `sudo -E env "PATH=$PATH" cargo xtask demo`.
     Demo(demo::DemoArgs),
+
+    /// Build the container images (mesh-proxy, mesh-control, mesh-sample-app).
+    ///
+    /// From images/Dockerfile, with Docker (BuildKit) or Podman, tagged
+    /// <hub>/<image>:<tag> (default ghcr.io/mesh-dev/…:<workspace version>, what the
+    /// charts install). Where no engine runs it says what to install and fails, or
+    /// with --if-available exits 0. See images/README.md.
+    Images(images::ImagesArgs),
 }
 
 fn main() -> ExitCode {
@@ -123,6 +132,7 @@ fn run(task: Task) -> Result<()> {
         Task::Test(args) => test::run_all(&ws, &args),
         Task::Bench(args) => bench::run_bench(&ws, &args),
         Task::Demo(args) => demo::run_demo(&ws, &args),
+        Task::Images(args) => images::run_images(&ws, &args),
     }
 }
 
