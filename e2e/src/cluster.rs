@@ -10,6 +10,7 @@ use std::pin::Pin;
 
 use mesh_sample_app::Summary;
 
+pub mod kind;
 pub mod local;
 pub mod manifest;
 pub mod spec;
