@@ -282,11 +282,21 @@ pub(crate) fn find_engine(choice: EngineChoice) -> std::result::Result<Engine, S
             ),
         });
     }
+    let install = match choice {
+        EngineChoice::Auto => {
+            "Install Docker Engine with BuildKit \
+                               (https://docs.docker.com/engine/install/) or Podman \
+                               (`apt-get install podman`)"
+        }
+        EngineChoice::Docker => {
+            "Install Docker Engine with BuildKit \
+                                 (https://docs.docker.com/engine/install/)"
+        }
+        EngineChoice::Podman => "Install Podman (`apt-get install podman`)",
+    };
     Err(format!(
-        "no container engine to build the images with: {}. Install Docker Engine with \
-         BuildKit (https://docs.docker.com/engine/install/) or Podman (`apt-get install \
-         podman`). Without one, the images are built in GitHub Actions \
-         (.github/workflows/e2e-kind.yml)",
+        "no container engine: {}. {install}. Without one, the images are built and the \
+         kind suite runs in GitHub Actions (.github/workflows/e2e-kind.yml)",
         problems.join("; ")
     ))
 }

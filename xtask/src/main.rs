@@ -11,6 +11,7 @@ mod charts;
 mod command;
 mod crds;
 mod demo;
+mod e2e_kind;
 mod images;
 mod istio_fields;
 mod progress;
@@ -97,6 +98,13 @@ enum Task {
     /// charts install). Where no engine runs it says what to install and fails, or
     /// with --if-available exits 0. See images/README.md.
     Images(images::ImagesArgs),
+
+    /// End-to-end suites on real infrastructure: `cargo xtask e2e kind`.
+    ///
+    /// `kind`: a kind cluster with the images and charts, running the Cluster-trait
+    /// scenarios (e2e/tests/kind_mesh.rs), deleted afterwards. Needs kind and docker:
+    /// it runs in GitHub Actions (.github/workflows/e2e-kind.yml). See docs/testing.md.
+    E2e(e2e_kind::E2eArgs),
 }
 
 fn main() -> ExitCode {
@@ -133,6 +141,7 @@ fn run(task: Task) -> Result<()> {
         Task::Bench(args) => bench::run_bench(&ws, &args),
         Task::Demo(args) => demo::run_demo(&ws, &args),
         Task::Images(args) => images::run_images(&ws, &args),
+        Task::E2e(args) => e2e_kind::run_e2e(&ws, &args),
     }
 }
 

@@ -242,7 +242,7 @@ fn a_missing_engine_is_named_with_what_to_install() {
     let why = find_engine(EngineChoice::Podman).expect_err("no podman here");
     assert!(why.contains("podman is not installed"), "{why}");
     assert!(
-        why.contains("Install Docker Engine") && why.contains("GitHub Actions"),
+        why.contains("Install Podman") && why.contains("GitHub Actions"),
         "{why}"
     );
 }
