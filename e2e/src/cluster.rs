@@ -161,6 +161,14 @@ pub trait Cluster: Send + Sync {
         path: &str,
     ) -> impl Future<Output = Result<String, ClusterError>> + Send;
 
+    /// How many times longer a change takes on this cluster than on the local one
+    /// (kubectl round trips, a kubelet starting and stopping pods): a scenario that runs
+    /// load in the background while it changes the cluster multiplies the load's size
+    /// by this, so that the load outlasts the change. 1 unless a cluster says otherwise.
+    fn load_scale(&self) -> u64 {
+        1
+    }
+
     /// `mesh-sample-app request URL --json ARGS…` from inside `pod`: answers per
     /// workload version, status and call chain, and latency percentiles. `args` are
     /// the client's flags (`-n 100`, `-c 4`, `-H end-user:jason`, `--http2`).

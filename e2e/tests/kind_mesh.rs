@@ -6,9 +6,29 @@
 //! cluster and installing the charts; without it every test says why it skips. The
 //! scenarios share the namespace `mesh`: run with `--test-threads=1`.
 
+use std::net::SocketAddr;
+
 use e2e::cluster::kind::{KindCluster, KindConfig};
+use e2e::cluster::spec::EXCLUDE_INBOUND_PORTS;
 use e2e::cluster::{Cluster, PodSpec, SAMPLE_APP};
 use e2e::scenarios::{self, capture, mtls, protocols, under_load};
+
+/// The inbound listener's request counter of port 9080 (Istio's stat name).
+const INBOUND_9080: &str = "http.inbound_0.0.0.0_9080.downstream_rq_total";
+
+/// No mTLS to `web`'s port 9080, whose traffic bypasses its sidecar (as an Istio user
+/// must configure an excluded inbound port).
+const WEB_9080_PLAINTEXT: &str = "
+    apiVersion: networking.istio.io/v1
+    kind: DestinationRule
+    metadata: {name: web-9080-plaintext, namespace: mesh}
+    spec:
+      host: web
+      trafficPolicy:
+        portLevelSettings:
+        - port: {number: 9080}
+          tls: {mode: DISABLE}
+";
 
 /// The cluster with what earlier tests left swept away, or `None` (after saying why)
 /// when the kind suite is not selected.
@@ -31,14 +51,60 @@ async fn requests_to_a_vip_pass_the_client_and_server_sidecars() {
         .expect("outbound and inbound capture");
 }
 
+/// The inbound half of `capture::excluded_ports_bypass_the_sidecar`. Its outbound half
+/// (a VIP on an excluded port goes nowhere) holds only on the local cluster: on
+/// Kubernetes, kube-proxy routes a VIP without the sidecar.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn excluded_ports_bypass_the_sidecar() {
+async fn an_excluded_inbound_port_reaches_the_app_without_its_sidecar() {
     let Some(mut cluster) = cluster().await else {
         return;
     };
-    capture::excluded_ports_bypass_the_sidecar(&mut cluster)
+    cluster
+        .apply("web.yaml", scenarios::WEB_SERVICE)
         .await
-        .expect("excluded ports");
+        .expect("apply");
+    cluster
+        .apply("web-9080-plaintext.yaml", WEB_9080_PLAINTEXT)
+        .await
+        .expect("apply");
+    let client = scenarios::client(&mut cluster).await.expect("client");
+    let outside =
+        PodSpec::sample_app("outside-0", scenarios::NAMESPACE, "outside", "v1", &[]).sidecar(false);
+    let outside = cluster.deploy(outside).await.expect("outsider");
+    let web = PodSpec::sample_app("web-v1-0", scenarios::NAMESPACE, "web", "v1", &[])
+        .annotation(EXCLUDE_INBOUND_PORTS, "9080");
+    let web = scenarios::deploy_synced(&mut cluster, web)
+        .await
+        .expect("web");
+
+    let through_the_mesh = cluster
+        .request(&client, "http://web:9080/", &["-n", "3"])
+        .await
+        .expect("request");
+    assert_eq!(
+        through_the_mesh.workload_count("web/v1"),
+        3,
+        "{through_the_mesh}"
+    );
+    let before = scenarios::proxy_counter(&cluster, &web, INBOUND_9080)
+        .await
+        .expect("stats");
+    let url = format!("http://{}/", SocketAddr::new(web.ip, 9080));
+    let echo = capture::get(&cluster, &outside, &url).await.expect("get");
+    for header in ["x-request-id", "x-forwarded-proto"] {
+        assert!(
+            !echo.headers.contains_key(header),
+            "9080 is excluded inbound: no sidecar adds {header}: {:?}",
+            echo.headers
+        );
+    }
+    let after = scenarios::proxy_counter(&cluster, &web, INBOUND_9080)
+        .await
+        .expect("stats");
+    assert_eq!(
+        after, before,
+        "web's sidecar saw nothing on its excluded port"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -42,6 +42,9 @@ const POD_DELETE_TIMEOUT: Duration = Duration::from_secs(90);
 const EXEC_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a removed pod's endpoints may take to leave every proxy's config.
 const ENDPOINT_REMOVAL_TIMEOUT: Duration = Duration::from_secs(15);
+/// A config change here is a few kubectl round trips and a control-plane restart is a
+/// pod rescheduled and made ready, against a few milliseconds on the local cluster.
+const DEFAULT_LOAD_SCALE: u64 = 10;
 /// The sidecar's admin port (Istio's 15000, on the pod's loopback, which the redirect
 /// rules leave alone).
 const PROXY_ADMIN: &str = "http://127.0.0.1:15000";
@@ -56,12 +59,14 @@ pub struct KindConfig {
     pub control_plane: ControlPlane,
     /// Where logs go when a scenario fails (`MESH_KIND_LOGS`).
     pub logs: PathBuf,
+    /// [`Cluster::load_scale`] (`MESH_KIND_LOAD_SCALE`, default 10).
+    pub load_scale: u64,
 }
 
 impl KindConfig {
     /// The configuration when [`SELECT_ENV`] is `1`; `None` (after saying why) otherwise.
     /// Reads `KUBECONFIG`, `MESH_KIND_CONTEXT`, `MESH_KUBECTL`, `MESH_KIND_SAMPLE_IMAGE`,
-    /// `MESH_KIND_CONTROL_PLANE_NAMESPACE` and `MESH_KIND_LOGS`.
+    /// `MESH_KIND_CONTROL_PLANE_NAMESPACE`, `MESH_KIND_LOGS` and `MESH_KIND_LOAD_SCALE`.
     pub fn from_env() -> Option<KindConfig> {
         if std::env::var(SELECT_ENV).as_deref() != Ok("1") {
             eprintln!(
@@ -92,6 +97,9 @@ impl KindConfig {
             logs: var("MESH_KIND_LOGS")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| std::env::temp_dir().join("mesh-kind-logs")),
+            load_scale: var("MESH_KIND_LOAD_SCALE")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(DEFAULT_LOAD_SCALE),
         })
     }
 }
@@ -392,6 +400,10 @@ impl Cluster for KindCluster {
 
     async fn control_plane_debug(&self, path: &str) -> Result<String, ClusterError> {
         self.config.control_plane.debug(path).await
+    }
+
+    fn load_scale(&self) -> u64 {
+        self.config.load_scale
     }
 }
 
