@@ -265,6 +265,7 @@ fn install_charts(ws: &Workspace, cluster: &KindCluster, hub: &str, tag: &str) -
         run(&mut cluster.helm(&helm_install_args(ws, install, hub, tag)))
             .with_context(|| format!("installing the {} chart failed", install.chart))?;
     }
+    wait_for_ca_bundles(cluster)?;
     run(&mut cluster.kubectl(&[
         "wait",
         "--for=condition=Available",
@@ -280,6 +281,53 @@ fn install_charts(ws: &Workspace, cluster: &KindCluster, hub: &str, tag: &str) -
         run(&mut cluster.helm(&status))?;
     }
     run(&mut cluster.kubectl(&["get", "pods", "-n", CONTROL_PLANE_NAMESPACE, "-o", "wide"]))
+}
+
+/// The webhook configurations the control plane keeps the `caBundle` of (the chart
+/// leaves it empty): until it is filled in, the API server cannot call the injector
+/// and the first pods would be created without a sidecar or refused.
+const WEBHOOK_CONFIGURATIONS: [(&str, &str); 2] = [
+    ("mutatingwebhookconfiguration", "mesh-sidecar-injector"),
+    ("validatingwebhookconfiguration", "mesh-validator"),
+];
+
+/// Waits (up to two minutes) until every webhook of both configurations has a
+/// `caBundle`.
+fn wait_for_ca_bundles(cluster: &KindCluster) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    for (kind, name) in WEBHOOK_CONFIGURATIONS {
+        let object = format!("{kind}/{name}");
+        loop {
+            let mut get = cluster.kubectl(&[
+                "get",
+                &object,
+                "-o",
+                "jsonpath={range .webhooks[*]}{.clientConfig.caBundle}{\"\\n\"}{end}",
+            ]);
+            let bundles = output(&mut get)
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            if all_filled(&bundles) {
+                println!("    {object}: caBundle set by mesh-control");
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                bail!(
+                    "{object} has no caBundle two minutes after mesh-control started: \
+                     the control plane patches it (see its log for the webhook's \
+                     serving certificate)"
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    }
+    Ok(())
+}
+
+/// One `caBundle` per line (kubectl's jsonpath output): at least one, none empty.
+fn all_filled(bundles: &str) -> bool {
+    let lines: Vec<&str> = bundles.lines().collect();
+    !lines.is_empty() && lines.iter().all(|l| !l.trim().is_empty())
 }
 
 /// `e2e/kind/sample-app.yaml` with the loaded image.

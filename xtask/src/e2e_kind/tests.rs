@@ -258,3 +258,13 @@ fn pods_without_the_proxy_container_are_named() {
     ]});
     assert_eq!(pods_without_sidecar(&list), ["bare"]);
 }
+
+#[test]
+fn a_webhook_without_its_ca_bundle_is_not_ready() {
+    assert!(all_filled("LS0tLS1CRUdJTg==\nLS0tLS1CRUdJTg==\n"));
+    assert!(
+        !all_filled("LS0tLS1CRUdJTg==\n\n"),
+        "the second webhook has none"
+    );
+    assert!(!all_filled(""), "the configuration is not there yet");
+}
