@@ -280,6 +280,13 @@ impl Cluster for KindCluster {
             .await?;
         let object = self.wait_ready(&id).await?;
         if spec.sidecar && !pod_status::has_sidecar(&object) {
+            // Not a pod of this cluster: gone, as a pod that did not start.
+            let target = format!("pod/{}", id.name);
+            let delete = ["delete", &target, "-n", &id.namespace, "--wait=false"];
+            let kubectl = &self.config.kubectl;
+            let _ = kubectl
+                .output(&delete, None, kubectl::DEFAULT_TIMEOUT)
+                .await;
             return Err(pod_error(
                 &id,
                 format!(
