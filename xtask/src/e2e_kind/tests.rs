@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
+use super::charts::{CHARTS, all_filled, helm_install_args};
 use super::node_image::{self, KIND_VERSION};
+use super::sample_app::{SAMPLE_NAMESPACE, pods_without_sidecar, sample_manifest};
 use super::*;
 
 const WORKFLOW: &str = ".github/workflows/e2e-kind.yml";
