@@ -100,12 +100,32 @@ fn the_workflow_runs_the_xtask_with_the_matrix_version_and_uploads_logs_on_failu
     let workflow = workflow();
     let steps = steps(&workflow);
     let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
+    let e2e = "cargo xtask e2e kind --kubernetes-version ${{ matrix.k8s }} --skip-images";
+    assert!(runs.iter().any(|r| r.trim() == e2e), "{runs:?}");
+    // The images are built once, by the job the kind jobs need, and loaded there.
+    assert_eq!(workflow["jobs"]["kind"]["needs"], "images");
+    let images: Vec<&str> = workflow["jobs"]["images"]["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["run"].as_str())
+        .collect();
+    assert!(
+        images
+            .iter()
+            .any(|r| r.trim() == "cargo xtask images --fast"),
+        "{images:?}"
+    );
     assert!(
         runs.iter()
-            .any(|r| r.trim() == "cargo xtask e2e kind --kubernetes-version ${{ matrix.k8s }}"),
+            .any(|r| r.contains("docker load -i mesh-images.tar")),
         "{runs:?}"
     );
-    let upload = steps
+    let kind_steps = workflow["jobs"]["kind"]["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let upload = kind_steps
         .iter()
         .find(|s| {
             s["uses"]
