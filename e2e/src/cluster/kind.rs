@@ -36,8 +36,9 @@ use manifests::{APP_CONTAINER, ObjectKey};
 const POD_READY_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long a removed pod may take to go (its preStop, then the sidecar's drain).
 const POD_DELETE_TIMEOUT: Duration = Duration::from_secs(90);
-/// How long a command run in a pod may take.
-const EXEC_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a command run in a pod may take: long enough for a background load sized
+/// by [`Cluster::load_scale`].
+const EXEC_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a removed pod's endpoints may take to leave every proxy's config.
 const ENDPOINT_REMOVAL_TIMEOUT: Duration = Duration::from_secs(15);
 /// The sidecar's admin port (Istio's 15000, on the pod's loopback, which the redirect
