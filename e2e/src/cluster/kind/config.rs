@@ -1,6 +1,7 @@
 //! Where the kind cluster is and what it runs, from the environment that
 //! `cargo xtask e2e kind` sets.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use super::{ControlPlane, Kubectl};
@@ -32,8 +33,15 @@ impl KindConfig {
     /// `MESH_KIND_CONTROL_PLANE_NAMESPACE`, `MESH_KIND_LOGS` and `MESH_KIND_LOAD_SCALE`.
     pub fn from_env() -> Option<KindConfig> {
         if std::env::var(SELECT_ENV).as_deref() != Ok("1") {
-            eprintln!(
-                "skipped: the kind suite needs a Kubernetes cluster with the charts \
+            let test = std::thread::current()
+                .name()
+                .filter(|name| *name != "main")
+                .unwrap_or("this test")
+                .to_string();
+            // Straight to stderr, as `prerequisites` does: libtest captures `eprintln!`.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: the kind suite needs a Kubernetes cluster with the charts \
                  installed; `cargo xtask e2e kind` creates one and sets {SELECT_ENV}=1 \
                  (GitHub Actions runs it: .github/workflows/e2e-kind.yml)"
             );
