@@ -246,3 +246,16 @@ fn a_missing_engine_is_named_with_what_to_install() {
         "{why}"
     );
 }
+
+#[test]
+fn the_sample_app_image_has_what_the_kind_pods_run() {
+    // KindCluster's readiness probe is `bash -c` over /dev/tcp and its preStop hook is
+    // `sleep`: Debian's bash and coreutils, which distroless images lack.
+    let stages = stages();
+    let sample = stage(&stages, Image::SampleApp.name());
+    assert!(
+        sample.base.starts_with("docker.io/library/debian:"),
+        "{}: a Debian base with bash and sleep",
+        sample.base
+    );
+}
