@@ -10,6 +10,7 @@ use std::pin::Pin;
 
 use mesh_sample_app::Summary;
 
+pub mod kind;
 pub mod local;
 pub mod manifest;
 pub mod spec;
@@ -159,6 +160,14 @@ pub trait Cluster: Send + Sync {
         &self,
         path: &str,
     ) -> impl Future<Output = Result<String, ClusterError>> + Send;
+
+    /// How many times longer a change takes on this cluster than on the local one
+    /// (kubectl round trips, a kubelet starting and stopping pods): a scenario that runs
+    /// load in the background while it changes the cluster multiplies the load's size
+    /// by this, so that the load outlasts the change. 1 unless a cluster says otherwise.
+    fn load_scale(&self) -> u64 {
+        1
+    }
 
     /// `mesh-sample-app request URL --json ARGS…` from inside `pod`: answers per
     /// workload version, status and call chain, and latency percentiles. `args` are

@@ -11,7 +11,9 @@ mod charts;
 mod command;
 mod crds;
 mod demo;
+mod e2e_kind;
 mod flux;
+mod images;
 mod istio_fields;
 mod progress;
 mod system_packages;
@@ -91,6 +93,21 @@ enum Task {
     /// and a retry policy, `meshctl proxy-status`. About a minute; nothing is left
     /// behind. As a user: `sudo -E env "PATH=$PATH" cargo xtask demo`.
     Demo(demo::DemoArgs),
+
+    /// Build the container images (mesh-proxy, mesh-control, mesh-sample-app).
+    ///
+    /// From images/Dockerfile, with Docker (BuildKit) or Podman, tagged
+    /// <hub>/<image>:<tag> (default ghcr.io/mesh-dev/…:<workspace version>, what the
+    /// charts install). Where no engine runs it says what to install and fails, or
+    /// with --if-available exits 0. See images/README.md.
+    Images(images::ImagesArgs),
+
+    /// End-to-end suites on real infrastructure: `cargo xtask e2e kind`.
+    ///
+    /// `kind`: a kind cluster with the images and charts, running the Cluster-trait
+    /// scenarios (e2e/tests/kind_mesh.rs), deleted afterwards. Needs kind and docker:
+    /// it runs in GitHub Actions (.github/workflows/e2e-kind.yml). See docs/testing.md.
+    E2e(e2e_kind::E2eArgs),
 }
 
 fn main() -> ExitCode {
@@ -126,6 +143,8 @@ fn run(task: Task) -> Result<()> {
         Task::Test(args) => test::run_all(&ws, &args),
         Task::Bench(args) => bench::run_bench(&ws, &args),
         Task::Demo(args) => demo::run_demo(&ws, &args),
+        Task::Images(args) => images::run_images(&ws, &args),
+        Task::E2e(args) => e2e_kind::run_e2e(&ws, &args),
     }
 }
 
