@@ -374,3 +374,154 @@ async fn custom_resources_follow_their_crd_and_invalid_ones_are_reported() {
     );
     assert_eq!(services(&after), ["a"]);
 }
+
+/// The objects of a small mesh, as a user would write them and as the API serves them.
+const MESH: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {mesh.dev/inject: enabled}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {clusterIP: 10.96.0.20, selector: {app: web}, ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-x1, namespace: shop, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{name: http, port: 8080, protocol: TCP}]
+endpoints:
+- {addresses: [10.1.0.1], conditions: {ready: true}, targetRef: {kind: Pod, name: web-1, namespace: shop}}
+- {addresses: [10.1.0.2], conditions: {ready: false}, targetRef: {kind: Pod, name: web-2, namespace: shop}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, namespace: shop, labels: {app: web, version: v1, security.istio.io/tlsMode: istio}}
+spec: {serviceAccountName: web, containers: [{name: app, ports: [{name: http, containerPort: 8080}]}]}
+status: {phase: Running, podIP: 10.1.0.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client-1, namespace: shop, labels: {app: client, security.istio.io/tlsMode: istio}}
+spec: {serviceAccountName: client, containers: [{name: app}]}
+status: {phase: Running, podIP: 10.1.0.9}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: shop}
+spec:
+  hosts: [web]
+  http: [{retries: {attempts: 2}, route: [{destination: {host: web, subset: v1}}]}]
+---
+apiVersion: networking.mesh.dev/v1alpha1
+kind: DestinationRule
+metadata: {name: web, namespace: shop}
+spec: {host: web, subsets: [{name: v1, labels: {version: v1}}]}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: mesh-system}
+spec: {mtls: {mode: STRICT}}
+"#;
+
+/// The API paths and CRDs that serve `MESH`'s objects.
+fn serve_mesh(documents: &[Value]) -> Script {
+    let mut by_path: Vec<(String, String, Vec<Value>)> = Vec::new();
+    let mut crds = Vec::new();
+    for doc in documents {
+        let api_version = doc["apiVersion"].as_str().expect("apiVersion");
+        let kind = doc["kind"].as_str().expect("kind");
+        let plural = format!("{}s", kind.to_lowercase()).replace("policys", "policies");
+        let path = match api_version.split_once('/') {
+            None => format!("/api/v1/{plural}"),
+            Some((group, version)) => {
+                if !group.ends_with("k8s.io") {
+                    crds.push(custom_crd(group, &plural, kind, version));
+                }
+                format!("/apis/{group}/{version}/{plural}")
+            }
+        };
+        let mut object = doc.clone();
+        object["metadata"]["resourceVersion"] = json!("3");
+        object["metadata"]["uid"] = json!(format!("uid-{}", object["metadata"]["name"]));
+        match by_path.iter_mut().find(|(p, _, _)| *p == path) {
+            Some((_, _, items)) => items.push(object),
+            None => by_path.push((path, format!("{kind}List"), vec![object])),
+        }
+    }
+    let mut script = Script::default().list(CRDS, list("CustomResourceDefinitionList", "2", crds));
+    for (path, kind, items) in by_path {
+        script = script.list(&path, list(&kind, "4", items));
+    }
+    script
+}
+
+fn custom_crd(group: &str, plural: &str, kind: &str, version: &str) -> Value {
+    json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": format!("{plural}.{group}"), "resourceVersion": "1"},
+           "spec": {"group": group, "scope": "Namespaced", "names": {"plural": plural, "kind": kind},
+                    "versions": [{"name": version, "served": true, "storage": true}]},
+           "status": {"conditions": [{"type": "Established", "status": "True"}]}})
+}
+
+#[tokio::test]
+async fn the_same_objects_from_files_or_the_api_give_the_same_xds() {
+    use mesh_control::file_source::FileSource;
+    use mesh_control::xds::node::{ProxyKind, ProxyNode};
+    use mesh_control::xds::translate::translate;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("mesh.yaml"), MESH).expect("write");
+    let from_files = ConfigHub::new(MeshSettings::default());
+    FileSource {
+        dir: dir.path().to_path_buf(),
+        debounce: Duration::from_millis(20),
+    }
+    .start(from_files.clone())
+    .expect("file source");
+
+    let documents: Vec<Value> = MESH
+        .split("\n---\n")
+        .map(|doc| serde_norway::from_str(doc).expect("yaml"))
+        .collect();
+    let (client, _) = serve_mesh(&documents).serve();
+    let from_api = start(client);
+    let api = until(&from_api, "the first list", |s| s.version > 0).await;
+    let files = from_files.subscribe().borrow().clone();
+    assert!(
+        files.errors.is_empty() && api.errors.is_empty(),
+        "{:?} {:?}",
+        files.errors,
+        api.errors
+    );
+    assert_eq!(
+        files.model.objects.len(),
+        documents.len(),
+        "every document is an object"
+    );
+    assert_eq!(
+        api.model.objects.keys().collect::<Vec<_>>(),
+        files.model.objects.keys().collect::<Vec<_>>()
+    );
+
+    for (ip, pod) in [("10.1.0.9", "client-1"), ("10.1.0.1", "web-1")] {
+        let node = ProxyNode {
+            id: ProxyNode::sidecar_id(ip, pod, "shop"),
+            kind: ProxyKind::Sidecar,
+            ips: vec![ip.to_string()],
+            workload_name: pod.to_string(),
+            namespace: "shop".to_string(),
+            labels: Default::default(),
+            service_account: None,
+            sds: true,
+        };
+        let by_files = translate(&files.model, &node);
+        let by_api = translate(&api.model, &node);
+        assert!(!by_files.clusters.is_empty() && !by_files.endpoints.is_empty());
+        assert!(
+            by_files == by_api,
+            "{pod}: the API's objects translate differently from the files'"
+        );
+    }
+}
