@@ -47,8 +47,43 @@ pub fn all() -> Vec<CustomResourceDefinition> {
     for crd in &mut crds {
         status::add_status(crd);
         match_istio_spec_requirement(crd);
+        replace_unsigned_formats(crd);
     }
     crds
+}
+
+/// schemars writes `format: uint32`/`uint64` for unsigned fields; the API server
+/// knows no such format and warns about every one on `helm install`. Istio's CRDs
+/// say the same with bounds, and so do ours (a negative value is still refused).
+fn replace_unsigned_formats(crd: &mut CustomResourceDefinition) {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                let maximum = match map.get("format").and_then(|f| f.as_str()) {
+                    Some("uint32") => Some(serde_json::json!(u32::MAX)),
+                    Some("uint64") => Some(serde_json::json!(u64::MAX)),
+                    Some("uint8") => Some(serde_json::json!(u8::MAX)),
+                    Some("uint16") => Some(serde_json::json!(u16::MAX)),
+                    _ => None,
+                };
+                if let Some(maximum) = maximum {
+                    map.remove("format");
+                    map.entry("minimum").or_insert(serde_json::json!(0));
+                    map.entry("maximum").or_insert(maximum);
+                }
+                map.values_mut().for_each(walk);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let Ok(mut value) = serde_json::to_value(&*crd) else {
+        return;
+    };
+    walk(&mut value);
+    if let Ok(replaced) = serde_json::from_value(value) {
+        *crd = replaced;
+    }
 }
 
 /// Kinds whose `spec` Istio's CRDs require; the others may omit it (an

@@ -107,6 +107,15 @@ impl Comparison<'_> {
             Some("uint32") => (0, i128::from(u32::MAX)),
             Some("int64") => (i128::from(i64::MIN), i128::from(i64::MAX)),
             Some("uint64") => (0, i128::from(u64::MAX)),
+            // Unsigned fields carry bounds instead of a format the API server knows.
+            None if ours.get("maximum").is_some() => (
+                ours.get("minimum")
+                    .and_then(Value::as_f64)
+                    .map_or(i128::from(i64::MIN), |m| m as i128),
+                ours.get("maximum")
+                    .and_then(Value::as_f64)
+                    .map_or(i128::from(u64::MAX), |m| m as i128),
+            ),
             other => {
                 self.mismatch(path, format!("integer of unknown width {other:?}"));
                 return;
