@@ -28,7 +28,7 @@ pub async fn traffic_shift_under_load<C: Cluster>(cluster: &mut C) -> Result<(),
     apply_synced(cluster, "subsets.yaml", WEB_SUBSETS).await?;
     apply_synced(cluster, "vs.yaml", &web_split(100)).await?;
 
-    let load = Load::start(cluster, &client, LOAD)?;
+    let load = Load::start(cluster, &client, LOAD * cluster.load_scale())?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     apply_synced(cluster, "vs.yaml", &web_split(50)).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -55,7 +55,7 @@ pub async fn pod_removed_under_load<C: Cluster>(cluster: &mut C) -> Result<(), C
     web(cluster, "web-v1-0", "v1").await?;
     let leaving = web(cluster, "web-v1-1", "v1").await?;
 
-    let load = Load::start(cluster, &client, LOAD)?;
+    let load = Load::start(cluster, &client, LOAD * cluster.load_scale())?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     // The endpoint leaves and the sidecar is told to drain within about a second; the
     // rest of `remove` is the drain waiting for idle connections, which no request uses.
@@ -89,7 +89,7 @@ pub async fn control_plane_restart_under_load<C: Cluster>(
     apply_synced(cluster, "subsets.yaml", WEB_SUBSETS).await?;
     apply_synced(cluster, "vs.yaml", &web_split(100)).await?;
 
-    let load = Load::start(cluster, &client, RESTART_LOAD)?;
+    let load = Load::start(cluster, &client, RESTART_LOAD * cluster.load_scale())?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     cluster.stop_control_plane().await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
