@@ -6,6 +6,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 use kube::api::{ApiResource, DynamicObject};
+use mesh_api::analysis::admission_errors;
 use mesh_api::manifest::{ManifestError, api_location, parse_api_object};
 use mesh_api::object::{Kind, MeshObject, ObjectRef};
 
@@ -43,7 +44,20 @@ pub fn custom_resource(mut object: DynamicObject, resource: &ApiResource) -> Opt
             ));
         }
     };
+    // What the validating webhook would refuse is refused here too: an object that
+    // got past it (created before it, or while it was down) must not break the mesh.
+    let refused = admission_errors(&value);
     let outcome = match parse_api_object(value) {
+        Ok(Some(_)) if !refused.is_empty() => Err(ManifestError {
+            location: api_location(),
+            object: Some(object_ref.clone()),
+            field: refused.first().and_then(|m| m.field.clone()),
+            message: refused
+                .iter()
+                .map(|m| format!("{} ({})", m.message, m.fix))
+                .collect::<Vec<_>>()
+                .join("; "),
+        }),
         Ok(Some(parsed)) => Ok(stored(parsed)),
         Ok(None) => return None,
         Err(error) => Err(*error),
@@ -123,5 +137,37 @@ fn invalid(object_ref: ObjectRef, message: String) -> Converted {
             message,
         }),
         object_ref,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn virtual_service(http: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": "web", "namespace": "shop", "resourceVersion": "9"},
+            "spec": {"hosts": ["web"], "http": http}
+        }))
+        .expect("an object")
+    }
+
+    #[test]
+    fn what_the_validating_webhook_refuses_is_invalid_here_too() {
+        let resource = ApiResource {
+            group: "networking.istio.io".into(),
+            version: "v1".into(),
+            api_version: "networking.istio.io/v1".into(),
+            kind: "VirtualService".into(),
+            plural: "virtualservices".into(),
+        };
+        let both = serde_json::json!([{"route": [{"destination": {"host": "web"}}], "redirect": {"uri": "/x"}}]);
+        let converted = custom_resource(virtual_service(both), &resource).expect("ours");
+        let error = converted.outcome.expect_err("route and redirect together");
+        assert_eq!(error.field.as_deref(), Some("spec.http[0]"));
+        let fine = serde_json::json!([{"route": [{"destination": {"host": "web"}}]}]);
+        let converted = custom_resource(virtual_service(fine), &resource).expect("ours");
+        assert!(converted.outcome.is_ok());
     }
 }
