@@ -6,4 +6,5 @@ pub mod ca;
 pub mod config;
 pub mod debug;
 pub mod file_source;
+pub mod webhook;
 pub mod xds;
