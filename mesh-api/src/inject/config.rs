@@ -42,7 +42,7 @@ pub struct InjectionConfig {
     /// Start the app containers only once the proxy is ready (Istio's
     /// `holdApplicationUntilProxyStarts`); `proxy.istio.io/config` overrides it per pod.
     pub hold_application_until_proxy_starts: bool,
-    /// Rewrite the apps' HTTP and TCP probes to go through the proxy's status port,
+    /// Rewrite the apps' HTTP, TCP and gRPC probes to go through the proxy's status port,
     /// so that they work under STRICT mTLS; `sidecar.istio.io/rewriteAppHTTPProbers`
     /// overrides it per pod.
     #[serde(rename = "rewriteAppHTTPProbers")]

@@ -1,9 +1,9 @@
 //! App probe rewriting. Under STRICT mTLS the kubelet's plaintext probes would be
-//! refused by the inbound proxy, so HTTP and TCP probes are sent to the proxy's
+//! refused by the inbound proxy, so HTTP, TCP and gRPC probes are sent to the proxy's
 //! status port instead (`:15020/app-health/<container>/livez|readyz|startupz`) and
 //! the proxy runs the original probe against the app from inside the pod. The
 //! originals travel in `MESH_KUBE_APP_PROBERS`, in the JSON shape of Istio's
-//! `ISTIO_KUBE_APP_PROBERS`. gRPC probes are left alone (see docs/injection.md).
+//! `ISTIO_KUBE_APP_PROBERS`. Exec probes need no network and are left alone.
 
 use std::collections::BTreeMap;
 
@@ -71,7 +71,7 @@ pub(super) fn rewrite(spec: &mut PodSpec) -> Option<String> {
 }
 
 /// Points `probe` at the status port and returns the original with its port
-/// resolved to a number; `None` (probe untouched) for gRPC, exec, probes already
+/// resolved to a number; `None` (probe untouched) for exec probes, probes already
 /// at the status port, and named ports the container does not declare.
 fn take_over(
     probe: &mut Probe,
@@ -107,6 +107,15 @@ fn take_over(
             timeout_seconds,
             ..AppProber::default()
         }
+    } else if let Some(grpc) = &probe.grpc {
+        if grpc.port == i32::from(STATUS_PORT) {
+            return None;
+        }
+        AppProber {
+            grpc: Some(grpc.clone()),
+            timeout_seconds,
+            ..AppProber::default()
+        }
     } else {
         return None;
     };
@@ -119,6 +128,7 @@ fn take_over(
     }
     probe.http_get = Some(http);
     probe.tcp_socket = None;
+    probe.grpc = None;
     Some(original)
 }
 

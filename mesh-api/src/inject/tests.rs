@@ -219,9 +219,11 @@ fn probes_keep_the_originals_with_named_ports_resolved() {
     );
     assert_eq!(ready.timeout_seconds, 2);
     assert!(probers["/app-health/reviews/livez"].tcp_socket.is_some());
-    assert!(
-        !probers.contains_key("/app-health/cache/livez"),
-        "gRPC stays with the kubelet"
+    let grpc = probers["/app-health/cache/livez"].grpc.as_ref();
+    assert_eq!(
+        grpc.map(|g| g.port),
+        Some(6379),
+        "gRPC probes too, as Istio's"
     );
     let app = &spec.containers[0];
     let rewritten = app

@@ -1,6 +1,7 @@
 //! One app probe, run as the kubelet would run it: an HTTP(S) GET whose status code
-//! is passed back (the kubelet counts 200–399 as success), or a TCP connect. HTTPS
-//! is not verified, as the kubelet does not verify it either.
+//! is passed back (the kubelet counts 200–399 as success), a TCP connect, or a gRPC
+//! health check ([`grpc`]). HTTPS is not verified, as the kubelet does not verify it
+//! either.
 //!
 //! Probes of the pod's own IP leave from 127.0.0.6: the redirect rules let that
 //! source through to the app (Istio's inbound passthrough address) instead of
@@ -22,6 +23,8 @@ use rustls::crypto::CryptoProvider;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpSocket, TcpStream};
+
+mod grpc;
 
 /// The source address the redirect rules never capture (Istio's
 /// `InboundPassthroughBindIpv4`).
@@ -69,8 +72,12 @@ pub async fn run(prober: &AppProber, pod_ip: IpAddr) -> Result<StatusCode, Strin
             };
             connect(SocketAddr::new(host, port(&tcp.port)?), pod_ip).await?;
             Ok(StatusCode::OK)
+        } else if let Some(grpc) = &prober.grpc {
+            let target = SocketAddr::new(pod_ip, port(&IntOrString::Int(grpc.port))?);
+            let stream = connect(target, pod_ip).await?;
+            grpc::check(stream, target, grpc.service.as_deref().unwrap_or_default()).await
         } else {
-            Err("only HTTP and TCP probes are run by the proxy".to_string())
+            Err("the probe has no httpGet, tcpSocket or grpc".to_string())
         }
     };
     tokio::time::timeout(timeout, attempt)

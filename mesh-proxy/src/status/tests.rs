@@ -249,3 +249,58 @@ fn the_injectors_probes_are_what_the_proxy_reads() {
     assert_eq!(http.port, IntOrString::Int(8080));
     assert!(parse_app_probers("{").is_err());
 }
+
+/// A gRPC health server over h2c answering `status` for every service but `down`.
+async fn grpc_health(status: u8) -> u16 {
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    let listener = TcpListener::bind((LOCALHOST, 0)).await.expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = service_fn(move |req: Request<Incoming>| async move {
+                use http_body_util::BodyExt as _;
+                assert_eq!(req.uri().path(), "/grpc.health.v1.Health/Check");
+                let body = req.into_body().collect().await.expect("body").to_bytes();
+                let status = if body.ends_with(b"down") { 2 } else { status };
+                let mut trailers = hyper::HeaderMap::new();
+                trailers.insert("grpc-status", "0".parse().expect("value"));
+                let frames = vec![
+                    Ok::<_, Infallible>(Frame::data(Bytes::from(vec![
+                        0, 0, 0, 0, 2, 0x08, status,
+                    ]))),
+                    Ok(Frame::trailers(trailers)),
+                ];
+                let mut resp = Response::new(StreamBody::new(tokio_stream::iter(frames)));
+                resp.headers_mut()
+                    .insert("content-type", "application/grpc".parse().expect("value"));
+                Ok::<_, Infallible>(resp)
+            });
+            tokio::spawn(async move {
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn grpc_probes_ask_the_apps_health_service() {
+    let port = grpc_health(1).await;
+    let probers = format!(
+        r#"{{"/app-health/api/livez":{{"grpc":{{"port":{port}}}}},
+            "/app-health/api/readyz":{{"grpc":{{"port":{port},"service":"down"}}}}}}"#
+    );
+    let (status, _) = status_server(&probers).await;
+    assert_eq!(
+        request(status, Method::GET, "/app-health/api/livez").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        request(status, Method::GET, "/app-health/api/readyz").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "NOT_SERVING"
+    );
+}
