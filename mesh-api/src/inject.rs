@@ -73,6 +73,15 @@ pub fn inject(
     Ok(out)
 }
 
+/// Reads a Pod from JSON (an admission request's object, a manifest's pod
+/// template); the error names the field (`spec.containers[0].ports: invalid type…`).
+pub fn pod_from_json(value: serde_json::Value) -> Result<Pod, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        format!("{path}: {}", e.into_inner())
+    })
+}
+
 /// Istio's order. Native: `mesh-redirect`, `mesh-proxy`, then the pod's init
 /// containers (so that they are in the mesh), since Kubernetes starts the app only
 /// once the proxy's startupProbe passes. Classic: the pod's init containers, then

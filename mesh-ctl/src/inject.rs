@@ -11,7 +11,8 @@ use anyhow::Context as _;
 use clap::Args;
 use k8s_openapi::api::core::v1::Pod;
 use mesh_api::inject::{
-    Decision, InjectionConfig, KubernetesVersion, NamespaceInjection, decide, inject, workload_name,
+    Decision, InjectionConfig, KubernetesVersion, NamespaceInjection, decide, inject,
+    pod_from_json, workload_name,
 };
 use serde_json::{Value, json};
 
@@ -179,7 +180,13 @@ fn inject_object(
         "metadata": template.get("metadata").cloned().unwrap_or(json!({})),
         "spec": template.get("spec").cloned().unwrap_or(Value::Null),
     });
-    let pod: Pod = serde_json::from_value(pod_json).map_err(|e| format!("{what}: {field}: {e}"))?;
+    // The pod's fields are named from the template (`spec.template.spec.containers`).
+    let prefix = if template_path.is_empty() {
+        String::new()
+    } else {
+        format!("{field}.")
+    };
+    let pod: Pod = pod_from_json(pod_json).map_err(|e| format!("{what}: {prefix}{e}"))?;
     if let Decision::Skip(_) = decide(&pod, &namespace, NamespaceInjection::Enabled, config) {
         return Ok(false);
     }

@@ -11,7 +11,8 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::core::Resource;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use mesh_api::inject::{
-    Decision, InjectionConfig, KubernetesVersion, NamespaceInjection, decide, inject, workload_name,
+    Decision, InjectionConfig, KubernetesVersion, NamespaceInjection, decide, inject,
+    pod_from_json, workload_name,
 };
 use serde::Serialize;
 
@@ -38,9 +39,12 @@ where
     let Some(object) = &request.object else {
         return response;
     };
-    let pod: Pod = match serde_json::to_value(object).and_then(serde_json::from_value) {
-        Ok(pod) => pod,
-        Err(e) => return response.deny(format!("the object is not a valid Pod: {e}")),
+    let pod: Pod = match serde_json::to_value(object) {
+        Ok(value) => match pod_from_json(value) {
+            Ok(pod) => pod,
+            Err(e) => return response.deny(format!("the object is not a valid Pod: {e}")),
+        },
+        Err(e) => return response.deny(format!("cannot read the object: {e}")),
     };
     // A pod being created may not carry its namespace yet; the request does.
     let namespace = request

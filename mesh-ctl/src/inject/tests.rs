@@ -151,7 +151,9 @@ fn errors_name_the_file_document_object_and_field() {
         .expect_err("containers is a list");
     let e = e.to_string();
     assert!(
-        e.contains("x.yaml: document 1 (Deployment default/x): spec.template: invalid type"),
+        e.contains(
+            "x.yaml: document 1 (Deployment default/x): spec.template.spec.containers: invalid type"
+        ),
         "{e}"
     );
 }
