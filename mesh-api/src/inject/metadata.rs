@@ -36,7 +36,7 @@ pub(super) struct Injected {
 
 /// The name of the workload a pod belongs to, as Istio's webhook derives it: a
 /// ReplicaSet's owner is the Deployment (its name less `-<pod-template-hash>`), a
-/// Job made by a CronJob is named after it plus a timestamp; otherwise the owning
+/// Job made by a CronJob is named after it plus `-<8 to 10 digits>`; otherwise the owning
 /// controller, else `generateName` without its dash, else the pod's name.
 pub fn workload_name(pod: &Pod) -> String {
     let meta = &pod.metadata;
@@ -58,7 +58,7 @@ pub fn workload_name(pod: &Pod) -> String {
         }
         if owner.kind == "Job"
             && let Some((cron, stamp)) = owner.name.rsplit_once('-')
-            && !stamp.is_empty()
+            && (8..=10).contains(&stamp.len())
             && stamp.bytes().all(|b| b.is_ascii_digit())
         {
             return cron.to_string();

@@ -157,3 +157,47 @@ fn errors_name_the_file_document_object_and_field() {
         "{e}"
     );
 }
+
+/// The webhook's answer for `pod`, applied to it.
+fn webhook_pod(pod: &Value, config: &InjectionConfig) -> Pod {
+    use kube::core::DynamicObject;
+    use kube::core::admission::{AdmissionRequest, AdmissionReview};
+    let review: AdmissionReview<DynamicObject> = serde_json::from_value(serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "1",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": pod["metadata"]["namespace"].as_str().unwrap_or("default"),
+            "operation": "CREATE",
+            "userInfo": {},
+            "object": pod,
+        }
+    }))
+    .expect("a review");
+    let request: AdmissionRequest<DynamicObject> = review.try_into().expect("a request");
+    let enabled = [("mesh.dev/inject".to_string(), "enabled".to_string())].into();
+    let response = mesh_control::webhook::inject::review(&request, &enabled, config, None);
+    let patch: json_patch::Patch =
+        serde_json::from_slice(&response.patch.expect("a patch")).expect("a JSONPatch");
+    let mut patched = pod.clone();
+    json_patch::patch(&mut patched, &patch).expect("applies");
+    serde_json::from_value(patched).expect("a pod")
+}
+
+#[test]
+fn meshctl_and_the_webhook_give_the_same_pod() {
+    let config = InjectionConfig::default();
+    for name in ["app", "traffic", "job", "hold", "no-interception"] {
+        let path = format!(
+            "{}/../mesh-api/src/inject/testdata/{name}.in.yaml",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(path).expect("test pod");
+        let out = inject_manifests("pod.yaml", &text, &config, None).expect("injects");
+        let meshctl: Pod = serde_norway::from_str(&out).expect("a pod");
+        let pod: Value = serde_norway::from_str(&text).expect("yaml");
+        assert_eq!(meshctl, webhook_pod(&pod, &config), "{name}");
+    }
+}
