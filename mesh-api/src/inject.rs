@@ -9,13 +9,15 @@
 //! `mesh-redirect` init container ([`redirect`]); app probes rewritten to the
 //! proxy's status port ([`probes`]); the proxy container and its volumes
 //! ([`proxy`]); placed as a native sidecar or as a container; then the labels and
-//! the status annotation ([`metadata`]).
+//! the status annotation ([`metadata`]). [`json_patch`] is the change as a JSONPatch
+//! for the pod as it was sent.
 
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 
 mod config;
 mod decision;
 mod metadata;
+mod patch;
 mod probes;
 mod proxy;
 mod redirect;
@@ -27,6 +29,7 @@ pub use decision::{
     NAMESPACE_INJECT, NamespaceInjection, POD_INJECT, SkipReason, decide, is_injected,
 };
 pub use metadata::{STATUS_ANNOTATION, SidecarInjectionStatus, workload_name};
+pub use patch::json_patch;
 pub use probes::{APP_PROBERS_ENV, AppProber, STATUS_PORT};
 pub use settings::PodSettings;
 

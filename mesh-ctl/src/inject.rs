@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::Args;
 use k8s_openapi::api::core::v1::Pod;
 use mesh_api::inject::{
-    Decision, InjectionConfig, KubernetesVersion, NamespaceInjection, decide, inject,
+    Decision, InjectionConfig, KubernetesVersion, NamespaceInjection, decide, inject, json_patch,
     pod_from_json, workload_name,
 };
 use serde_json::{Value, json};
@@ -200,7 +200,8 @@ fn inject_object(
     // The change as a patch on the document: fields these types do not know stay.
     let before = serde_json::to_value(&pod).map_err(|e| format!("{what}: {e}"))?;
     let after = serde_json::to_value(&injected).map_err(|e| format!("{what}: {e}"))?;
-    let patch = json_patch::diff(&before, &after);
+    let patch: json_patch::Patch =
+        serde_json::from_value(json_patch(&before, &after)).map_err(|e| format!("{what}: {e}"))?;
     let mut target = json!({
         "metadata": template.get("metadata").cloned().unwrap_or(json!({})),
         "spec": template.get("spec").cloned().unwrap_or(Value::Null),

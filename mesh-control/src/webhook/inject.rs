@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::core::Resource;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use mesh_api::inject::{
-    Decision, InjectionConfig, KubernetesVersion, NamespaceInjection, decide, inject,
+    Decision, InjectionConfig, KubernetesVersion, NamespaceInjection, decide, inject, json_patch,
     pod_from_json, workload_name,
 };
 use serde::Serialize;
@@ -70,8 +70,12 @@ where
     // Both sides through the same typed Pod, so that fields this build does not know
     // are left alone by the patch rather than removed.
     let patch = match (serde_json::to_value(&pod), serde_json::to_value(&injected)) {
-        (Ok(before), Ok(after)) => json_patch::diff(&before, &after),
+        (Ok(before), Ok(after)) => serde_json::from_value(json_patch(&before, &after)),
         (Err(e), _) | (_, Err(e)) => return response.deny(format!("cannot encode the pod: {e}")),
+    };
+    let patch: json_patch::Patch = match patch {
+        Ok(p) => p,
+        Err(e) => return response.deny(format!("cannot encode the patch: {e}")),
     };
     match response.clone().with_patch(patch) {
         Ok(patched) => patched,

@@ -88,6 +88,47 @@ fn fields_unknown_to_this_build_are_kept() {
 }
 
 #[test]
+fn unknown_fields_stay_with_their_container_when_ours_are_inserted_before_it() {
+    // Native form: mesh-redirect and mesh-proxy go before the pod's init container.
+    let mut original = pod_json("job");
+    original["spec"]["initContainers"][0]["futureField"] = json!("fetch's");
+    original["spec"]["containers"][0]["futureField"] = json!("backup's");
+    let mut labels = enabled();
+    labels.insert("istio-injection".into(), "enabled".into());
+    let response = review(
+        &request(&original, "CREATE"),
+        &labels,
+        &InjectionConfig::default(),
+        Some(V1_33),
+    );
+    let patch: json_patch::Patch =
+        serde_json::from_slice(&response.patch.expect("a patch")).expect("a JSONPatch");
+    let mut patched = original.clone();
+    json_patch::patch(&mut patched, &patch).expect("applies");
+    let init = &patched["spec"]["initContainers"];
+    let names: Vec<&str> = (0..3)
+        .map(|i| init[i]["name"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["mesh-redirect", "mesh-proxy", "fetch-config"]);
+    assert_eq!(init[2]["futureField"], json!("fetch's"));
+    assert_eq!(init[0].get("futureField"), None);
+    assert_eq!(
+        patched["spec"]["containers"][0]["futureField"],
+        json!("backup's")
+    );
+    let pod: Pod = serde_json::from_value(original).expect("a pod");
+    let want = inject(
+        &pod,
+        &workload_name(&pod),
+        &InjectionConfig::default(),
+        Some(V1_33),
+    )
+    .expect("injects");
+    let got: Pod = serde_json::from_value(patched).expect("a pod");
+    assert_eq!(got, want, "the unknown fields aside, the injected pod");
+}
+
+#[test]
 fn skipped_pods_and_other_operations_are_allowed_unchanged() {
     let config = InjectionConfig::default();
     let pod = pod_json("app");
