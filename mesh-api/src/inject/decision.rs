@@ -20,8 +20,14 @@ pub const NAMESPACE_INJECT: &str = "istio-injection";
 /// Namespace label: `enabled` or `disabled` (ours).
 pub const MESH_NAMESPACE_INJECT: &str = "mesh.dev/inject";
 
-/// Namespaces never injected, whatever their labels say (Istio's `IgnoredNamespaces`).
-pub const IGNORED_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
+/// Namespaces never injected, whatever their labels say (Istio's `IgnoredNamespaces`;
+/// `local-path-storage` is kind's volume provisioner).
+pub const IGNORED_NAMESPACES: [&str; 4] = [
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "local-path-storage",
+];
 
 /// The namespace's say, from its labels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
