@@ -1,5 +1,6 @@
 //! The status port (15020, Istio's pilot-agent status server): the apps' probes
-//! that injection rewrote (`/app-health/<container>/livez|readyz|startupz`), run
+//! that injection rewrote (`/app-health/<container>/livez|readyz|startupz`, and the
+//! hooks at `/app-lifecycle/<container>/prestopz|poststartz`), run
 //! from inside the pod against the app as the kubelet would have, so that they
 //! work under STRICT mTLS; and `POST /quitquitquit`, which stops the proxy (a Job's
 //! app calls it when done, in the classic sidecar form, as with Istio).
@@ -83,7 +84,7 @@ async fn route(
         state.quit.notify_one();
         return text(StatusCode::OK, "");
     }
-    if !path.starts_with("/app-health/") {
+    if !path.starts_with("/app-health/") && !path.starts_with("/app-lifecycle/") {
         return text(StatusCode::NOT_FOUND, "");
     }
     let Some(prober) = state.probers.get(path) else {

@@ -3,12 +3,14 @@
 //! status port instead (`:15020/app-health/<container>/livez|readyz|startupz`) and
 //! the proxy runs the original probe against the app from inside the pod. The
 //! originals travel in `MESH_KUBE_APP_PROBERS`, in the JSON shape of Istio's
-//! `ISTIO_KUBE_APP_PROBERS`. Exec probes need no network and are left alone.
+//! `ISTIO_KUBE_APP_PROBERS`. HTTP and TCP lifecycle hooks go the same way
+//! (`/app-lifecycle/<container>/prestopz|poststartz`). Exec probes need no network
+//! and are left alone.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Container, GRPCAction, HTTPGetAction, PodSpec, Probe, TCPSocketAction,
+    Container, GRPCAction, HTTPGetAction, LifecycleHandler, PodSpec, Probe, TCPSocketAction,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::{Deserialize, Serialize};
@@ -57,8 +59,24 @@ pub(super) fn rewrite(spec: &mut PodSpec) -> Option<String> {
             ("startupz", &mut c.startup_probe),
         ] {
             let path = format!("/app-health/{name}/{kind}");
-            if let Some(p) = probe.as_mut()
-                && let Some(original) = take_over(p, &path, &named_ports)
+            if let Some(p) = probe.as_mut() {
+                let timeout = p.timeout_seconds.unwrap_or(0);
+                if let Some(original) = take_over(Actions::probe(p), timeout, &path, &named_ports) {
+                    probers.insert(path, original);
+                }
+            }
+        }
+        // Lifecycle hooks are called by the kubelet from outside the pod too.
+        let Some(lifecycle) = c.lifecycle.as_mut() else {
+            continue;
+        };
+        for (kind, handler) in [
+            ("prestopz", &mut lifecycle.pre_stop),
+            ("poststartz", &mut lifecycle.post_start),
+        ] {
+            let path = format!("/app-lifecycle/{name}/{kind}");
+            if let Some(h) = handler.as_mut()
+                && let Some(original) = take_over(Actions::handler(h), 0, &path, &named_ports)
             {
                 probers.insert(path, original);
             }
@@ -70,11 +88,37 @@ pub(super) fn rewrite(spec: &mut PodSpec) -> Option<String> {
     serde_json::to_string(&probers).ok()
 }
 
-/// Points `probe` at the status port and returns the original with its port
-/// resolved to a number; `None` (probe untouched) for exec probes, probes already
-/// at the status port, and named ports the container does not declare.
+/// The network actions of a probe or a lifecycle handler (which has no gRPC).
+struct Actions<'a> {
+    http_get: &'a mut Option<HTTPGetAction>,
+    tcp_socket: &'a mut Option<TCPSocketAction>,
+    grpc: Option<&'a mut Option<GRPCAction>>,
+}
+
+impl<'a> Actions<'a> {
+    fn probe(p: &'a mut Probe) -> Self {
+        Actions {
+            http_get: &mut p.http_get,
+            tcp_socket: &mut p.tcp_socket,
+            grpc: Some(&mut p.grpc),
+        }
+    }
+
+    fn handler(h: &'a mut LifecycleHandler) -> Self {
+        Actions {
+            http_get: &mut h.http_get,
+            tcp_socket: &mut h.tcp_socket,
+            grpc: None,
+        }
+    }
+}
+
+/// Points the action at the status port and returns the original with its port
+/// resolved to a number; `None` (untouched) for exec and sleep, actions already at
+/// the status port, and named ports the container does not declare.
 fn take_over(
-    probe: &mut Probe,
+    actions: Actions<'_>,
+    timeout_seconds: i32,
     path: &str,
     named_ports: &BTreeMap<String, i32>,
 ) -> Option<AppProber> {
@@ -86,8 +130,8 @@ fn take_over(
             Err(_) => named_ports.get(name).map(|n| IntOrString::Int(*n)),
         },
     };
-    let timeout_seconds = probe.timeout_seconds.unwrap_or(0);
-    let original = if let Some(http) = &probe.http_get {
+    let grpc = actions.grpc.as_ref().and_then(|g| g.as_ref());
+    let original = if let Some(http) = actions.http_get.as_ref() {
         let port = resolve(&http.port)?;
         AppProber {
             http_get: Some(HTTPGetAction {
@@ -97,7 +141,7 @@ fn take_over(
             timeout_seconds,
             ..AppProber::default()
         }
-    } else if let Some(tcp) = &probe.tcp_socket {
+    } else if let Some(tcp) = actions.tcp_socket.as_ref() {
         let port = resolve(&tcp.port)?;
         AppProber {
             tcp_socket: Some(TCPSocketAction {
@@ -107,7 +151,7 @@ fn take_over(
             timeout_seconds,
             ..AppProber::default()
         }
-    } else if let Some(grpc) = &probe.grpc {
+    } else if let Some(grpc) = grpc {
         if grpc.port == i32::from(STATUS_PORT) {
             return None;
         }
@@ -120,15 +164,17 @@ fn take_over(
         return None;
     };
     // Kubelet → HTTP → proxy → (HTTPS if the original was) → app.
-    let mut http = probe.http_get.take().unwrap_or_default();
+    let mut http = actions.http_get.take().unwrap_or_default();
     http.path = Some(path.into());
     http.port = IntOrString::Int(i32::from(STATUS_PORT));
     if http.scheme.as_deref() == Some("HTTPS") {
         http.scheme = Some("HTTP".into());
     }
-    probe.http_get = Some(http);
-    probe.tcp_socket = None;
-    probe.grpc = None;
+    *actions.http_get = Some(http);
+    *actions.tcp_socket = None;
+    if let Some(grpc) = actions.grpc {
+        *grpc = None;
+    }
     Some(original)
 }
 

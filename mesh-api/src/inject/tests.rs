@@ -219,6 +219,12 @@ fn probes_keep_the_originals_with_named_ports_resolved() {
     );
     assert_eq!(ready.timeout_seconds, 2);
     assert!(probers["/app-health/reviews/livez"].tcp_socket.is_some());
+    let pre_stop = probers["/app-lifecycle/reviews/prestopz"].http_get.as_ref();
+    assert_eq!(pre_stop.map(|h| h.path.as_deref()), Some(Some("/shutdown")));
+    assert!(
+        !probers.contains_key("/app-lifecycle/reviews/poststartz"),
+        "exec stays"
+    );
     let grpc = probers["/app-health/cache/livez"].grpc.as_ref();
     assert_eq!(
         grpc.map(|g| g.port),

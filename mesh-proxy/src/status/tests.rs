@@ -91,7 +91,8 @@ async fn app_probes_get_the_apps_answer() {
         r#"{{"/app-health/web/readyz":{{"httpGet":{{"path":"/ready","port":{port},"httpHeaders":[{{"name":"X-Probe","value":"kubelet"}}]}},"timeoutSeconds":2}},
             "/app-health/web/livez":{{"httpGet":{{"path":"/broken","port":{port}}}}},
             "/app-health/web/startupz":{{"tcpSocket":{{"port":{port}}}}},
-            "/app-health/db/livez":{{"tcpSocket":{{"port":{closed_port}}}}}}}"#
+            "/app-health/db/livez":{{"tcpSocket":{{"port":{closed_port}}}}},
+            "/app-lifecycle/web/prestopz":{{"httpGet":{{"path":"/ready","port":{port},"httpHeaders":[{{"name":"X-Probe","value":"kubelet"}}]}}}}}}"#
     );
     let (status, _) = status_server(&probers).await;
     let get = |path: &'static str| request(status, Method::GET, path);
@@ -107,6 +108,7 @@ async fn app_probes_get_the_apps_answer() {
         StatusCode::SERVICE_UNAVAILABLE
     );
     assert_eq!(get("/app-health/other/livez").await, StatusCode::NOT_FOUND);
+    assert_eq!(get("/app-lifecycle/web/prestopz").await, StatusCode::OK);
 }
 
 #[tokio::test]
