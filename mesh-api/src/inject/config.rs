@@ -128,7 +128,9 @@ impl InjectionConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ProxyResources {
+    /// What the scheduler reserves (`cpu`, `memory`); empty: none set.
     pub requests: BTreeMap<String, String>,
+    /// The most the containers may use; empty: none set.
     pub limits: BTreeMap<String, String>,
 }
 
