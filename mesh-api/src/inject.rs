@@ -5,11 +5,11 @@
 //! probes and ordering, with our one binary (`mesh-proxy run`, `mesh-proxy
 //! redirect`) and our `MESH_*` environment in place of pilot-agent's.
 //!
-//! [`inject`] reads top-down: the pod's annotations into [`PodSettings`]; the
-//! `mesh-redirect` init container ([`redirect`]); app probes rewritten to the
-//! proxy's status port ([`probes`]); the proxy container and its volumes
-//! ([`proxy`]); placed as a native sidecar or as a container; then the labels and
-//! the status annotation ([`metadata`]). [`json_patch`] is the change as a JSONPatch
+//! [`inject`] reads top-down: the pod's annotations into `PodSettings`; the
+//! `mesh-redirect` init container (`redirect`); app probes rewritten to the
+//! proxy's status port (`probes`); the proxy container and its volumes
+//! (`proxy`); placed as a native sidecar or as a container; then the labels and
+//! the status annotation (`metadata`). [`json_patch`] is the change as a JSONPatch
 //! for the pod as it was sent.
 
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
