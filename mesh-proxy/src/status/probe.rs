@@ -1,6 +1,6 @@
 //! One app probe, run as the kubelet would run it: an HTTP(S) GET whose status code
 //! is passed back (the kubelet counts 200–399 as success), a TCP connect, or a gRPC
-//! health check ([`grpc`]). HTTPS is not verified, as the kubelet does not verify it
+//! health check (`grpc`). HTTPS is not verified, as the kubelet does not verify it
 //! either.
 //!
 //! Probes of the pod's own IP leave from 127.0.0.6: the redirect rules let that
