@@ -201,3 +201,40 @@ fn meshctl_and_the_webhook_give_the_same_pod() {
         assert_eq!(meshctl, webhook_pod(&pod, &config), "{name}");
     }
 }
+
+#[test]
+fn lists_config_files_and_output_files() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let list = dir.path().join("list.yaml");
+    std::fs::write(
+        &list,
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: a}\n  spec: {containers: [{name: a, image: x}]}\n",
+    )
+    .expect("write");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "proxyImage: registry.local/proxy:1\nnativeSidecar: false\n",
+    )
+    .expect("write");
+    let output = dir.path().join("out.yaml");
+    let args = super::InjectArgs {
+        file: list,
+        output: Some(output.clone()),
+        injection_config: Some(config.clone()),
+        kubernetes_version: None,
+    };
+    super::run(&args).expect("runs");
+    let out: Value =
+        serde_norway::from_str(&std::fs::read_to_string(&output).expect("output")).expect("yaml");
+    let pod = &out["items"][0]["spec"];
+    assert_eq!(
+        names(&pod["containers"]),
+        ["a", "mesh-proxy"],
+        "classic, from the config"
+    );
+    assert_eq!(pod["containers"][1]["image"], "registry.local/proxy:1");
+    std::fs::write(&config, "proxyImage: x\nnativeSidecars: false\n").expect("write");
+    let e = super::run(&args).expect_err("a typo in the config");
+    assert!(e.to_string().contains("nativeSidecars"), "{e}");
+}
