@@ -11,6 +11,7 @@
 //! - [`debug`]: the answers of the control plane's debug endpoint, which the CLI reads.
 //! - [`identity`]: workload identities (SPIFFE IDs in Istio's form).
 //! - [`certificate_service`]: Istio's certificate API messages (CSR in, chain out).
+//! - [`inject`]: sidecar injection (whether a pod gets a sidecar, and the pod it becomes).
 //!
 //! No sockets and no runtime live here: this crate is shared by the control plane,
 //! the CLI and the proxy.
@@ -21,6 +22,7 @@ pub mod crds;
 pub mod debug;
 pub mod duration;
 pub mod identity;
+pub mod inject;
 pub mod manifest;
 pub mod model;
 pub mod networking;

@@ -1,5 +1,5 @@
-//! The mesh control plane (the istiod role): config sources, the mesh model, the
-//! xDS server and the CA.
+//! The mesh control plane (the istiod role): config sources (files, the Kubernetes
+//! API), the mesh model, the xDS server, the CA and the admission webhooks.
 
 pub mod args;
 pub mod ca;

@@ -3,6 +3,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use clap::Parser;
+use mesh_api::inject::{InjectionConfig, KubernetesVersion};
 use mesh_api::model::MeshSettings;
 use mesh_control::args::Args;
 use mesh_control::ca::auth::Authenticator;
@@ -149,12 +150,17 @@ async fn main() -> anyhow::Result<()> {
         wait(shutdown.clone()),
     ));
 
-    if let Some(listener) = webhook_listener {
+    if let (Some(listener), Some(client)) = (webhook_listener, &kube) {
+        let webhooks = Webhooks::new(
+            injection_config(&args)?,
+            kubernetes_version(client).await,
+            config.clone(),
+        );
         tracing::info!(address = %args.webhook_address, "serving the admission webhooks");
         tokio::spawn(webhook::server::serve(
             listener,
             webhook::server::tls_config(serving.clone())?,
-            Arc::new(Webhooks::default()),
+            Arc::new(webhooks),
             wait(shutdown.clone()),
         ));
     }
@@ -283,6 +289,37 @@ async fn open_ca(
         "CA ready"
     );
     Ok(Arc::new(ca))
+}
+
+/// The injector's settings: --injection-config, else the defaults.
+fn injection_config(args: &Args) -> anyhow::Result<InjectionConfig> {
+    let Some(file) = &args.injection_config else {
+        return Ok(InjectionConfig::default());
+    };
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read --injection-config {}: {e}", file.display()))?;
+    InjectionConfig::from_yaml(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "--injection-config {}: {e}; see docs/injection.md for its fields",
+            file.display()
+        )
+    })
+}
+
+/// The API server's version, for the native-sidecar choice; `None` (the injector
+/// then uses its default) when it cannot be read.
+async fn kubernetes_version(client: &kube::Client) -> Option<KubernetesVersion> {
+    match client.apiserver_version().await {
+        Ok(info) => {
+            let version = info.git_version.parse().ok();
+            tracing::info!(kubernetes = %info.git_version, "API server version");
+            version
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the API server's version; injecting with the default sidecar form");
+            None
+        }
+    }
 }
 
 async fn bind(address: std::net::SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod analyze;
 mod bootstrap;
 mod debug_client;
+mod inject;
 mod output;
 mod proxy_config;
 mod proxy_status;
@@ -26,6 +27,8 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Print proxy bootstraps (`meshctl bootstrap envoy`).
     Bootstrap(bootstrap::BootstrapArgs),
+    /// Inject the mesh sidecar into Kubernetes workloads, offline (istioctl kube-inject).
+    Inject(inject::InjectArgs),
     /// Show the sync state (SYNCED, NOT SENT, STALE, NACKED) of every connected proxy.
     #[command(name = "proxy-status", visible_alias = "ps")]
     ProxyStatus(proxy_status::ProxyStatusArgs),
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(&args),
         Command::Bootstrap(args) => bootstrap::run(&args),
+        Command::Inject(args) => inject::run(&args),
         Command::ProxyStatus(args) => proxy_status::run(&args),
         Command::ProxyConfig(args) => proxy_config::run(&args),
         Command::Token(args) => token::run(&args),

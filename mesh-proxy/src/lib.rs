@@ -8,7 +8,8 @@
 //! ([`stream_info`]) for the [`stats`] and the access log. [`node`] is the xDS node
 //! the proxy presents; [`identity`] gets and renews its workload certificate;
 //! [`agent`] serves that certificate to a real Envoy over SDS (pilot-agent's role);
-//! [`redirect`] installs the pod's capture rules.
+//! [`redirect`] installs the pod's capture rules; [`status`] runs the apps' probes
+//! that injection rewrote (15020) and [`wait`] holds an app until its proxy is ready.
 
 pub mod admin;
 pub mod agent;
@@ -23,10 +24,12 @@ pub mod proxy;
 pub mod redirect;
 pub mod route;
 pub mod stats;
+pub mod status;
 pub mod stream_info;
 pub mod tls;
 pub mod transport;
 pub mod upstream;
+pub mod wait;
 pub mod worker;
 pub mod xds;
 
@@ -57,6 +60,10 @@ pub struct RunConfig {
     pub health_address: SocketAddr,
     /// `/stats/prometheus` (Istio's 15090).
     pub metrics_address: SocketAddr,
+    /// The status port (Istio's 15020): rewritten app probes, `/quitquitquit`.
+    pub status_address: SocketAddr,
+    /// The app probes the injector rewrote (`MESH_KUBE_APP_PROBERS`), by path.
+    pub app_probers: status::AppProbers,
     /// Worker threads, each with its own listeners and connection pools (Envoy's
     /// `--concurrency`).
     pub concurrency: usize,
@@ -114,6 +121,23 @@ pub async fn run(config: RunConfig, log_levels: Arc<LogLevels>) -> anyhow::Resul
             config.metrics_address
         ),
     }
+    // Like metrics: a second proxy on the host must still proxy; only the rewritten
+    // app probes (which need this port) fail, and the warning says why.
+    let quit = Arc::new(tokio::sync::Notify::new());
+    match TcpListener::bind(config.status_address).await {
+        Ok(listener) => {
+            let state = status::StatusState {
+                probers: Arc::new(config.app_probers.clone()),
+                pod_ip: config.node.ip,
+                quit: quit.clone(),
+            };
+            drop(tokio::spawn(status::serve_status(listener, state)));
+        }
+        Err(e) => tracing::warn!(
+            "cannot bind the status address {}: {e}; rewritten app probes and /quitquitquit are not served (set --status-address)",
+            config.status_address
+        ),
+    }
     let mut workers =
         worker::start(config.concurrency, &shared).context("cannot start the worker threads")?;
     let mut node = config.node.node();
@@ -130,6 +154,11 @@ pub async fn run(config: RunConfig, log_levels: Arc<LogLevels>) -> anyhow::Resul
         _ = &mut client => Ok(()),
         stopped = workers.recv() => {
             anyhow::bail!("{}", stopped.unwrap_or_else(|| "every worker stopped".into()))
+        }
+        () = quit.notified() => {
+            tracing::info!("/quitquitquit; exiting");
+            client.abort();
+            Ok(())
         }
         signal = tokio::signal::ctrl_c() => {
             signal.context("cannot listen for signals")?;

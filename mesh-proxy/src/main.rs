@@ -12,6 +12,7 @@ use mesh_proxy::agent::{self, AgentArgs};
 use mesh_proxy::identity::IdentityArgs;
 use mesh_proxy::node::{NodeMetadata, parse_labels, parse_workload};
 use mesh_proxy::redirect::{self, RedirectArgs};
+use mesh_proxy::wait::WaitArgs;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, reload};
@@ -35,12 +36,15 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the sidecar for one workload.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Get the workload certificate for a real Envoy and serve it over SDS on a Unix
     /// socket (Istio's pilot-agent).
     Agent(AgentArgs),
     /// Capture the pod's traffic to the proxy with iptables (Istio's istio-init).
     Redirect(RedirectArgs),
+    /// Wait until the proxy of this pod is ready (the postStart hook of
+    /// holdApplicationUntilProxyStarts; pilot-agent's `wait`).
+    Wait(WaitArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -69,6 +73,14 @@ struct RunArgs {
     /// Prometheus endpoint (`/stats/prometheus`).
     #[arg(long, env = "MESH_METRICS_ADDRESS", default_value = "0.0.0.0:15090")]
     metrics_address: SocketAddr,
+    /// Status endpoint: the app probes rewritten by injection
+    /// (`/app-health/<container>/livez|readyz|startupz`) and `POST /quitquitquit`.
+    #[arg(long, env = "MESH_STATUS_ADDRESS", default_value = "0.0.0.0:15020")]
+    status_address: SocketAddr,
+    /// The apps' original probes, as JSON (Istio's ISTIO_KUBE_APP_PROBERS shape);
+    /// written by the injector.
+    #[arg(long, env = "MESH_KUBE_APP_PROBERS", default_value = "", hide = true)]
+    app_probers: String,
     /// How long SIGTERM waits for open connections to finish (Istio's
     /// terminationDrainDuration), e.g. 5s, 500ms, 1m.
     #[arg(long, env = "MESH_DRAIN_DURATION", default_value = "5s", value_parser = mesh_api::duration::parse_std)]
@@ -95,6 +107,27 @@ fn main() -> ExitCode {
         Command::Run(args) => run(&args),
         Command::Agent(args) => run_agent(&args),
         Command::Redirect(args) => redirect(&args),
+        Command::Wait(args) => wait(&args),
+    }
+}
+
+fn wait(args: &WaitArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mesh-proxy wait: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(mesh_proxy::wait::wait(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mesh-proxy wait: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -202,6 +235,9 @@ fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
         admin_address: args.admin_address,
         health_address: args.health_address,
         metrics_address: args.metrics_address,
+        status_address: args.status_address,
+        app_probers: mesh_proxy::status::parse_app_probers(&args.app_probers)
+            .map_err(|e| format!("MESH_KUBE_APP_PROBERS: {e}"))?,
         drain_duration: args.drain_duration,
         concurrency: match args.concurrency {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
@@ -255,7 +291,7 @@ mod tests {
             ])
             .map(|cli| match cli.command {
                 Command::Run(args) => args.drain_duration,
-                Command::Agent(_) | Command::Redirect(_) => Duration::ZERO,
+                Command::Agent(_) | Command::Redirect(_) | Command::Wait(_) => Duration::ZERO,
             })
         };
         assert_eq!(drain("5s").ok(), Some(Duration::from_secs(5)));
@@ -280,7 +316,7 @@ mod tests {
         ];
         let cli = Cli::try_parse_from(base.iter().chain(extra))?;
         match cli.command {
-            Command::Run(args) => Ok(args),
+            Command::Run(args) => Ok(*args),
             _ => unreachable!("a run command"),
         }
     }
