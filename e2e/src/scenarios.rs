@@ -134,6 +134,24 @@ pub fn web_split(v1_weight: u32) -> String {
     )
 }
 
+/// One `#[tokio::test]` per scenario, each run on a cluster from `$cluster` (an async
+/// fn returning `Option<impl Cluster>`; `None` skips, saying why): the local and the
+/// kind suites list the scenarios they share this way, so each is written once.
+#[macro_export]
+macro_rules! scenario_tests {
+    ($cluster:ident; $($test:ident => $scenario:path;)+) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            let Some(mut cluster) = $cluster().await else {
+                return;
+            };
+            if let Err(error) = $scenario(&mut cluster).await {
+                panic!("{}: {error}", stringify!($test));
+            }
+        }
+    )+};
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,14 +41,14 @@ async fn cluster() -> Option<KindCluster> {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_to_a_vip_pass_the_client_and_server_sidecars() {
-    let Some(mut cluster) = cluster().await else {
-        return;
-    };
-    capture::outbound_and_inbound_capture(&mut cluster)
-        .await
-        .expect("outbound and inbound capture");
+// The scenarios shared with the other suite: one test each, on this suite's cluster.
+e2e::scenario_tests! {
+    cluster;
+    requests_to_a_vip_pass_the_client_and_server_sidecars => capture::outbound_and_inbound_capture;
+    http1_h2c_grpc_and_server_first_tcp_pass_through_the_mesh => protocols::http1_h2c_grpc_and_tcp_through_the_mesh;
+    traffic_shifts_under_load_without_a_failed_request => under_load::traffic_shift_under_load;
+    a_pod_removed_under_load_drains_without_a_failed_request => under_load::pod_removed_under_load;
+    control_plane_restart_under_load_fails_no_request => under_load::control_plane_restart_under_load;
 }
 
 /// The inbound half of `capture::excluded_ports_bypass_the_sidecar`. Its outbound half
@@ -105,46 +105,6 @@ async fn an_excluded_inbound_port_reaches_the_app_without_its_sidecar() {
         after, before,
         "web's sidecar saw nothing on its excluded port"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http1_h2c_grpc_and_server_first_tcp_pass_through_the_mesh() {
-    let Some(mut cluster) = cluster().await else {
-        return;
-    };
-    protocols::http1_h2c_grpc_and_tcp_through_the_mesh(&mut cluster)
-        .await
-        .expect("protocols");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn traffic_shifts_under_load_without_a_failed_request() {
-    let Some(mut cluster) = cluster().await else {
-        return;
-    };
-    under_load::traffic_shift_under_load(&mut cluster)
-        .await
-        .expect("traffic shift");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pod_removed_under_load_drains_without_a_failed_request() {
-    let Some(mut cluster) = cluster().await else {
-        return;
-    };
-    under_load::pod_removed_under_load(&mut cluster)
-        .await
-        .expect("pod removal");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn control_plane_restart_under_load_fails_no_request() {
-    let Some(mut cluster) = cluster().await else {
-        return;
-    };
-    under_load::control_plane_restart_under_load(&mut cluster)
-        .await
-        .expect("control plane restart");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
