@@ -11,6 +11,7 @@ use mesh_api::analysis::{
 };
 use mesh_api::manifest::manifest_files;
 
+use crate::cluster::ClusterArgs;
 use crate::output::{dim, paint_level, use_color};
 
 /// istioctl's exit code for "the analyzers found issues", so that scripts carry over.
@@ -56,16 +57,9 @@ pub(crate) struct AnalyzeArgs {
     #[arg(long, value_name = "BOOL")]
     color: Option<bool>,
 
-    /// Report only messages about objects of this namespace (and cluster-scoped objects).
-    #[arg(
-        short = 'n',
-        long,
-        value_name = "NS",
-        conflicts_with = "all_namespaces"
-    )]
-    namespace: Option<String>,
-
-    /// Report every namespace (the default: files have no current namespace).
+    /// Report every namespace (the default for files, which have no current
+    /// namespace). `-n NS` (a global flag) reports only objects of NS and
+    /// cluster-scoped ones.
     #[arg(short = 'A', long)]
     all_namespaces: bool,
 
@@ -129,7 +123,7 @@ impl From<ThresholdLevel> for Level {
     }
 }
 
-pub(crate) fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &AnalyzeArgs, cluster: &ClusterArgs) -> anyhow::Result<ExitCode> {
     if args.list_analyzers {
         for t in codes::ALL {
             println!("{:<8} {:<8} {}", t.code, t.level.to_string(), t.name);
@@ -146,7 +140,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         "no files to analyze; name files or directories with -f PATH (or `-f -` for stdin)"
     );
     let files = read_inputs(&inputs)?;
-    let mut analysis = analyze_files(&files, &options(args)?);
+    let mut analysis = analyze_files(&files, &options(args, cluster)?);
     // The exit status counts every message, whatever --output-threshold hides.
     let fails = analysis.fails(args.failure_threshold.into());
     let output_threshold = Level::from(args.output_threshold);
@@ -164,7 +158,11 @@ pub(crate) fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The analysis options the flags ask for; the clock is read here, at the edge.
-fn options(args: &AnalyzeArgs) -> anyhow::Result<AnalysisOptions> {
+fn options(args: &AnalyzeArgs, cluster: &ClusterArgs) -> anyhow::Result<AnalysisOptions> {
+    anyhow::ensure!(
+        !(args.all_namespaces && cluster.namespace.is_some()),
+        "-A and -n exclude each other; pass one"
+    );
     let mut mesh_config = match &args.mesh_config_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| {
@@ -190,7 +188,7 @@ fn options(args: &AnalyzeArgs) -> anyhow::Result<AnalysisOptions> {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     Ok(AnalysisOptions {
         mesh_config,
-        namespace: args.namespace.clone(),
+        namespace: cluster.namespace.clone(),
         suppressions: args.suppress.clone(),
         alpha_annotations: args.alpha_annotations,
         now,

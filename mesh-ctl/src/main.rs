@@ -6,8 +6,14 @@ use clap::{Parser, Subcommand};
 
 mod analyze;
 mod bootstrap;
+mod cluster;
 mod debug_client;
+#[cfg(test)]
+mod fake_api;
+mod install;
 mod output;
+mod port_forward;
+mod precheck;
 mod proxy_config;
 mod proxy_status;
 mod token;
@@ -16,6 +22,9 @@ mod token;
 #[derive(Debug, Parser)]
 #[command(name = "meshctl", version, about, long_about = None, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    cluster: cluster::ClusterArgs,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -26,6 +35,12 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Print proxy bootstraps (`meshctl bootstrap envoy`).
     Bootstrap(bootstrap::BootstrapArgs),
+    /// Install mesh on the cluster with Helm (mesh-base, mesh-control, the gateway).
+    Install(install::InstallArgs),
+    /// Uninstall mesh from the cluster (keeps the CRDs and the config in them).
+    Uninstall(install::UninstallArgs),
+    /// Check that the cluster is ready for `meshctl install`.
+    Precheck(precheck::PrecheckArgs),
     /// Show the sync state (SYNCED, NOT SENT, STALE, NACKED) of every connected proxy.
     #[command(name = "proxy-status", visible_alias = "ps")]
     ProxyStatus(proxy_status::ProxyStatusArgs),
@@ -41,11 +56,14 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Analyze(args) => analyze::run(&args),
+        Command::Analyze(args) => analyze::run(&args, &cli.cluster),
         Command::Bootstrap(args) => bootstrap::run(&args),
-        Command::ProxyStatus(args) => proxy_status::run(&args),
-        Command::ProxyConfig(args) => proxy_config::run(&args),
-        Command::Token(args) => token::run(&args),
+        Command::Install(args) => install::run_install(&args, &cli.cluster),
+        Command::Uninstall(args) => install::run_uninstall(&args, &cli.cluster),
+        Command::Precheck(args) => precheck::run(&args, &cli.cluster),
+        Command::ProxyStatus(args) => proxy_status::run(&args, &cli.cluster),
+        Command::ProxyConfig(args) => proxy_config::run(&args, &cli.cluster),
+        Command::Token(args) => token::run(&args, &cli.cluster),
         Command::Version => {
             println!("meshctl {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
