@@ -17,6 +17,7 @@ mod precheck;
 mod proxy_config;
 mod proxy_status;
 mod token;
+mod version;
 
 /// Command-line tool of mesh, a service mesh compatible with Istio's configuration.
 #[derive(Debug, Parser)]
@@ -49,8 +50,8 @@ enum Command {
     ProxyConfig(proxy_config::ProxyConfigArgs),
     /// Create workload tokens (`meshctl token create`), a proxy's proof of identity.
     Token(token::TokenArgs),
-    /// Print meshctl's version.
-    Version,
+    /// Print the versions of meshctl, the control plane and the proxies.
+    Version(version::VersionArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,10 +65,7 @@ fn main() -> ExitCode {
         Command::ProxyStatus(args) => proxy_status::run(&args, &cli.cluster),
         Command::ProxyConfig(args) => proxy_config::run(&args, &cli.cluster),
         Command::Token(args) => token::run(&args, &cli.cluster),
-        Command::Version => {
-            println!("meshctl {}", env!("CARGO_PKG_VERSION"));
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Version(args) => version::run(&args, &cli.cluster),
     };
     match result {
         Ok(code) => code,

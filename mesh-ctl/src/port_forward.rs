@@ -188,4 +188,4 @@ fn is_ready(pod: &Pod) -> bool {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
