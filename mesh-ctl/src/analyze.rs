@@ -11,8 +11,10 @@ use mesh_api::analysis::{
 };
 use mesh_api::manifest::manifest_files;
 
-use crate::cluster::ClusterArgs;
+use crate::cluster::{ClusterArgs, runtime};
 use crate::output::{dim, paint_level, use_color};
+
+mod live;
 
 /// istioctl's exit code for "the analyzers found issues", so that scripts carry over.
 const EXIT_ANALYZERS_FOUND_ISSUES: u8 = 79;
@@ -86,9 +88,10 @@ pub(crate) struct AnalyzeArgs {
     #[arg(long)]
     alpha_annotations: bool,
 
-    /// Accepted for istioctl's scripts: meshctl analyzes files only, so only `false`.
-    #[arg(short = 'k', long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
-    use_kube: bool,
+    /// Read the live cluster (kubeconfig, --context). Default: true without files,
+    /// false with them; `-f DIR --use-kube` analyzes both together.
+    #[arg(short = 'k', long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    use_kube: Option<bool>,
 
     /// List the message codes the analyzers can report, and exit.
     #[arg(short = 'L', long)]
@@ -130,23 +133,50 @@ pub(crate) fn run(args: &AnalyzeArgs, cluster: &ClusterArgs) -> anyhow::Result<E
         }
         return Ok(ExitCode::SUCCESS);
     }
-    anyhow::ensure!(
-        !args.use_kube,
-        "meshctl analyze reads files only; drop --use-kube (or pass --use-kube=false) and name the files with -f"
-    );
     let inputs: Vec<&PathBuf> = args.files.iter().chain(&args.paths).collect();
+    let use_kube = args.use_kube.unwrap_or(inputs.is_empty());
     anyhow::ensure!(
-        !inputs.is_empty(),
-        "no files to analyze; name files or directories with -f PATH (or `-f -` for stdin)"
+        use_kube || !inputs.is_empty(),
+        "no files to analyze; name files or directories with -f PATH (or `-f -` for stdin), \
+         or drop --use-kube=false to analyze the cluster"
     );
-    let files = read_inputs(&inputs)?;
-    let mut analysis = analyze_files(&files, &options(args, cluster)?);
+    let mut files = read_inputs(&inputs)?;
+    let mut options = options(args, cluster)?;
+    let mut scope = Vec::new();
+    if !inputs.is_empty() {
+        scope.push(format!("{} file{}", files.len(), plural(files.len())));
+    }
+    if use_kube {
+        let (live, namespace) = read_cluster(cluster)?;
+        if options.namespace.is_none() && !args.all_namespaces && inputs.is_empty() {
+            // As kubectl: the context's namespace unless -A (files have none).
+            options.namespace = Some(namespace);
+        }
+        scope.push(format!(
+            "the cluster ({})",
+            options
+                .namespace
+                .as_deref()
+                .map_or("all namespaces".to_string(), |ns| format!("namespace {ns}"))
+        ));
+        files.extend(live);
+    }
+    let mut analysis = analyze_files(&files, &options);
+    // A live object has no file and line: the message names the object and field.
+    for m in &mut analysis.messages {
+        if m.reference
+            .as_deref()
+            .is_some_and(|r| r.starts_with(live::PREFIX))
+        {
+            m.reference = None;
+        }
+    }
     // The exit status counts every message, whatever --output-threshold hides.
     let fails = analysis.fails(args.failure_threshold.into());
     let output_threshold = Level::from(args.output_threshold);
     analysis.messages.retain(|m| m.level >= output_threshold);
     match args.output {
-        OutputFormat::Log => print_log(&analysis, files.len(), use_color(args.color)),
+        OutputFormat::Log => print_log(&analysis, &scope.join(" and "), use_color(args.color)),
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&analysis.messages)?),
         OutputFormat::Yaml => print!("{}", serde_norway::to_string(&analysis.messages)?),
     }
@@ -242,7 +272,25 @@ fn display(path: &Path) -> String {
         .to_string()
 }
 
-fn print_log(analysis: &Analysis, files: usize, color: bool) {
+/// The cluster's objects as pseudo-files, and the context's namespace.
+fn read_cluster(cluster: &ClusterArgs) -> anyhow::Result<(Vec<(String, String)>, String)> {
+    let (live, namespace) = runtime()?.block_on(async {
+        let connected = cluster.connect().await?;
+        eprintln!("reading the cluster's objects …");
+        let live = live::read(&connected.client).await?;
+        anyhow::Ok((live, connected.namespace))
+    })?;
+    if !live.forbidden.is_empty() {
+        eprintln!(
+            "warning: you may not list {}; the analyzers that read them see none (ask for \
+             `list` on them)",
+            live.forbidden.join(", ")
+        );
+    }
+    Ok((live.files, namespace))
+}
+
+fn print_log(analysis: &Analysis, scope: &str, color: bool) {
     for m in &analysis.messages {
         let mut line = format!("{} [{}] ({}", paint_level(m.level, color), m.code, m.origin);
         if let Some(reference) = &m.reference {
@@ -261,8 +309,7 @@ fn print_log(analysis: &Analysis, files: usize, color: bool) {
     let counts = analysis.counts();
     let count = |level| counts.get(&level).copied().unwrap_or(0);
     let scope = format!(
-        "{files} file{} ({} object{}, {} other document{} skipped)",
-        plural(files),
+        "{scope} ({} object{}, {} other document{} skipped)",
         analysis.objects,
         plural(analysis.objects),
         analysis.skipped,

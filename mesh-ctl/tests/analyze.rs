@@ -323,9 +323,20 @@ fn istioctl_flags_for_files_only_analysis_are_accepted() {
             .code(),
         Some(79)
     );
-    let out = meshctl(&["analyze", "-k", "true", file]);
+    // Files and the cluster together: without a cluster, an error that says what to do.
+    let out = Command::new(env!("CARGO_BIN_EXE_meshctl"))
+        .args([
+            "--kubeconfig",
+            "/nonexistent/kubeconfig",
+            "analyze",
+            "-k",
+            "true",
+            file,
+        ])
+        .output()
+        .expect("meshctl runs");
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("files only"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("check the path given to --kubeconfig"));
 }
 
 #[test]
