@@ -3,8 +3,9 @@
 //! [`plan`] as data; this file finds helm and the charts and runs the plan.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
-use std::time::Instant;
+use std::process::{Command, ExitCode, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
@@ -12,6 +13,9 @@ use clap::Args;
 use crate::cluster::ClusterArgs;
 
 mod plan;
+
+/// How often a long helm step says it is still running.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 use plan::{HelmStep, InstallRequest, install_plan, uninstall_plan};
 
@@ -144,11 +148,7 @@ fn run_steps(helm: &Path, steps: &[HelmStep], verb: &str) -> anyhow::Result<()> 
         let n = i + 1;
         println!("[{n}/{total}] {verb} {} …", step.title);
         let started = Instant::now();
-        let output = Command::new(helm)
-            .args(&step.args)
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| format!("cannot run {}; check --helm", helm.display()))?;
+        let output = run_with_progress(helm, step)?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
             bail!(
@@ -167,6 +167,39 @@ fn run_steps(helm: &Path, steps: &[HelmStep], verb: &str) -> anyhow::Result<()> 
         );
     }
     Ok(())
+}
+
+/// Runs one helm command, saying every [`PROGRESS_EVERY`] that it still runs (a
+/// `--wait` can take minutes).
+fn run_with_progress(helm: &Path, step: &HelmStep) -> anyhow::Result<Output> {
+    let child = Command::new(helm)
+        .args(&step.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {}; check --helm", helm.display()))?;
+    let (done_tx, done_rx) = mpsc::channel();
+    // The pipes are drained beside the wait, so a chatty helm never blocks.
+    std::thread::spawn(move || {
+        let _ = done_tx.send(child.wait_with_output());
+    });
+    let started = Instant::now();
+    loop {
+        match done_rx.recv_timeout(PROGRESS_EVERY) {
+            Ok(output) => {
+                return output.with_context(|| format!("lost track of {}", helm.display()));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => println!(
+                "      … still working on {} ({:.0?})",
+                step.chart.release,
+                started.elapsed()
+            ),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                bail!("lost track of {}", helm.display())
+            }
+        }
+    }
 }
 
 /// The next thing to look at when a step failed.

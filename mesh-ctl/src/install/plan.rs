@@ -79,6 +79,8 @@ pub(crate) enum PlanError {
 #[derive(Debug, Default)]
 struct ChartValues {
     args: Vec<String>,
+    /// The first value given for this chart alone (not `global.*`).
+    own: Option<String>,
 }
 
 /// The helm commands of `meshctl install`: mesh-base (creating the namespace),
@@ -88,7 +90,7 @@ struct ChartValues {
 pub(crate) fn install_plan(request: &InstallRequest) -> Result<Vec<HelmStep>, PlanError> {
     let (values, gateway_asked) = route_values(request)?;
     let with_gateway = request.with_gateway || gateway_asked;
-    if !with_gateway && let Some(given) = values[2].args.first() {
+    if !with_gateway && let Some(given) = &values[2].own {
         return Err(PlanError::GatewayValuesWithoutGateway(given.clone()));
     }
     let mut steps = Vec::new();
@@ -217,6 +219,7 @@ fn route_values(request: &InstallRequest) -> Result<([ChartValues; 3], bool), Pl
             .split_once('.')
             .ok_or_else(|| PlanError::UnscopedSet(set.clone()))?;
         let i = index(short).ok_or_else(|| PlanError::UnscopedSet(set.clone()))?;
+        values[i].own.get_or_insert_with(|| format!("--set {set}"));
         values[i]
             .args
             .extend(["--set".to_string(), format!("{rest}={value}")]);
@@ -230,6 +233,7 @@ fn route_values(request: &InstallRequest) -> Result<([ChartValues; 3], bool), Pl
             ),
             None => (1, file.as_str()),
         };
+        values[i].own.get_or_insert_with(|| format!("-f {file}"));
         values[i]
             .args
             .extend(["--values".to_string(), path.to_string()]);

@@ -95,6 +95,16 @@ fn values_go_to_their_chart_and_global_to_all() {
 }
 
 #[test]
+fn global_values_do_not_ask_for_the_gateway() {
+    let steps = install_plan(&InstallRequest {
+        sets: words("global.tag=0.1.0"),
+        ..request()
+    })
+    .unwrap();
+    assert_eq!(steps.len(), 2);
+}
+
+#[test]
 fn another_mesh_namespace_is_told_to_the_gateway() {
     let steps = install_plan(&InstallRequest {
         mesh_namespace: "mesh".to_string(),
