@@ -153,5 +153,10 @@ pub(crate) fn api_error(what: &str, e: kube::Error) -> anyhow::Error {
              reachable (`kubectl cluster-info`)?"
         }
     };
-    anyhow!(e).context(format!("cannot {what}: {hint}"))
+    // The API server's own message says it all; kube's Display adds the whole Status.
+    let cause = match &e {
+        kube::Error::Api(status) => anyhow!("{} (HTTP {})", status.message, status.code),
+        _ => anyhow!(e),
+    };
+    cause.context(format!("cannot {what}: {hint}"))
 }

@@ -19,7 +19,7 @@ use serde_json::error::Category;
 use tokio::net::TcpStream;
 
 use crate::cluster::ClusterArgs;
-use crate::port_forward::{self, Target};
+use crate::port_forward::{self, StartError, Target};
 
 /// mesh-control's debug port in the chart (`http-monitoring`).
 const DEBUG_PORT: u16 = 15014;
@@ -63,23 +63,29 @@ impl ControlPlaneArgs {
     /// The flag's endpoint; else, with a cluster configured, a port-forward to a
     /// mesh-control pod's 15014; else (or when that fails, said on stderr) the
     /// local default, as before meshctl knew clusters.
-    pub(crate) fn client(&self, cluster: &ClusterArgs) -> DebugClient {
+    pub(crate) fn client(&self, cluster: &ClusterArgs) -> anyhow::Result<DebugClient> {
         if let Some(address) = &self.control_plane {
-            return DebugClient::new(address, TIMEOUT);
+            return Ok(DebugClient::new(address, TIMEOUT));
         }
         if cluster.configured() {
             match port_forward::start(cluster, Target::ControlPlane, DEBUG_PORT) {
                 Ok(forward) => {
                     let mut client = DebugClient::new(&forward.address.to_string(), TIMEOUT);
                     client.shown = format!("pod {} (port-forward)", forward.pod);
-                    return client;
+                    return Ok(client);
                 }
-                Err(e) => eprintln!(
+                Err(StartError::Unusable(e)) => eprintln!(
                     "note: no port-forward to mesh-control ({e:#}); trying {LOCAL_CONTROL_PLANE}"
                 ),
+                Err(StartError::Failed(e)) => {
+                    return Err(e.context(
+                        "cannot reach mesh-control through the cluster; check the pod \
+                         (`kubectl -n NS describe pod`), or pass --control-plane HOST:PORT",
+                    ));
+                }
             }
         }
-        DebugClient::new(LOCAL_CONTROL_PLANE, TIMEOUT)
+        Ok(DebugClient::new(LOCAL_CONTROL_PLANE, TIMEOUT))
     }
 }
 

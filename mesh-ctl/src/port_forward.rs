@@ -31,6 +31,17 @@ pub(crate) enum Target {
     },
 }
 
+/// Why no forward was started.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StartError {
+    /// No cluster, or no such pod: the caller may try elsewhere.
+    #[error("{0:#}")]
+    Unusable(anyhow::Error),
+    /// The pod is there but the API server did not forward to it.
+    #[error("{0:#}")]
+    Failed(anyhow::Error),
+}
+
 /// A running forward: connect to `address` to reach `pod`'s port.
 #[derive(Debug, Clone)]
 pub(crate) struct LocalForward {
@@ -45,7 +56,7 @@ pub(crate) fn start(
     cluster: &ClusterArgs,
     target: Target,
     port: u16,
-) -> anyhow::Result<LocalForward> {
+) -> Result<LocalForward, StartError> {
     let (ready_tx, ready_rx) = mpsc::channel();
     let cluster = cluster.clone();
     std::thread::Builder::new()
@@ -54,16 +65,19 @@ pub(crate) fn start(
             let runtime = match runtime() {
                 Ok(r) => r,
                 Err(e) => {
-                    let _ = ready_tx.send(Err(e));
+                    let _ = ready_tx.send(Err(StartError::Failed(e)));
                     return;
                 }
             };
             runtime.block_on(serve(cluster, target, port, ready_tx));
         })
-        .context("cannot start the port-forward thread")?;
-    ready_rx
-        .recv()
-        .map_err(|_| anyhow!("the port-forward thread stopped before it was ready"))?
+        .context("cannot start the port-forward thread")
+        .map_err(StartError::Failed)?;
+    ready_rx.recv().map_err(|_| {
+        StartError::Failed(anyhow!(
+            "the port-forward thread stopped before it was ready"
+        ))
+    })?
 }
 
 /// Binds the listener, reports it, then forwards every connection until exit.
@@ -71,26 +85,38 @@ async fn serve(
     cluster: ClusterArgs,
     target: Target,
     port: u16,
-    ready: mpsc::Sender<anyhow::Result<LocalForward>>,
+    ready: mpsc::Sender<Result<LocalForward, StartError>>,
 ) {
     let setup = async {
-        let connected = cluster.connect().await?;
+        let connected = cluster.connect().await.map_err(StartError::Unusable)?;
         let (name, namespace) = match target {
             Target::ControlPlane => {
                 let ns = connected.mesh_namespace.clone();
-                (control_plane_pod(&connected.client, &ns).await?, ns)
+                let pod = control_plane_pod(&connected.client, &ns)
+                    .await
+                    .map_err(StartError::Unusable)?;
+                (pod, ns)
             }
             Target::Pod { name, namespace } => (
                 name,
                 namespace.unwrap_or_else(|| connected.namespace.clone()),
             ),
         };
+        let pods: Api<Pod> = Api::namespaced(connected.client, &namespace);
+        // One forward up front, so that a pod the API server cannot reach is an
+        // error here rather than a connection reset later.
+        probe(&pods, &name, port)
+            .await
+            .map_err(StartError::Failed)?;
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
-            .context("cannot listen on 127.0.0.1 for the port-forward")?;
-        let address = listener.local_addr()?;
-        let pods: Api<Pod> = Api::namespaced(connected.client, &namespace);
-        anyhow::Ok((listener, pods, name, namespace, address))
+            .context("cannot listen on 127.0.0.1 for the port-forward")
+            .map_err(StartError::Failed)?;
+        let address = listener
+            .local_addr()
+            .context("the port-forward listener has no address")
+            .map_err(StartError::Failed)?;
+        Ok((listener, pods, name, namespace, address))
     };
     let (listener, pods, name, namespace, address) = match setup.await {
         Ok(s) => s,
@@ -117,6 +143,17 @@ async fn serve(
             }
         });
     }
+}
+
+/// Opens and closes one forward to `name`'s `port`.
+async fn probe(pods: &Api<Pod>, name: &str, port: u16) -> anyhow::Result<()> {
+    let mut forwarder = pods
+        .portforward(name, &[port])
+        .await
+        .map_err(|e| api_error(&format!("port-forward to pod {name}:{port}"), e))?;
+    drop(forwarder.take_stream(port));
+    forwarder.abort();
+    Ok(())
 }
 
 /// One local connection, relayed over a port-forward stream of its own.

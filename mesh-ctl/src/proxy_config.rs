@@ -109,7 +109,11 @@ fn admin_address(args: &ProxyConfigArgs, cluster: &ClusterArgs) -> anyhow::Resul
     }
     let (name, namespace) = pod_of(&args.proxy);
     let forward = port_forward::start(cluster, Target::Pod { name, namespace }, ADMIN_PORT)
-        .context("cannot port-forward to the proxy's admin port; pass --admin HOST:PORT to read it elsewhere")?;
+        .map_err(anyhow::Error::from)
+        .context(
+            "cannot port-forward to the proxy's admin port; pass --admin HOST:PORT to read it \
+             elsewhere",
+        )?;
     Ok(forward.address.to_string())
 }
 
@@ -131,7 +135,7 @@ fn sent(args: &ProxyConfigArgs, cluster: &ClusterArgs) -> anyhow::Result<ProxyCo
         path::CONFIG_DUMP_PROXY,
         encode_query_value(&args.proxy)
     );
-    args.control_plane.client(cluster).get(&path)
+    args.control_plane.client(cluster)?.get(&path)
 }
 
 /// The resources of one kind as JSON, or as a table of the decoded ones followed by

@@ -48,7 +48,7 @@ enum StatusFormat {
 }
 
 pub(crate) fn run(args: &ProxyStatusArgs, cluster: &ClusterArgs) -> anyhow::Result<ExitCode> {
-    let client = args.control_plane.client(cluster);
+    let client = args.control_plane.client(cluster)?;
     let all: Vec<ProxySyncStatus> = client.get(path::SYNCZ)?;
     let mut proxies: Vec<&ProxySyncStatus> = all
         .iter()

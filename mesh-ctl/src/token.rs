@@ -71,7 +71,7 @@ pub(crate) fn run(args: &TokenArgs, cluster: &ClusterArgs) -> anyhow::Result<Exi
 
 fn create(args: &CreateArgs, cluster: &ClusterArgs) -> anyhow::Result<TokenResponse> {
     let request = request(args)?;
-    let mut client = args.control_plane.client(cluster);
+    let mut client = args.control_plane.client(cluster)?;
     if let Some(file) = &args.admin_token_file {
         let token = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read --admin-token-file {}", file.display()))?;

@@ -117,9 +117,12 @@ pub(crate) fn run(args: &VersionArgs, cluster: &ClusterArgs) -> anyhow::Result<E
         && (args.control_plane.control_plane.is_some()
             || (from_cluster && versions.control_plane.is_some()));
     if ask {
-        let client = args.control_plane.client(cluster);
-        match client.get::<ServerVersion>(path::VERSION) {
-            Ok(answer) => {
+        let answer = args.control_plane.client(cluster).and_then(|client| {
+            let version = client.get::<ServerVersion>(path::VERSION)?;
+            Ok((client, version))
+        });
+        match answer {
+            Ok((client, answer)) => {
                 versions.control_plane = Some(ControlPlaneVersion {
                     version: answer.version,
                     source: client.shown().to_string(),
