@@ -19,7 +19,8 @@ mod live;
 /// istioctl's exit code for "the analyzers found issues", so that scripts carry over.
 const EXIT_ANALYZERS_FOUND_ISSUES: u8 = 79;
 
-/// Validate mesh configuration offline and find config that is valid but wrong.
+/// Validate mesh configuration (files, or the live cluster without them) and find
+/// config that is valid but wrong.
 ///
 /// Runs the analyzers of `istioctl analyze`, with Istio's codes and levels, and mesh's
 /// own (MSH codes). Reads the mesh CRDs (in mesh's groups or Istio's own), Services,
@@ -32,7 +33,7 @@ const EXIT_ANALYZERS_FOUND_ISSUES: u8 = 79;
 /// istioctl), 1 when the files cannot be read.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Runs the analyzers of istioctl analyze (Istio's codes, levels and semantics) and mesh's own\n(MSH codes); every message names the file and line of its field, and a fix. -L lists the\ncodes; docs/analyze.md explains each. An object's galley.istio.io/analyze-suppress\nannotation suppresses codes about it.\n\nExit status: 0 when no message reaches --failure-threshold, 79 when one does (as istioctl),\n1 when the input cannot be read.\n\nExamples:\n  meshctl analyze -f examples/bookinfo\n  meshctl analyze -f vs.yaml -f dr.yaml -o json\n  kubectl get vs,dr,svc,pods,ns -A -o yaml | meshctl analyze -f -\n  meshctl analyze -f k8s/ -n shop -S \"IST0102=Namespace *\""
+    after_help = "Runs the analyzers of istioctl analyze (Istio's codes, levels and semantics) and mesh's own\n(MSH codes); every message names the file and line of its field, and a fix. -L lists the\ncodes; docs/analyze.md explains each. An object's galley.istio.io/analyze-suppress\nannotation suppresses codes about it.\n\nExit status: 0 when no message reaches --failure-threshold, 79 when one does (as istioctl),\n1 when the input cannot be read.\n\nWithout files (or with --use-kube) the cluster of the kubeconfig is read: the context's\nnamespace is reported, or -n NS, or -A every namespace.\n\nExamples:\n  meshctl analyze -A\n  meshctl analyze -n shop --context kind-mesh\n  meshctl analyze -f examples/bookinfo\n  meshctl analyze -f vs.yaml -f dr.yaml -o json\n  kubectl get vs,dr,svc,pods,ns -A -o yaml | meshctl analyze -f -\n  meshctl analyze -f k8s/ -n shop -S \"IST0102=Namespace *\""
 )]
 pub(crate) struct AnalyzeArgs {
     /// A file or directory (read recursively) of YAML manifests; `-` reads stdin. Repeatable.

@@ -160,3 +160,6 @@ pub(crate) fn api_error(what: &str, e: kube::Error) -> anyhow::Error {
     };
     cause.context(format!("cannot {what}: {hint}"))
 }
+
+#[cfg(test)]
+mod tests;

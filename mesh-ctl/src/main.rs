@@ -32,7 +32,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Validate mesh configuration offline and find config that is valid but wrong.
+    /// Validate mesh configuration (files or the live cluster) and find config that is
+    /// valid but wrong.
     Analyze(analyze::AnalyzeArgs),
     /// Print proxy bootstraps (`meshctl bootstrap envoy`).
     Bootstrap(bootstrap::BootstrapArgs),
