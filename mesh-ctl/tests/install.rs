@@ -12,11 +12,12 @@ fn fake_helm(dir: &Path, fail_on: &str) -> PathBuf {
         "#!/bin/sh\necho \"$*\" >> {log}\ncase \"$1 $3\" in\n  \"upgrade {fail_on}\") echo 'Error: resource Deployment/mesh-system/mesh-control not ready' >&2; exit 1;;\n  template*) echo \"kind: Rendered # $2\";;\nesac\n",
         log = log.display()
     );
-    std::fs::write(&helm, script).unwrap();
+    std::fs::write(&helm, script).expect("the fake helm is written");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&helm, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&helm, std::fs::Permissions::from_mode(0o755))
+            .expect("the fake helm is executable");
     }
     helm
 }
