@@ -141,6 +141,11 @@ pub(crate) fn run(args: &AnalyzeArgs, cluster: &ClusterArgs) -> anyhow::Result<E
         "no files to analyze; name files or directories with -f PATH (or `-f -` for stdin), \
          or drop --use-kube=false to analyze the cluster"
     );
+    anyhow::ensure!(
+        !inputs.is_empty() || args.use_kube.is_some() || cluster.configured(),
+        "nothing to analyze: name files or directories with -f PATH (or `-f -` for stdin), \
+         or analyze a cluster: set KUBECONFIG or pass --kubeconfig FILE"
+    );
     let mut files = read_inputs(&inputs)?;
     let mut options = options(args, cluster)?;
     let mut scope = Vec::new();

@@ -84,6 +84,13 @@ impl ClusterArgs {
             None if self.context.is_some() => Config::from_kubeconfig(&options)
                 .await
                 .with_context(|| bad_context(self, "$KUBECONFIG or ~/.kube/config"))?,
+            // Nothing to read: say so without kube's chain of every place it looked.
+            None if !self.configured() => {
+                anyhow::bail!(
+                    "no cluster: set KUBECONFIG or pass --kubeconfig FILE (meshctl finds \
+                     credentials as kubectl does)"
+                )
+            }
             None => Config::infer().await.map_err(|e| {
                 anyhow!(e).context(
                     "no cluster: set KUBECONFIG or pass --kubeconfig FILE (meshctl finds \

@@ -380,3 +380,21 @@ fn list_and_help_name_every_code_and_flag() {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
 }
+
+#[test]
+fn without_files_or_a_cluster_it_says_how_to_give_either() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_meshctl"))
+        .arg("analyze")
+        .env("HOME", home.path())
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .expect("meshctl runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("-f PATH") && stderr.contains("set KUBECONFIG or pass --kubeconfig"),
+        "{stderr}"
+    );
+}
