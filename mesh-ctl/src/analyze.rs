@@ -11,12 +11,16 @@ use mesh_api::analysis::{
 };
 use mesh_api::manifest::manifest_files;
 
+use crate::cluster::{ClusterArgs, runtime};
 use crate::output::{dim, paint_level, use_color};
+
+mod live;
 
 /// istioctl's exit code for "the analyzers found issues", so that scripts carry over.
 const EXIT_ANALYZERS_FOUND_ISSUES: u8 = 79;
 
-/// Validate mesh configuration offline and find config that is valid but wrong.
+/// Validate mesh configuration (files, or the live cluster without them) and find
+/// config that is valid but wrong.
 ///
 /// Runs the analyzers of `istioctl analyze`, with Istio's codes and levels, and mesh's
 /// own (MSH codes). Reads the mesh CRDs (in mesh's groups or Istio's own), Services,
@@ -29,7 +33,7 @@ const EXIT_ANALYZERS_FOUND_ISSUES: u8 = 79;
 /// istioctl), 1 when the files cannot be read.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Runs the analyzers of istioctl analyze (Istio's codes, levels and semantics) and mesh's own\n(MSH codes); every message names the file and line of its field, and a fix. -L lists the\ncodes; docs/analyze.md explains each. An object's galley.istio.io/analyze-suppress\nannotation suppresses codes about it.\n\nExit status: 0 when no message reaches --failure-threshold, 79 when one does (as istioctl),\n1 when the input cannot be read.\n\nExamples:\n  meshctl analyze -f examples/bookinfo\n  meshctl analyze -f vs.yaml -f dr.yaml -o json\n  kubectl get vs,dr,svc,pods,ns -A -o yaml | meshctl analyze -f -\n  meshctl analyze -f k8s/ -n shop -S \"IST0102=Namespace *\""
+    after_help = "Runs the analyzers of istioctl analyze (Istio's codes, levels and semantics) and mesh's own\n(MSH codes); every message names the file and line of its field, and a fix. -L lists the\ncodes; docs/analyze.md explains each. An object's galley.istio.io/analyze-suppress\nannotation suppresses codes about it.\n\nExit status: 0 when no message reaches --failure-threshold, 79 when one does (as istioctl),\n1 when the input cannot be read.\n\nWithout files (or with --use-kube) the cluster of the kubeconfig is read: the context's\nnamespace is reported, or -n NS, or -A every namespace.\n\nExamples:\n  meshctl analyze -A\n  meshctl analyze -n shop --context kind-mesh\n  meshctl analyze -f examples/bookinfo\n  meshctl analyze -f vs.yaml -f dr.yaml -o json\n  kubectl get vs,dr,svc,pods,ns -A -o yaml | meshctl analyze -f -\n  meshctl analyze -f k8s/ -n shop -S \"IST0102=Namespace *\""
 )]
 pub(crate) struct AnalyzeArgs {
     /// A file or directory (read recursively) of YAML manifests; `-` reads stdin. Repeatable.
@@ -56,16 +60,9 @@ pub(crate) struct AnalyzeArgs {
     #[arg(long, value_name = "BOOL")]
     color: Option<bool>,
 
-    /// Report only messages about objects of this namespace (and cluster-scoped objects).
-    #[arg(
-        short = 'n',
-        long,
-        value_name = "NS",
-        conflicts_with = "all_namespaces"
-    )]
-    namespace: Option<String>,
-
-    /// Report every namespace (the default: files have no current namespace).
+    /// Report every namespace (the default for files, which have no current
+    /// namespace). `-n NS` (a global flag) reports only objects of NS and
+    /// cluster-scoped ones.
     #[arg(short = 'A', long)]
     all_namespaces: bool,
 
@@ -92,9 +89,10 @@ pub(crate) struct AnalyzeArgs {
     #[arg(long)]
     alpha_annotations: bool,
 
-    /// Accepted for istioctl's scripts: meshctl analyzes files only, so only `false`.
-    #[arg(short = 'k', long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
-    use_kube: bool,
+    /// Read the live cluster (kubeconfig, --context). Default: true without files,
+    /// false with them; `-f DIR --use-kube` analyzes both together.
+    #[arg(short = 'k', long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    use_kube: Option<bool>,
 
     /// List the message codes the analyzers can report, and exit.
     #[arg(short = 'L', long)]
@@ -129,30 +127,62 @@ impl From<ThresholdLevel> for Level {
     }
 }
 
-pub(crate) fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &AnalyzeArgs, cluster: &ClusterArgs) -> anyhow::Result<ExitCode> {
     if args.list_analyzers {
         for t in codes::ALL {
             println!("{:<8} {:<8} {}", t.code, t.level.to_string(), t.name);
         }
         return Ok(ExitCode::SUCCESS);
     }
-    anyhow::ensure!(
-        !args.use_kube,
-        "meshctl analyze reads files only; drop --use-kube (or pass --use-kube=false) and name the files with -f"
-    );
     let inputs: Vec<&PathBuf> = args.files.iter().chain(&args.paths).collect();
+    let use_kube = args.use_kube.unwrap_or(inputs.is_empty());
     anyhow::ensure!(
-        !inputs.is_empty(),
-        "no files to analyze; name files or directories with -f PATH (or `-f -` for stdin)"
+        use_kube || !inputs.is_empty(),
+        "no files to analyze; name files or directories with -f PATH (or `-f -` for stdin), \
+         or drop --use-kube=false to analyze the cluster"
     );
-    let files = read_inputs(&inputs)?;
-    let mut analysis = analyze_files(&files, &options(args)?);
+    anyhow::ensure!(
+        !inputs.is_empty() || args.use_kube.is_some() || cluster.configured(),
+        "nothing to analyze: name files or directories with -f PATH (or `-f -` for stdin), \
+         or analyze a cluster: set KUBECONFIG or pass --kubeconfig FILE"
+    );
+    let mut files = read_inputs(&inputs)?;
+    let mut options = options(args, cluster)?;
+    let mut scope = Vec::new();
+    if !inputs.is_empty() {
+        scope.push(format!("{} file{}", files.len(), plural(files.len())));
+    }
+    if use_kube {
+        let (live, namespace) = read_cluster(cluster)?;
+        if options.namespace.is_none() && !args.all_namespaces && inputs.is_empty() {
+            // As kubectl: the context's namespace unless -A (files have none).
+            options.namespace = Some(namespace);
+        }
+        scope.push(format!(
+            "the cluster ({})",
+            options
+                .namespace
+                .as_deref()
+                .map_or("all namespaces".to_string(), |ns| format!("namespace {ns}"))
+        ));
+        files.extend(live);
+    }
+    let mut analysis = analyze_files(&files, &options);
+    // A live object has no file and line: the message names the object and field.
+    for m in &mut analysis.messages {
+        if m.reference
+            .as_deref()
+            .is_some_and(|r| r.starts_with(live::PREFIX))
+        {
+            m.reference = None;
+        }
+    }
     // The exit status counts every message, whatever --output-threshold hides.
     let fails = analysis.fails(args.failure_threshold.into());
     let output_threshold = Level::from(args.output_threshold);
     analysis.messages.retain(|m| m.level >= output_threshold);
     match args.output {
-        OutputFormat::Log => print_log(&analysis, files.len(), use_color(args.color)),
+        OutputFormat::Log => print_log(&analysis, &scope.join(" and "), use_color(args.color)),
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&analysis.messages)?),
         OutputFormat::Yaml => print!("{}", serde_norway::to_string(&analysis.messages)?),
     }
@@ -164,7 +194,11 @@ pub(crate) fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The analysis options the flags ask for; the clock is read here, at the edge.
-fn options(args: &AnalyzeArgs) -> anyhow::Result<AnalysisOptions> {
+fn options(args: &AnalyzeArgs, cluster: &ClusterArgs) -> anyhow::Result<AnalysisOptions> {
+    anyhow::ensure!(
+        !(args.all_namespaces && cluster.namespace.is_some()),
+        "-A and -n exclude each other; pass one"
+    );
     let mut mesh_config = match &args.mesh_config_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| {
@@ -190,7 +224,7 @@ fn options(args: &AnalyzeArgs) -> anyhow::Result<AnalysisOptions> {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     Ok(AnalysisOptions {
         mesh_config,
-        namespace: args.namespace.clone(),
+        namespace: cluster.namespace.clone(),
         suppressions: args.suppress.clone(),
         alpha_annotations: args.alpha_annotations,
         now,
@@ -244,7 +278,25 @@ fn display(path: &Path) -> String {
         .to_string()
 }
 
-fn print_log(analysis: &Analysis, files: usize, color: bool) {
+/// The cluster's objects as pseudo-files, and the context's namespace.
+fn read_cluster(cluster: &ClusterArgs) -> anyhow::Result<(Vec<(String, String)>, String)> {
+    let (live, namespace) = runtime()?.block_on(async {
+        let connected = cluster.connect().await?;
+        eprintln!("reading the cluster's objects …");
+        let live = live::read(&connected.client).await?;
+        anyhow::Ok((live, connected.namespace))
+    })?;
+    if !live.forbidden.is_empty() {
+        eprintln!(
+            "warning: you may not list {}; the analyzers that read them see none (ask for \
+             `list` on them)",
+            live.forbidden.join(", ")
+        );
+    }
+    Ok((live.files, namespace))
+}
+
+fn print_log(analysis: &Analysis, scope: &str, color: bool) {
     for m in &analysis.messages {
         let mut line = format!("{} [{}] ({}", paint_level(m.level, color), m.code, m.origin);
         if let Some(reference) = &m.reference {
@@ -263,8 +315,7 @@ fn print_log(analysis: &Analysis, files: usize, color: bool) {
     let counts = analysis.counts();
     let count = |level| counts.get(&level).copied().unwrap_or(0);
     let scope = format!(
-        "{files} file{} ({} object{}, {} other document{} skipped)",
-        plural(files),
+        "{scope} ({} object{}, {} other document{} skipped)",
         analysis.objects,
         plural(analysis.objects),
         analysis.skipped,

@@ -18,20 +18,26 @@ use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 use tokio::net::TcpStream;
 
+use crate::cluster::ClusterArgs;
+use crate::port_forward::{self, StartError, Target};
+
+/// mesh-control's debug port in the chart (`http-monitoring`).
+const DEBUG_PORT: u16 = 15014;
+
 /// How long to wait for the control plane to connect, and then to answer.
 const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where mesh-control's debug endpoint is when neither a flag nor a cluster says.
+const LOCAL_CONTROL_PLANE: &str = "127.0.0.1:15014";
 
 /// Where the control plane's debug endpoint is.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ControlPlaneArgs {
-    /// The control plane's debug endpoint (mesh-control --debug-address).
-    #[arg(
-        long,
-        env = "MESH_CONTROL_PLANE",
-        value_name = "HOST:PORT",
-        default_value = "127.0.0.1:15014"
-    )]
-    pub(crate) control_plane: String,
+    /// The control plane's debug endpoint (mesh-control --debug-address). Default:
+    /// a port-forward to a mesh-control pod when a cluster is configured
+    /// (kubeconfig), else 127.0.0.1:15014.
+    #[arg(long, env = "MESH_CONTROL_PLANE", value_name = "HOST:PORT")]
+    pub(crate) control_plane: Option<String>,
 }
 
 /// A client of one control plane's debug endpoint.
@@ -42,6 +48,8 @@ pub(crate) struct DebugClient {
     timeout: Duration,
     /// Sent as `Authorization: Bearer …` (the control plane's admin token).
     bearer: Option<String>,
+    /// What messages call the endpoint: the address, or the pod behind a port-forward.
+    shown: String,
 }
 
 /// What came back, before it is read.
@@ -52,8 +60,32 @@ struct Answer {
 }
 
 impl ControlPlaneArgs {
-    pub(crate) fn client(&self) -> DebugClient {
-        DebugClient::new(&self.control_plane, TIMEOUT)
+    /// The flag's endpoint; else, with a cluster configured, a port-forward to a
+    /// mesh-control pod's 15014; else (or when that fails, said on stderr) the
+    /// local default, as before meshctl knew clusters.
+    pub(crate) fn client(&self, cluster: &ClusterArgs) -> anyhow::Result<DebugClient> {
+        if let Some(address) = &self.control_plane {
+            return Ok(DebugClient::new(address, TIMEOUT));
+        }
+        if cluster.configured() {
+            match port_forward::start(cluster, Target::ControlPlane, DEBUG_PORT) {
+                Ok(forward) => {
+                    let mut client = DebugClient::new(&forward.address.to_string(), TIMEOUT);
+                    client.shown = format!("pod {} (port-forward)", forward.pod);
+                    return Ok(client);
+                }
+                Err(StartError::Unusable(e)) => eprintln!(
+                    "note: no port-forward to mesh-control ({e:#}); trying {LOCAL_CONTROL_PLANE}"
+                ),
+                Err(StartError::Failed(e)) => {
+                    return Err(e.context(
+                        "cannot reach mesh-control through the cluster; check the pod \
+                         (`kubectl -n NS describe pod`), or pass --control-plane HOST:PORT",
+                    ));
+                }
+            }
+        }
+        Ok(DebugClient::new(LOCAL_CONTROL_PLANE, TIMEOUT))
     }
 }
 
@@ -61,8 +93,10 @@ impl DebugClient {
     /// `address` is `HOST:PORT`, with or without `http://` and a trailing `/`.
     pub(crate) fn new(address: &str, timeout: Duration) -> DebugClient {
         let address = address.strip_prefix("http://").unwrap_or(address);
+        let address = address.trim_end_matches('/').to_string();
         DebugClient {
-            address: address.trim_end_matches('/').to_string(),
+            shown: address.clone(),
+            address,
             timeout,
             bearer: None,
         }
@@ -74,8 +108,9 @@ impl DebugClient {
         self
     }
 
-    pub(crate) fn address(&self) -> &str {
-        &self.address
+    /// The endpoint as messages name it.
+    pub(crate) fn shown(&self) -> &str {
+        &self.shown
     }
 
     /// `GET path_and_query`, read as a `T`. Any status but 200 is an error that says

@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use mesh_api::debug::{
     ActionView, ClusterSpecifierView, ClusterView, DumpedResource, EndpointsView,
@@ -12,8 +13,14 @@ use mesh_api::debug::{
 };
 use serde::Serialize;
 
+use crate::cluster::ClusterArgs;
 use crate::debug_client::{ControlPlaneArgs, encode_query_value};
+use crate::port_forward::{self, Target};
 use crate::proxy_status::{table, write_stdout};
+
+/// A sidecar's admin port (Envoy's and mesh-proxy's).
+const ADMIN_PORT: u16 = 15000;
+const LOCAL_ADMIN: &str = "127.0.0.1:15000";
 
 mod proxy_admin;
 mod secret;
@@ -41,13 +48,10 @@ pub(crate) struct ProxyConfigArgs {
 
     /// For `secret`: the proxy's admin endpoint (Envoy's or mesh-proxy's), where
     /// its certificates are read; they never pass through the control plane.
-    #[arg(
-        long,
-        env = "MESH_PROXY_ADMIN",
-        value_name = "HOST:PORT",
-        default_value = "127.0.0.1:15000"
-    )]
-    admin: String,
+    /// Default: a port-forward to the pod PROXY (`name.namespace`) when a cluster
+    /// is configured, else 127.0.0.1:15000.
+    #[arg(long, env = "MESH_PROXY_ADMIN", value_name = "HOST:PORT")]
+    admin: Option<String>,
 
     /// Output format: a table for people, or the control plane's JSON view.
     #[arg(short = 'o', long, value_enum, default_value_t = ConfigFormat::Table)]
@@ -75,29 +79,63 @@ enum ConfigFormat {
     Json,
 }
 
-pub(crate) fn run(args: &ProxyConfigArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &ProxyConfigArgs, cluster: &ClusterArgs) -> anyhow::Result<ExitCode> {
     let text = match args.kind {
-        ResourceKind::Listeners => show(&sent(args)?.listeners, args.output, listener_rows)?,
-        ResourceKind::Routes => show(&sent(args)?.routes, args.output, route_rows)?,
-        ResourceKind::Clusters => show(&sent(args)?.clusters, args.output, cluster_rows)?,
-        ResourceKind::Endpoints => show(&sent(args)?.endpoints, args.output, endpoint_rows)?,
+        ResourceKind::Listeners => {
+            show(&sent(args, cluster)?.listeners, args.output, listener_rows)?
+        }
+        ResourceKind::Routes => show(&sent(args, cluster)?.routes, args.output, route_rows)?,
+        ResourceKind::Clusters => show(&sent(args, cluster)?.clusters, args.output, cluster_rows)?,
+        ResourceKind::Endpoints => {
+            show(&sent(args, cluster)?.endpoints, args.output, endpoint_rows)?
+        }
         ResourceKind::Secret => {
-            secret::run(&args.proxy, &args.admin, args.output == ConfigFormat::Json)?
+            let admin = admin_address(args, cluster)?;
+            secret::run(&args.proxy, &admin, args.output == ConfigFormat::Json)?
         }
     };
     write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// The proxy's admin endpoint: the flag; else a port-forward to the pod's 15000
+/// when a cluster is configured; else the local default.
+fn admin_address(args: &ProxyConfigArgs, cluster: &ClusterArgs) -> anyhow::Result<String> {
+    if let Some(address) = &args.admin {
+        return Ok(address.clone());
+    }
+    if !cluster.configured() {
+        return Ok(LOCAL_ADMIN.to_string());
+    }
+    let (name, namespace) = pod_of(&args.proxy);
+    let forward = port_forward::start(cluster, Target::Pod { name, namespace }, ADMIN_PORT)
+        .map_err(anyhow::Error::from)
+        .context(
+            "cannot port-forward to the proxy's admin port; pass --admin HOST:PORT to read it \
+             elsewhere",
+        )?;
+    Ok(forward.address.to_string())
+}
+
+/// The pod a `name.namespace` proxy name means; without a namespace, `-n`'s (or
+/// the context's).
+fn pod_of(proxy: &str) -> (String, Option<String>) {
+    // Namespaces hold no dots, pod names may: the namespace is after the last one.
+    match proxy.rsplit_once('.') {
+        Some((name, namespace)) => (name.to_string(), Some(namespace.to_string())),
+        None => (proxy.to_string(), None),
+    }
+}
+
 /// What the control plane last sent to the proxy.
-fn sent(args: &ProxyConfigArgs) -> anyhow::Result<ProxyConfigDump> {
+fn sent(args: &ProxyConfigArgs, cluster: &ClusterArgs) -> anyhow::Result<ProxyConfigDump> {
     let path = format!(
         "{}?{}={}",
         path::CONFIG_DUMP,
         path::CONFIG_DUMP_PROXY,
         encode_query_value(&args.proxy)
     );
-    args.control_plane.client().get(&path)
+    args.control_plane.client(cluster)?.get(&path)
 }
 
 /// The resources of one kind as JSON, or as a table of the decoded ones followed by

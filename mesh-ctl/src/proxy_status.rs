@@ -7,6 +7,7 @@ use anyhow::bail;
 use clap::{Args, ValueEnum};
 use mesh_api::debug::{DiscoveryService, ProxySyncStatus, SyncState, path};
 
+use crate::cluster::ClusterArgs;
 use crate::debug_client::ControlPlaneArgs;
 
 /// The xDS types in the order of the table (and of istioctl's).
@@ -46,8 +47,8 @@ enum StatusFormat {
     Json,
 }
 
-pub(crate) fn run(args: &ProxyStatusArgs) -> anyhow::Result<ExitCode> {
-    let client = args.control_plane.client();
+pub(crate) fn run(args: &ProxyStatusArgs, cluster: &ClusterArgs) -> anyhow::Result<ExitCode> {
+    let client = args.control_plane.client(cluster)?;
     let all: Vec<ProxySyncStatus> = client.get(path::SYNCZ)?;
     let mut proxies: Vec<&ProxySyncStatus> = all
         .iter()
@@ -60,7 +61,7 @@ pub(crate) fn run(args: &ProxyStatusArgs) -> anyhow::Result<ExitCode> {
         let known: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
         bail!(
             "proxy {want:?} is not connected to the control plane at {}; connected: {}",
-            client.address(),
+            client.shown(),
             if known.is_empty() {
                 "none".to_string()
             } else {
@@ -72,7 +73,7 @@ pub(crate) fn run(args: &ProxyStatusArgs) -> anyhow::Result<ExitCode> {
         StatusFormat::Json => {
             write_stdout(&format!("{}\n", serde_json::to_string_pretty(&proxies)?))?
         }
-        StatusFormat::Table => write_stdout(&render(&proxies, client.address()))?,
+        StatusFormat::Table => write_stdout(&render(&proxies, client.shown()))?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use mesh_api::debug::{TokenRequest, TokenResponse, path};
 
+use crate::cluster::ClusterArgs;
 use crate::debug_client::ControlPlaneArgs;
 
 /// Workload tokens: what a proxy shows the control plane to get its first
@@ -54,10 +55,10 @@ struct CreateArgs {
     control_plane: ControlPlaneArgs,
 }
 
-pub(crate) fn run(args: &TokenArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &TokenArgs, cluster: &ClusterArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
         TokenCommand::Create(args) => {
-            let token = create(args)?;
+            let token = create(args, cluster)?;
             eprintln!(
                 "token for {} (workload {}), expires {}",
                 token.identity, token.workload, token.expires_at
@@ -68,9 +69,9 @@ pub(crate) fn run(args: &TokenArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn create(args: &CreateArgs) -> anyhow::Result<TokenResponse> {
+fn create(args: &CreateArgs, cluster: &ClusterArgs) -> anyhow::Result<TokenResponse> {
     let request = request(args)?;
-    let mut client = args.control_plane.client();
+    let mut client = args.control_plane.client(cluster)?;
     if let Some(file) = &args.admin_token_file {
         let token = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read --admin-token-file {}", file.display()))?;

@@ -323,9 +323,20 @@ fn istioctl_flags_for_files_only_analysis_are_accepted() {
             .code(),
         Some(79)
     );
-    let out = meshctl(&["analyze", "-k", "true", file]);
+    // Files and the cluster together: without a cluster, an error that says what to do.
+    let out = Command::new(env!("CARGO_BIN_EXE_meshctl"))
+        .args([
+            "--kubeconfig",
+            "/nonexistent/kubeconfig",
+            "analyze",
+            "-k",
+            "true",
+            file,
+        ])
+        .output()
+        .expect("meshctl runs");
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("files only"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("check the path given to --kubeconfig"));
 }
 
 #[test]
@@ -368,4 +379,22 @@ fn list_and_help_name_every_code_and_flag() {
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
+}
+
+#[test]
+fn without_files_or_a_cluster_it_says_how_to_give_either() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_meshctl"))
+        .arg("analyze")
+        .env("HOME", home.path())
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .expect("meshctl runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("-f PATH") && stderr.contains("set KUBECONFIG or pass --kubeconfig"),
+        "{stderr}"
+    );
 }

@@ -13,7 +13,7 @@ fn args(workload: &str, ttl: Option<&str>, control_plane: &str) -> CreateArgs {
         ttl: ttl.map(str::to_string),
         admin_token_file: None,
         control_plane: ControlPlaneArgs {
-            control_plane: control_plane.into(),
+            control_plane: Some(control_plane.into()),
         },
     }
 }
@@ -63,7 +63,11 @@ fn the_token_is_asked_for_with_a_json_post_and_returned() {
         expires_at: "2030-01-01T00:00:00Z".into(),
     };
     let (address, seen) = serve_once("200 OK", serde_json::to_string(&answer).unwrap());
-    let token = create(&args("web-1.shop", Some("1h"), &address)).unwrap();
+    let token = create(
+        &args("web-1.shop", Some("1h"), &address),
+        &ClusterArgs::default(),
+    )
+    .unwrap();
     assert_eq!(token, answer);
     let (head, body) = seen.recv().unwrap();
     assert!(head.starts_with("POST /debug/tokens HTTP/1.1"), "{head}");
@@ -78,7 +82,7 @@ fn the_token_is_asked_for_with_a_json_post_and_returned() {
 fn a_refusal_says_what_the_control_plane_said() {
     let refusal = r#"{"error": "/debug/tokens is granted to local callers only"}"#;
     let (address, _seen) = serve_once("403 Forbidden", refusal.into());
-    let error = create(&args("web-1.shop", None, &address)).unwrap_err();
+    let error = create(&args("web-1.shop", None, &address), &ClusterArgs::default()).unwrap_err();
     assert!(error.to_string().contains("local callers only"), "{error}");
 }
 
