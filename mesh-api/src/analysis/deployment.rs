@@ -10,7 +10,7 @@ use super::input::{InputKind, InputObject, items, scalar_string, string_map};
 use super::labels::selects;
 use super::message::Message;
 use super::service_ports::is_control_plane;
-use super::workloads::{PROXY_CONTAINER, in_mesh, pod_labels, pod_template};
+use super::workloads::{PROXY_CONTAINERS, in_mesh, pod_labels, pod_template};
 use crate::object::Kind;
 
 /// The UID the sidecar runs as; the redirect rules exempt its traffic.
@@ -122,7 +122,7 @@ fn proxy_uid(cx: &Context<'_>, entry: &InputObject, out: &mut Vec<Message>) {
     }
     for (i, container) in items(&spec["containers"]).iter().enumerate() {
         let name = container["name"].as_str().unwrap_or_default();
-        if name != PROXY_CONTAINER
+        if !PROXY_CONTAINERS.contains(&name)
             && name != "istio-operator"
             && container["securityContext"]["runAsUser"].as_i64() == Some(PROXY_UID)
         {

@@ -7,8 +7,17 @@ use super::Context;
 use super::input::{InputKind, InputObject, items, string_map};
 use super::labels::Labels;
 
-/// The sidecar's container name.
-pub(crate) const PROXY_CONTAINER: &str = "istio-proxy";
+/// The sidecar's container names: Istio's, and mesh's injector's
+/// (`crate::inject::PROXY_CONTAINER`, a native sidecar among the init containers on
+/// Kubernetes 1.29 and later).
+pub(crate) const PROXY_CONTAINERS: [&str; 2] = ["istio-proxy", crate::inject::PROXY_CONTAINER];
+
+/// Whether a container (as JSON) is a sidecar proxy.
+pub(crate) fn is_proxy(container: &Value) -> bool {
+    container["name"]
+        .as_str()
+        .is_some_and(|name| PROXY_CONTAINERS.contains(&name))
+}
 /// Istio's namespace injection label (`istio-injection=enabled`).
 pub(crate) const ISTIO_INJECTION_LABEL: &str = "istio-injection";
 /// mesh's namespace injection label, honoured the same way.
@@ -39,7 +48,7 @@ pub(crate) fn containers(pod_spec: &Value) -> impl Iterator<Item = &Value> {
 /// The sidecar's image, when the pod has a sidecar container with an image.
 pub(crate) fn proxy_image(pod_spec: &Value) -> Option<&str> {
     containers(pod_spec)
-        .find(|c| c["name"] == PROXY_CONTAINER)
+        .find(|c| is_proxy(c))
         .and_then(|c| c["image"].as_str())
         .filter(|i| !i.is_empty())
 }

@@ -12,9 +12,7 @@ use crate::analysis::codes;
 use crate::analysis::input::{InputKind, InputObject, items, string_map};
 use crate::analysis::labels::{Labels, label_selector_matches, selects};
 use crate::analysis::message::Message;
-use crate::analysis::workloads::{
-    ISTIO_INJECTION_LABEL, PROXY_CONTAINER, containers, pod_template,
-};
+use crate::analysis::workloads::{ISTIO_INJECTION_LABEL, containers, is_proxy, pod_template};
 
 pub(super) fn analyze(cx: &Context<'_>, out: &mut Vec<Message>) {
     mismatched_images(cx, out);
@@ -55,7 +53,7 @@ fn mismatched_images(cx: &Context<'_>, out: &mut Vec<Message>) {
             continue;
         };
         let variant = image_type(cx, pod);
-        for container in containers(pod.spec()).filter(|c| c["name"] == PROXY_CONTAINER) {
+        for container in containers(pod.spec()).filter(|c| is_proxy(c)) {
             let image = container["image"].as_str().unwrap_or_default();
             if image != expected && image != format!("{expected}-{variant}") {
                 mismatched.entry(&ns.name).or_default().push(&pod.name);
@@ -190,5 +188,5 @@ fn image_auto(cx: &Context<'_>, out: &mut Vec<Message>) {
 fn has_auto_image(entry: &InputObject) -> bool {
     items(&pod_template(entry).1["containers"])
         .iter()
-        .any(|c| c["name"] == PROXY_CONTAINER && c["image"] == "auto")
+        .any(|c| is_proxy(c) && c["image"] == "auto")
 }

@@ -43,6 +43,15 @@ spec: {containers: [{name: app, image: app}, {name: istio-proxy, image: docker.i
 ---
 apiVersion: v1
 kind: Pod
+metadata: {name: mesh-native, namespace: mesh-labelled}
+spec:
+  initContainers:
+  - {name: mesh-redirect, image: ghcr.io/mesh-dev/mesh-proxy:0.1.0}
+  - {name: mesh-proxy, image: ghcr.io/mesh-dev/mesh-proxy:0.1.0, restartPolicy: Always}
+  containers: [{name: app, image: app}]
+---
+apiVersion: v1
+kind: Pod
 metadata: {name: opted-out, namespace: injected, labels: {sidecar.istio.io/inject: 'false'}}
 spec: {containers: [{name: app, image: app}]}
 ---
