@@ -59,17 +59,21 @@ fn replace_unsigned_formats(crd: &mut CustomResourceDefinition) {
     fn walk(value: &mut serde_json::Value) {
         match value {
             serde_json::Value::Object(map) => {
+                // A uint64 gets no maximum (as Istio's): 2^64-1 is no exact float, and
+                // YAML 1.1 readers take `1.8446744073709552e19` for a string.
                 let maximum = match map.get("format").and_then(|f| f.as_str()) {
-                    Some("uint32") => Some(serde_json::json!(u32::MAX)),
-                    Some("uint64") => Some(serde_json::json!(u64::MAX)),
-                    Some("uint8") => Some(serde_json::json!(u8::MAX)),
-                    Some("uint16") => Some(serde_json::json!(u16::MAX)),
+                    Some("uint32") => Some(Some(serde_json::json!(u32::MAX))),
+                    Some("uint16") => Some(Some(serde_json::json!(u16::MAX))),
+                    Some("uint8") => Some(Some(serde_json::json!(u8::MAX))),
+                    Some("uint64") => Some(None),
                     _ => None,
                 };
                 if let Some(maximum) = maximum {
                     map.remove("format");
                     map.entry("minimum").or_insert(serde_json::json!(0));
-                    map.entry("maximum").or_insert(maximum);
+                    if let Some(maximum) = maximum {
+                        map.entry("maximum").or_insert(maximum);
+                    }
                 }
                 map.values_mut().for_each(walk);
             }

@@ -108,7 +108,7 @@ impl Comparison<'_> {
             Some("int64") => (i128::from(i64::MIN), i128::from(i64::MAX)),
             Some("uint64") => (0, i128::from(u64::MAX)),
             // Unsigned fields carry bounds instead of a format the API server knows.
-            None if ours.get("maximum").is_some() => (
+            None if ours.get("minimum").is_some() => (
                 ours.get("minimum")
                     .and_then(Value::as_f64)
                     .map_or(i128::from(i64::MIN), |m| m as i128),
