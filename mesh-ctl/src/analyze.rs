@@ -81,7 +81,8 @@ pub(crate) struct AnalyzeArgs {
     mesh_config_file: Option<PathBuf>,
 
     /// Namespace whose selector-less policies apply mesh-wide (Istio's root namespace),
-    /// where the assumed ingress gateway lives. Default: the mesh config's, istio-system.
+    /// where the assumed ingress gateway lives. Default: the mesh config's, istio-system
+    /// for files; --mesh-namespace (mesh-system) for the live cluster.
     #[arg(long, value_name = "NS")]
     root_namespace: Option<String>,
 
@@ -157,6 +158,11 @@ pub(crate) fn run(args: &AnalyzeArgs, cluster: &ClusterArgs) -> anyhow::Result<E
         if options.namespace.is_none() && !args.all_namespaces && inputs.is_empty() {
             // As kubectl: the context's namespace unless -A (files have none).
             options.namespace = Some(namespace);
+        }
+        if args.root_namespace.is_none() && args.mesh_config_file.is_none() {
+            // On a mesh cluster the root namespace is the control plane's (mesh-control's
+            // --root-namespace default), not istioctl's istio-system.
+            options.mesh_config.root_namespace = cluster.mesh_namespace.clone();
         }
         scope.push(format!(
             "the cluster ({})",
