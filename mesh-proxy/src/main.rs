@@ -10,7 +10,7 @@ use mesh_proxy::RunConfig;
 use mesh_proxy::admin::LogLevels;
 use mesh_proxy::agent::{self, AgentArgs};
 use mesh_proxy::identity::IdentityArgs;
-use mesh_proxy::node::{NodeMetadata, parse_labels, parse_workload};
+use mesh_proxy::node::{NodeMetadata, ProxyType, parse_labels, parse_workload};
 use mesh_proxy::redirect::{self, RedirectArgs};
 use mesh_proxy::wait::WaitArgs;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -95,6 +95,10 @@ struct RunArgs {
     /// The cluster's DNS domain.
     #[arg(long, env = "MESH_CLUSTER_DOMAIN", default_value = "cluster.local")]
     cluster_domain: String,
+    /// What the proxy is to the control plane: a workload's sidecar, or a gateway
+    /// (`router`, Istio's node type for ingress and egress gateways).
+    #[arg(long, env = "MESH_PROXY_TYPE", value_enum, default_value = "sidecar")]
+    proxy_type: ProxyType,
     #[command(flatten)]
     identity: IdentityArgs,
     /// Print the effective configuration as JSON and exit.
@@ -224,6 +228,7 @@ fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
     Ok(RunConfig {
         xds_address: args.xds_address.clone(),
         node: NodeMetadata {
+            proxy_type: args.proxy_type,
             pod,
             namespace,
             ip: args.ip,

@@ -9,9 +9,21 @@ use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 use serde::Serialize;
 
+/// What the proxy is to the control plane: the first part of Istio's node id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyType {
+    /// A workload's sidecar (`sidecar~…`).
+    #[default]
+    Sidecar,
+    /// A gateway (`router~…`), as Istio's ingress and egress gateways.
+    Router,
+}
+
 /// The workload a sidecar serves, as its node metadata describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NodeMetadata {
+    pub proxy_type: ProxyType,
     pub pod: String,
     pub namespace: String,
     pub ip: IpAddr,
@@ -22,10 +34,14 @@ pub struct NodeMetadata {
 }
 
 impl NodeMetadata {
-    /// `sidecar~<ip>~<pod>.<ns>~<ns>.svc.<domain>`.
+    /// `sidecar~<ip>~<pod>.<ns>~<ns>.svc.<domain>` (`router~…` for a gateway).
     pub fn node_id(&self) -> String {
+        let kind = match self.proxy_type {
+            ProxyType::Sidecar => "sidecar",
+            ProxyType::Router => "router",
+        };
         format!(
-            "sidecar~{}~{}.{ns}~{ns}.svc.{}",
+            "{kind}~{}~{}.{ns}~{ns}.svc.{}",
             self.ip,
             self.pod,
             self.cluster_domain,
@@ -104,6 +120,7 @@ mod tests {
     #[test]
     fn node_id_and_metadata_match_meshctl_bootstrap() {
         let id = NodeMetadata {
+            proxy_type: ProxyType::Sidecar,
             pod: "client-0".into(),
             namespace: "e2e".into(),
             ip: "10.0.0.2".parse().expect("ip"),
@@ -129,6 +146,24 @@ mod tests {
         ] {
             assert!(meta.contains_key(key), "{key}");
         }
+    }
+
+    #[test]
+    fn a_gateway_presents_itself_as_a_router() {
+        let gateway = NodeMetadata {
+            proxy_type: ProxyType::Router,
+            pod: "mesh-ingress-7d9f".into(),
+            namespace: "mesh-ingress".into(),
+            ip: "10.0.0.9".parse().expect("ip"),
+            service_account: "mesh-ingress".into(),
+            labels: BTreeMap::new(),
+            cluster_id: "Kubernetes".into(),
+            cluster_domain: "cluster.local".into(),
+        };
+        assert_eq!(
+            gateway.node_id(),
+            "router~10.0.0.9~mesh-ingress-7d9f.mesh-ingress~mesh-ingress.svc.cluster.local"
+        );
     }
 
     #[test]

@@ -149,6 +149,7 @@ async fn a_token_from_the_control_plane_gives_the_certificate_and_ads_over_tls()
     );
 
     let node = NodeMetadata {
+        proxy_type: mesh_proxy::node::ProxyType::Sidecar,
         pod: "reviews-0".into(),
         namespace: "shop".into(),
         ip: [10, 0, 0, 5].into(),

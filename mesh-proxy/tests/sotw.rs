@@ -104,6 +104,7 @@ async fn falls_back_to_state_of_the_world_syncs_acks_and_follows_changes() {
     );
 
     let node = NodeMetadata {
+        proxy_type: mesh_proxy::node::ProxyType::Sidecar,
         pod: "client-0".into(),
         namespace: "demo".into(),
         ip: "127.0.0.8".parse::<IpAddr>().unwrap(),
