@@ -24,54 +24,58 @@ pub async fn keep_current(
     let mut tasks = Vec::new();
     if let Some(name) = mutating {
         let api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-        let bundle = bundle.clone();
-        tasks.push(tokio::spawn(keep(
-            api,
-            name,
-            bundle,
-            |config: &mut MutatingWebhookConfiguration, ca| {
-                config
-                    .webhooks
-                    .iter_mut()
-                    .flatten()
-                    .map(|w| set(&mut w.client_config.ca_bundle, ca))
-                    .fold(false, |a, b| a | b)
-            },
-        )));
+        tasks.push(tokio::spawn(keep(api, name, bundle.clone())));
     }
     if let Some(name) = validating {
         let api: Api<ValidatingWebhookConfiguration> = Api::all(client);
-        tasks.push(tokio::spawn(keep(
-            api,
-            name,
-            bundle,
-            |config: &mut ValidatingWebhookConfiguration, ca| {
-                config
-                    .webhooks
-                    .iter_mut()
-                    .flatten()
-                    .map(|w| set(&mut w.client_config.ca_bundle, ca))
-                    .fold(false, |a, b| a | b)
-            },
-        )));
+        tasks.push(tokio::spawn(keep(api, name, bundle)));
     }
     for task in tasks {
         let _ = task.await;
     }
 }
 
-/// Sets one webhook's bundle; whether it changed.
-fn set(field: &mut Option<ByteString>, bundle: &[u8]) -> bool {
-    if field.as_ref().is_some_and(|b| b.0 == bundle) {
-        return false;
+/// A webhook configuration: both kinds hold their webhooks' `caBundle` alike.
+trait WebhookConfiguration {
+    fn ca_bundles(&mut self) -> Vec<&mut Option<ByteString>>;
+
+    /// Sets every webhook's bundle; whether any changed.
+    fn set_ca_bundle(&mut self, bundle: &[u8]) -> bool {
+        let mut changed = false;
+        for field in self.ca_bundles() {
+            if field.as_ref().is_none_or(|b| b.0 != bundle) {
+                *field = Some(ByteString(bundle.to_vec()));
+                changed = true;
+            }
+        }
+        changed
     }
-    *field = Some(ByteString(bundle.to_vec()));
-    true
 }
 
-async fn keep<K>(api: Api<K>, name: String, bundle: String, patch: fn(&mut K, &[u8]) -> bool)
+impl WebhookConfiguration for MutatingWebhookConfiguration {
+    fn ca_bundles(&mut self) -> Vec<&mut Option<ByteString>> {
+        self.webhooks
+            .iter_mut()
+            .flatten()
+            .map(|w| &mut w.client_config.ca_bundle)
+            .collect()
+    }
+}
+
+impl WebhookConfiguration for ValidatingWebhookConfiguration {
+    fn ca_bundles(&mut self) -> Vec<&mut Option<ByteString>> {
+        self.webhooks
+            .iter_mut()
+            .flatten()
+            .map(|w| &mut w.client_config.ca_bundle)
+            .collect()
+    }
+}
+
+async fn keep<K>(api: Api<K>, name: String, bundle: String)
 where
-    K: kube::Resource<DynamicType = ()>
+    K: WebhookConfiguration
+        + kube::Resource<DynamicType = ()>
         + Clone
         + serde::de::DeserializeOwned
         + serde::Serialize
@@ -86,6 +90,9 @@ where
         .applied_objects()
         .boxed();
     let kind = K::kind(&()).to_string();
+    // Until the configuration has been seen, a quiet watch may mean it does not exist:
+    // asked once, not every 30 s.
+    let mut seen = false;
     let mut warned_missing = false;
     loop {
         let next = tokio::time::timeout(Duration::from_secs(30), events.next()).await;
@@ -97,16 +104,16 @@ where
             }
             Ok(None) => return,
             Err(_) => {
-                if !warned_missing && api.get_opt(&name).await.ok().flatten().is_none() {
+                if !seen && !warned_missing && api.get_opt(&name).await.ok().flatten().is_none() {
                     tracing::warn!(%kind, %name, "webhook configuration not found: install the mesh-control chart, or pass the right name");
                     warned_missing = true;
                 }
                 continue;
             }
         };
-        warned_missing = false;
+        seen = true;
         let mut updated = object;
-        if !patch(&mut updated, bundle.as_bytes()) {
+        if !updated.set_ca_bundle(bundle.as_bytes()) {
             continue;
         }
         // A replace guarded by the resourceVersion we read: a concurrent edit makes it
